@@ -1,0 +1,982 @@
+/* munity-accounts.c — accounts and sessions in PostgreSQL
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <glib/gi18n.h>
+#include <sodium.h>
+#include <string.h>
+
+#include "munity-accounts.h"
+#include "munity-error.h"
+#include "munity-session.h"
+#include "munity-throttle.h"
+#include "munity-validate.h"
+
+#define THROTTLE_WINDOW_US (10 * 60 * G_USEC_PER_SEC)
+#define THROTTLE_PER_ADDRESS 10
+#define THROTTLE_PER_ACCOUNT 20
+
+/* Every query that returns a user selects these columns in this order. */
+#define USER_COLUMNS "u.id, u.first, u.last, u.email, u.bio, u.image_url"
+
+/* ---- MunityUserInfo ---------------------------------------------------- */
+
+static void
+user_info_clear (gpointer data)
+{
+  MunityUserInfo *info = data;
+
+  g_free (info->first);
+  g_free (info->last);
+  g_free (info->email);
+  g_free (info->bio);
+  g_free (info->image_url);
+}
+
+/**
+ * munity_user_info_ref:
+ * @info: a user
+ *
+ * Returns: (transfer full): @info
+ */
+MunityUserInfo *
+munity_user_info_ref (MunityUserInfo *info)
+{
+  return g_atomic_rc_box_acquire (info);
+}
+
+/**
+ * munity_user_info_unref:
+ * @info: (transfer full): a user
+ */
+void
+munity_user_info_unref (MunityUserInfo *info)
+{
+  g_atomic_rc_box_release_full (info, user_info_clear);
+}
+
+G_DEFINE_BOXED_TYPE (MunityUserInfo, munity_user_info, munity_user_info_ref, munity_user_info_unref)
+
+static MunityUserInfo *
+user_info_from_row (const PGresult *res,
+                    int             row)
+{
+  MunityUserInfo *info = g_atomic_rc_box_new0 (MunityUserInfo);
+
+  info->id = g_ascii_strtoll (PQgetvalue (res, row, 0), NULL, 10);
+  info->first = g_strdup (PQgetvalue (res, row, 1));
+  info->last = g_strdup (PQgetvalue (res, row, 2));
+  info->email = g_strdup (PQgetvalue (res, row, 3));
+  info->bio = g_strdup (PQgetvalue (res, row, 4));
+  info->image_url = PQgetisnull (res, row, 5) ? NULL : g_strdup (PQgetvalue (res, row, 5));
+
+  return info;
+}
+
+/**
+ * munity_user_info_to_json:
+ * @info: a user
+ * @with_email: whether to add `email` (only for the user's own account)
+ *
+ * Returns: (transfer full): the user as everyone may see it:
+ *   `{"id", "first", "last", "imageUrl", "bio"}`, plus `"email"` if asked
+ */
+JsonNode *
+munity_user_info_to_json (MunityUserInfo *info,
+                          gboolean        with_email)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "id");
+  json_builder_add_int_value (builder, info->id);
+  json_builder_set_member_name (builder, "first");
+  json_builder_add_string_value (builder, info->first);
+  json_builder_set_member_name (builder, "last");
+  json_builder_add_string_value (builder, info->last);
+  json_builder_set_member_name (builder, "imageUrl");
+  if (info->image_url != NULL)
+    json_builder_add_string_value (builder, info->image_url);
+  else
+    json_builder_add_null_value (builder);
+  json_builder_set_member_name (builder, "bio");
+  json_builder_add_string_value (builder, info->bio);
+  if (with_email)
+    {
+      json_builder_set_member_name (builder, "email");
+      json_builder_add_string_value (builder, info->email);
+    }
+  json_builder_end_object (builder);
+
+  return json_builder_get_root (builder);
+}
+
+/* ---- MunityAccounts ---------------------------------------------------- */
+
+/**
+ * MunityAccounts:
+ *
+ * Registration, login, sessions and profiles. Passwords are hashed with
+ * argon2id (libsodium) in a worker thread so that the main loop never
+ * waits for them; everything else is one asynchronous query.
+ */
+struct _MunityAccounts
+{
+  GObject         parent_instance;
+
+  MunityDb       *db;                /* (owned) */
+  MunityThrottle *address_throttle;  /* (owned) */
+  MunityThrottle *account_throttle;  /* (owned) */
+};
+
+G_DEFINE_FINAL_TYPE (MunityAccounts, munity_accounts, G_TYPE_OBJECT)
+
+static void
+munity_accounts_dispose (GObject *object)
+{
+  MunityAccounts *self = MUNITY_ACCOUNTS (object);
+
+  g_clear_object (&self->db);
+  g_clear_object (&self->address_throttle);
+  g_clear_object (&self->account_throttle);
+
+  G_OBJECT_CLASS (munity_accounts_parent_class)->dispose (object);
+}
+
+static void
+munity_accounts_class_init (MunityAccountsClass *klass)
+{
+  G_OBJECT_CLASS (klass)->dispose = munity_accounts_dispose;
+}
+
+static void
+munity_accounts_init (MunityAccounts *self)
+{
+  self->address_throttle = munity_throttle_new (THROTTLE_PER_ADDRESS, THROTTLE_WINDOW_US);
+  self->account_throttle = munity_throttle_new (THROTTLE_PER_ACCOUNT, THROTTLE_WINDOW_US);
+}
+
+/**
+ * munity_accounts_new:
+ * @db: the database
+ *
+ * Returns: (transfer full): the accounts service
+ */
+MunityAccounts *
+munity_accounts_new (MunityDb *db)
+{
+  MunityAccounts *self = g_object_new (MUNITY_TYPE_ACCOUNTS, NULL);
+
+  self->db = g_object_ref (db);
+  return self;
+}
+
+/**
+ * munity_accounts_prune:
+ * @self: the accounts service
+ *
+ * Forgets failed logins that have left the throttling window; called
+ * periodically so that memory stays bounded.
+ */
+void
+munity_accounts_prune (MunityAccounts *self)
+{
+  gint64 now = g_get_monotonic_time ();
+
+  munity_throttle_prune (self->address_throttle, now);
+  munity_throttle_prune (self->account_throttle, now);
+}
+
+/* ---- shared state of one operation ------------------------------------- */
+
+typedef struct {
+  char           *first;       /* (owned) */
+  char           *last;        /* (owned) */
+  char           *email;       /* (owned) */
+  char           *password;    /* (owned) wiped when freed */
+  char           *hash;        /* (owned) argon2id string */
+  char           *address_key; /* (owned) */
+  char           *account_key; /* (owned) */
+  char           *token;       /* (owned) */
+  MunityUserInfo *user;        /* (owned) */
+  gboolean        verified;
+} Op;
+
+static void
+op_free (gpointer data)
+{
+  Op *op = data;
+
+  g_free (op->first);
+  g_free (op->last);
+  g_free (op->email);
+  if (op->password != NULL)
+    {
+      sodium_memzero (op->password, strlen (op->password));
+      g_free (op->password);
+    }
+  g_free (op->hash);
+  g_free (op->address_key);
+  g_free (op->account_key);
+  g_free (op->token);
+  g_clear_pointer (&op->user, munity_user_info_unref);
+  g_free (op);
+}
+
+static GTask *
+op_task_new (MunityAccounts      *self,
+             gpointer             source_tag,
+             GCancellable        *cancellable,
+             GAsyncReadyCallback  callback,
+             gpointer             user_data,
+             Op                 **out_op)
+{
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  Op *op = g_new0 (Op, 1);
+
+  g_task_set_source_tag (task, source_tag);
+  g_task_set_task_data (task, op, op_free);
+  *out_op = op;
+  return task;
+}
+
+static MunityUserInfo *
+op_finish (MunityAccounts  *self,
+           GAsyncResult    *result,
+           gpointer         source_tag,
+           char           **out_token,
+           GError         **error)
+{
+  GTask *task = G_TASK (result);
+  Op *op = g_task_get_task_data (task);
+  MunityUserInfo *user;
+
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (task) == source_tag, NULL);
+
+  user = g_task_propagate_pointer (task, error);
+  if (user != NULL && out_token != NULL)
+    *out_token = g_steal_pointer (&op->token);
+  return user;
+}
+
+static void
+return_user (GTask          *task,
+             MunityUserInfo *user)
+{
+  g_task_return_pointer (task, user, (GDestroyNotify) munity_user_info_unref);
+}
+
+/* ---- register ---------------------------------------------------------- */
+
+static void
+hash_password_thread (GTask        *task,
+                      gpointer      source_object,
+                      gpointer      task_data,
+                      GCancellable *cancellable)
+{
+  Op *op = task_data;
+  char hash[crypto_pwhash_STRBYTES];
+
+  if (crypto_pwhash_str (hash, op->password, strlen (op->password),
+                         crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                         crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+    {
+      g_task_return_new_error (task, MUNITY_ERROR, MUNITY_ERROR_FAILED,
+                               "Out of memory while hashing a password");
+      return;
+    }
+
+  op->hash = g_strdup (hash);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+register_inserted_cb (GObject      *source,
+                      GAsyncResult *result,
+                      gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(PGresult) res = NULL;
+  GError *error = NULL;
+
+  res = munity_db_query_finish (MUNITY_DB (source), result, &error);
+  if (res == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  if (PQntuples (res) == 0)
+    {
+      g_task_return_new_error (task, MUNITY_ERROR, MUNITY_ERROR_EMAIL_TAKEN,
+                               _("An account with this email address exists already."));
+      return;
+    }
+
+  return_user (task, user_info_from_row (res, 0));
+}
+
+static void
+register_hashed_cb (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  MunityAccounts *self = g_task_get_source_object (task);
+  Op *op = g_task_get_task_data (task);
+  g_autofree char *token_hash = NULL;
+  GError *error = NULL;
+
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  op->token = munity_session_token_new ();
+  token_hash = munity_session_token_hash (op->token);
+
+  /* The user and the first session are created by one statement, so a
+   * failure leaves neither behind. */
+  {
+    const char *params[] = { op->first, op->last, op->email, op->hash, token_hash };
+    munity_db_query_async (self->db,
+                           "WITH u AS ("
+                           "  INSERT INTO users (first, last, email, password_hash)"
+                           "  VALUES ($1, $2, $3, $4)"
+                           "  ON CONFLICT (lower(email)) DO NOTHING"
+                           "  RETURNING *),"
+                           " s AS ("
+                           "  INSERT INTO sessions (token_hash, user_id)"
+                           "  SELECT $5::bytea, id FROM u)"
+                           " SELECT " USER_COLUMNS " FROM u",
+                           G_N_ELEMENTS (params), params,
+                           g_task_get_cancellable (task), register_inserted_cb,
+                           g_steal_pointer (&task));
+  }
+}
+
+static void
+register_checked_cb (GObject      *source,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  Op *op = g_task_get_task_data (task);
+  g_autoptr(PGresult) res = NULL;
+  g_autoptr(GTask) hash_task = NULL;
+  GError *error = NULL;
+
+  res = munity_db_query_finish (MUNITY_DB (source), result, &error);
+  if (res == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  if (PQntuples (res) > 0)
+    {
+      g_task_return_new_error (task, MUNITY_ERROR, MUNITY_ERROR_EMAIL_TAKEN,
+                               _("An account with this email address exists already."));
+      return;
+    }
+
+  hash_task = g_task_new (NULL, g_task_get_cancellable (task), register_hashed_cb, g_steal_pointer (&task));
+  g_task_set_task_data (hash_task, op, NULL);
+  g_task_run_in_thread (hash_task, hash_password_thread);
+}
+
+/**
+ * munity_accounts_register_async:
+ * @self: the accounts service
+ * @first: (nullable): the first name (%NULL if missing or not a string)
+ * @last: (nullable): the last name
+ * @email: (nullable): the email address
+ * @password: (nullable): the password
+ * @cancellable: (nullable): a cancellable
+ * @callback: called when done
+ * @user_data: data for @callback
+ *
+ * Validates the fields, creates the account and its first session.
+ */
+void
+munity_accounts_register_async (MunityAccounts      *self,
+                                const char          *first,
+                                const char          *last,
+                                const char          *email,
+                                const char          *password,
+                                GCancellable        *cancellable,
+                                GAsyncReadyCallback  callback,
+                                gpointer             user_data)
+{
+  Op *op;
+  g_autoptr(GTask) task = op_task_new (self, munity_accounts_register_async,
+                                       cancellable, callback, user_data, &op);
+
+  op->first = munity_validate_name (first);
+  if (op->first == NULL)
+    {
+      g_task_return_new_error (task, MUNITY_ERROR, MUNITY_ERROR_INVALID_FIRST,
+                               _("The first name must be 1 to 100 characters, without control characters."));
+      return;
+    }
+  op->last = munity_validate_name (last);
+  if (op->last == NULL)
+    {
+      g_task_return_new_error (task, MUNITY_ERROR, MUNITY_ERROR_INVALID_LAST,
+                               _("The last name must be 1 to 100 characters, without control characters."));
+      return;
+    }
+  if (!munity_validate_email (email))
+    {
+      g_task_return_new_error (task, MUNITY_ERROR, MUNITY_ERROR_INVALID_EMAIL,
+                               _("This is not a valid email address."));
+      return;
+    }
+  if (!munity_validate_password (password))
+    {
+      g_task_return_new_error (task, MUNITY_ERROR, MUNITY_ERROR_INVALID_PASSWORD,
+                               _("The password must be 8 to 1024 bytes long."));
+      return;
+    }
+
+  op->email = g_strdup (email);
+  op->password = g_strdup (password);
+
+  /* Checking first spares an argon2id hash for a taken address; the insert
+   * still guards against a race with ON CONFLICT. */
+  {
+    const char *params[] = { op->email };
+    munity_db_query_async (self->db, "SELECT 1 FROM users WHERE lower(email) = lower($1)",
+                           1, params, cancellable, register_checked_cb, g_steal_pointer (&task));
+  }
+}
+
+/**
+ * munity_accounts_register_finish:
+ * @self: the accounts service
+ * @result: the result passed to the callback
+ * @out_token: (out) (transfer full): the new session's token
+ * @error: return location for an error
+ *
+ * Returns: (transfer full) (nullable): the new user
+ */
+MunityUserInfo *
+munity_accounts_register_finish (MunityAccounts  *self,
+                                 GAsyncResult    *result,
+                                 char           **out_token,
+                                 GError         **error)
+{
+  return op_finish (self, result, munity_accounts_register_async, out_token, error);
+}
+
+/* ---- login ------------------------------------------------------------- */
+
+static void
+verify_password_thread (GTask        *task,
+                        gpointer      source_object,
+                        gpointer      task_data,
+                        GCancellable *cancellable)
+{
+  Op *op = task_data;
+
+  if (op->hash != NULL)
+    {
+      op->verified = crypto_pwhash_str_verify (op->hash, op->password, strlen (op->password)) == 0;
+    }
+  else
+    {
+      /* No such account: spend the same time as a verification would, so
+       * that timing does not tell which addresses have accounts. */
+      char hash[crypto_pwhash_STRBYTES];
+      if (crypto_pwhash_str (hash, op->password, strlen (op->password),
+                             crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                             crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+        g_debug ("Dummy hash failed (out of memory)");
+      op->verified = FALSE;
+    }
+
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+login_session_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  Op *op = g_task_get_task_data (task);
+  g_autoptr(PGresult) res = NULL;
+  GError *error = NULL;
+
+  res = munity_db_query_finish (MUNITY_DB (source), result, &error);
+  if (res == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  return_user (task, g_steal_pointer (&op->user));
+}
+
+static void
+login_verified_cb (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  MunityAccounts *self = g_task_get_source_object (task);
+  Op *op = g_task_get_task_data (task);
+  g_autofree char *token_hash = NULL;
+  g_autofree char *user_id = NULL;
+  GError *error = NULL;
+
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  if (!op->verified)
+    {
+      gint64 now = g_get_monotonic_time ();
+
+      munity_throttle_record_failure (self->address_throttle, op->address_key, now);
+      munity_throttle_record_failure (self->account_throttle, op->account_key, now);
+      g_task_return_new_error (task, MUNITY_ERROR, MUNITY_ERROR_BAD_CREDENTIALS,
+                               _("Wrong email address or password."));
+      return;
+    }
+
+  op->token = munity_session_token_new ();
+  token_hash = munity_session_token_hash (op->token);
+  user_id = g_strdup_printf ("%" G_GINT64_FORMAT, op->user->id);
+  {
+    const char *params[] = { token_hash, user_id };
+    munity_db_query_async (self->db,
+                           "INSERT INTO sessions (token_hash, user_id) VALUES ($1, $2)",
+                           G_N_ELEMENTS (params), params, g_task_get_cancellable (task),
+                           login_session_cb, g_steal_pointer (&task));
+  }
+}
+
+static void
+login_found_cb (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  Op *op = g_task_get_task_data (task);
+  g_autoptr(PGresult) res = NULL;
+  g_autoptr(GTask) verify_task = NULL;
+  GError *error = NULL;
+
+  res = munity_db_query_finish (MUNITY_DB (source), result, &error);
+  if (res == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  if (PQntuples (res) > 0)
+    {
+      op->user = user_info_from_row (res, 0);
+      op->hash = g_strdup (PQgetvalue (res, 0, 6));
+    }
+
+  verify_task = g_task_new (NULL, g_task_get_cancellable (task), login_verified_cb, g_steal_pointer (&task));
+  g_task_set_task_data (verify_task, op, NULL);
+  g_task_run_in_thread (verify_task, verify_password_thread);
+}
+
+/**
+ * munity_accounts_login_async:
+ * @self: the accounts service
+ * @email: (nullable): the email address
+ * @password: (nullable): the password
+ * @client_address: the client's IP address, for throttling
+ * @cancellable: (nullable): a cancellable
+ * @callback: called when done
+ * @user_data: data for @callback
+ *
+ * Checks the credentials and opens a session. After 10 failures from one
+ * address or 20 for one account within 10 minutes, answers
+ * %MUNITY_ERROR_RATE_LIMITED until the window has passed.
+ */
+void
+munity_accounts_login_async (MunityAccounts      *self,
+                             const char          *email,
+                             const char          *password,
+                             const char          *client_address,
+                             GCancellable        *cancellable,
+                             GAsyncReadyCallback  callback,
+                             gpointer             user_data)
+{
+  Op *op;
+  g_autoptr(GTask) task = op_task_new (self, munity_accounts_login_async,
+                                       cancellable, callback, user_data, &op);
+  g_autofree char *email_folded = NULL;
+  gint64 now = g_get_monotonic_time ();
+  gint64 wait_us;
+
+  email_folded = (email != NULL && g_utf8_validate (email, -1, NULL))
+    ? g_utf8_strdown (email, -1) : g_strdup ("");
+  op->address_key = g_strdup (client_address != NULL ? client_address : "");
+  op->account_key = g_steal_pointer (&email_folded);
+
+  wait_us = MAX (munity_throttle_check (self->address_throttle, op->address_key, now),
+                 munity_throttle_check (self->account_throttle, op->account_key, now));
+  if (wait_us > 0)
+    {
+      guint *retry = g_new (guint, 1);
+      *retry = (guint) ((wait_us + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC);
+      g_object_set_data_full (G_OBJECT (task), "retry-after", retry, g_free);
+      g_task_return_new_error (task, MUNITY_ERROR, MUNITY_ERROR_RATE_LIMITED,
+                               _("Too many failed logins; try again later."));
+      return;
+    }
+
+  op->password = g_strdup (password != NULL ? password : "");
+  if (email == NULL || password == NULL)
+    {
+      /* Still hash, so that malformed requests take as long as others. */
+      op->email = g_strdup ("");
+    }
+  else
+    {
+      op->email = g_strdup (email);
+    }
+
+  {
+    const char *params[] = { op->email };
+    munity_db_query_async (self->db,
+                           "SELECT " USER_COLUMNS ", u.password_hash FROM users u WHERE lower(u.email) = lower($1)",
+                           1, params, cancellable, login_found_cb, g_steal_pointer (&task));
+  }
+}
+
+/**
+ * munity_accounts_login_finish:
+ * @self: the accounts service
+ * @result: the result passed to the callback
+ * @out_token: (out) (transfer full): the new session's token
+ * @out_retry_after_s: (out): with %MUNITY_ERROR_RATE_LIMITED, the seconds
+ *   until a login may be tried again
+ * @error: return location for an error
+ *
+ * Returns: (transfer full) (nullable): the user
+ */
+MunityUserInfo *
+munity_accounts_login_finish (MunityAccounts  *self,
+                              GAsyncResult    *result,
+                              char           **out_token,
+                              guint           *out_retry_after_s,
+                              GError         **error)
+{
+  guint *retry = g_object_get_data (G_OBJECT (result), "retry-after");
+
+  if (out_retry_after_s != NULL)
+    *out_retry_after_s = retry != NULL ? *retry : 0;
+  return op_finish (self, result, munity_accounts_login_async, out_token, error);
+}
+
+/* ---- single-query operations ------------------------------------------- */
+
+static void
+user_row_cb (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(PGresult) res = NULL;
+  GError *error = NULL;
+
+  res = munity_db_query_finish (MUNITY_DB (source), result, &error);
+  if (res == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  if (PQntuples (res) == 0)
+    {
+      MunityError code = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (task), "missing-code"));
+      g_task_return_new_error (task, MUNITY_ERROR, code, "%s",
+                               code == MUNITY_ERROR_NOT_LOGGED_IN
+                                 ? _("You are not logged in.")
+                                 : _("There is no such user."));
+      return;
+    }
+
+  return_user (task, user_info_from_row (res, 0));
+}
+
+static void
+query_user (MunityAccounts      *self,
+            gpointer             source_tag,
+            MunityError          missing_code,
+            const char          *sql,
+            int                  n_params,
+            const char * const  *params,
+            GCancellable        *cancellable,
+            GAsyncReadyCallback  callback,
+            gpointer             user_data)
+{
+  Op *op;
+  GTask *task = op_task_new (self, source_tag, cancellable, callback, user_data, &op);
+
+  g_object_set_data (G_OBJECT (task), "missing-code", GINT_TO_POINTER (missing_code));
+  munity_db_query_async (self->db, sql, n_params, params, cancellable, user_row_cb, task);
+}
+
+/**
+ * munity_accounts_authenticate_async:
+ * @self: the accounts service
+ * @token: (nullable): the session token from the cookie
+ * @cancellable: (nullable): a cancellable
+ * @callback: called when done
+ * @user_data: data for @callback
+ *
+ * Finds the user of a session that was used within the last 30 days and
+ * marks it used (at most once an hour, to spare writes).
+ */
+void
+munity_accounts_authenticate_async (MunityAccounts      *self,
+                                    const char          *token,
+                                    GCancellable        *cancellable,
+                                    GAsyncReadyCallback  callback,
+                                    gpointer             user_data)
+{
+  g_autofree char *token_hash = NULL;
+
+  if (!munity_session_token_is_valid (token))
+    {
+      g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+      g_task_set_source_tag (task, munity_accounts_authenticate_async);
+      g_task_return_new_error (task, MUNITY_ERROR, MUNITY_ERROR_NOT_LOGGED_IN,
+                               _("You are not logged in."));
+      return;
+    }
+
+  token_hash = munity_session_token_hash (token);
+  {
+    const char *params[] = { token_hash };
+    query_user (self, munity_accounts_authenticate_async, MUNITY_ERROR_NOT_LOGGED_IN,
+                "WITH s AS ("
+                "  SELECT user_id, last_used FROM sessions"
+                "  WHERE token_hash = $1 AND last_used > now() - interval '30 days'),"
+                " t AS ("
+                "  UPDATE sessions SET last_used = now()"
+                "  WHERE token_hash = $1 AND last_used < now() - interval '1 hour'"
+                "    AND last_used > now() - interval '30 days')"
+                " SELECT " USER_COLUMNS " FROM users u JOIN s ON u.id = s.user_id",
+                1, params, cancellable, callback, user_data);
+  }
+}
+
+/**
+ * munity_accounts_authenticate_finish:
+ * @self: the accounts service
+ * @result: the result passed to the callback
+ * @error: return location for an error (%MUNITY_ERROR_NOT_LOGGED_IN)
+ *
+ * Returns: (transfer full) (nullable): the session's user
+ */
+MunityUserInfo *
+munity_accounts_authenticate_finish (MunityAccounts  *self,
+                                     GAsyncResult    *result,
+                                     GError         **error)
+{
+  return op_finish (self, result, munity_accounts_authenticate_async, NULL, error);
+}
+
+/**
+ * munity_accounts_update_async:
+ * @self: the accounts service
+ * @user_id: the user
+ * @first: (nullable): a new first name, or %NULL to keep it
+ * @last: (nullable): a new last name, or %NULL to keep it
+ * @bio: (nullable): a new bio, or %NULL to keep it
+ * @cancellable: (nullable): a cancellable
+ * @callback: called when done
+ * @user_data: data for @callback
+ *
+ * Validates and stores the given fields.
+ */
+void
+munity_accounts_update_async (MunityAccounts      *self,
+                              gint64               user_id,
+                              const char          *first,
+                              const char          *last,
+                              const char          *bio,
+                              GCancellable        *cancellable,
+                              GAsyncReadyCallback  callback,
+                              gpointer             user_data)
+{
+  g_autofree char *first_trimmed = NULL;
+  g_autofree char *last_trimmed = NULL;
+  g_autofree char *id = NULL;
+  MunityError code = 0;
+
+  if (first != NULL && (first_trimmed = munity_validate_name (first)) == NULL)
+    code = MUNITY_ERROR_INVALID_FIRST;
+  else if (last != NULL && (last_trimmed = munity_validate_name (last)) == NULL)
+    code = MUNITY_ERROR_INVALID_LAST;
+  else if (bio != NULL && !munity_validate_bio (bio))
+    code = MUNITY_ERROR_INVALID_BIO;
+
+  if (code != 0)
+    {
+      g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+      g_task_set_source_tag (task, munity_accounts_update_async);
+      g_task_return_new_error (task, MUNITY_ERROR, code, "%s",
+                               code == MUNITY_ERROR_INVALID_BIO
+                                 ? _("The bio must be at most 2000 characters.")
+                                 : _("A name must be 1 to 100 characters, without control characters."));
+      return;
+    }
+
+  id = g_strdup_printf ("%" G_GINT64_FORMAT, user_id);
+  {
+    const char *params[] = { id, first_trimmed, last_trimmed, bio };
+    query_user (self, munity_accounts_update_async, MUNITY_ERROR_NO_SUCH_USER,
+                "UPDATE users u SET first = coalesce($2, first), last = coalesce($3, last),"
+                " bio = coalesce($4, bio), updated_at = now()"
+                " WHERE id = $1 RETURNING " USER_COLUMNS,
+                G_N_ELEMENTS (params), params, cancellable, callback, user_data);
+  }
+}
+
+/**
+ * munity_accounts_update_finish:
+ * @self: the accounts service
+ * @result: the result passed to the callback
+ * @error: return location for an error
+ *
+ * Returns: (transfer full) (nullable): the user as now stored
+ */
+MunityUserInfo *
+munity_accounts_update_finish (MunityAccounts  *self,
+                               GAsyncResult    *result,
+                               GError         **error)
+{
+  return op_finish (self, result, munity_accounts_update_async, NULL, error);
+}
+
+/**
+ * munity_accounts_get_user_async:
+ * @self: the accounts service
+ * @user_id: the user
+ * @cancellable: (nullable): a cancellable
+ * @callback: called when done
+ * @user_data: data for @callback
+ *
+ * Looks a user up by id.
+ */
+void
+munity_accounts_get_user_async (MunityAccounts      *self,
+                                gint64               user_id,
+                                GCancellable        *cancellable,
+                                GAsyncReadyCallback  callback,
+                                gpointer             user_data)
+{
+  g_autofree char *id = g_strdup_printf ("%" G_GINT64_FORMAT, user_id);
+  const char *params[] = { id };
+
+  query_user (self, munity_accounts_get_user_async, MUNITY_ERROR_NO_SUCH_USER,
+              "SELECT " USER_COLUMNS " FROM users u WHERE u.id = $1",
+              1, params, cancellable, callback, user_data);
+}
+
+/**
+ * munity_accounts_get_user_finish:
+ * @self: the accounts service
+ * @result: the result passed to the callback
+ * @error: return location for an error (%MUNITY_ERROR_NO_SUCH_USER)
+ *
+ * Returns: (transfer full) (nullable): the user
+ */
+MunityUserInfo *
+munity_accounts_get_user_finish (MunityAccounts  *self,
+                                 GAsyncResult    *result,
+                                 GError         **error)
+{
+  return op_finish (self, result, munity_accounts_get_user_async, NULL, error);
+}
+
+/* ---- logout ------------------------------------------------------------ */
+
+static void
+logout_cb (GObject      *source,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(PGresult) res = NULL;
+  GError *error = NULL;
+
+  res = munity_db_query_finish (MUNITY_DB (source), result, &error);
+  if (res == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_int (task, PQntuples (res) > 0 ? g_ascii_strtoll (PQgetvalue (res, 0, 0), NULL, 10) : 0);
+}
+
+/**
+ * munity_accounts_logout_async:
+ * @self: the accounts service
+ * @token: (nullable): the session token from the cookie
+ * @cancellable: (nullable): a cancellable
+ * @callback: called when done
+ * @user_data: data for @callback
+ *
+ * Ends a session. Succeeds also when there is no such session.
+ */
+void
+munity_accounts_logout_async (MunityAccounts      *self,
+                              const char          *token,
+                              GCancellable        *cancellable,
+                              GAsyncReadyCallback  callback,
+                              gpointer             user_data)
+{
+  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
+  g_autofree char *token_hash = NULL;
+
+  g_task_set_source_tag (task, munity_accounts_logout_async);
+
+  if (!munity_session_token_is_valid (token))
+    {
+      g_task_return_int (task, 0);
+      return;
+    }
+
+  token_hash = munity_session_token_hash (token);
+  {
+    const char *params[] = { token_hash };
+    munity_db_query_async (self->db, "DELETE FROM sessions WHERE token_hash = $1 RETURNING user_id",
+                           1, params, cancellable, logout_cb, g_steal_pointer (&task));
+  }
+}
+
+/**
+ * munity_accounts_logout_finish:
+ * @self: the accounts service
+ * @result: the result passed to the callback
+ * @error: return location for an error
+ *
+ * Returns: the id of the session's user, 0 if there was no such session,
+ *   -1 on error
+ */
+gint64
+munity_accounts_logout_finish (MunityAccounts  *self,
+                               GAsyncResult    *result,
+                               GError         **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), -1);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == munity_accounts_logout_async, -1);
+
+  return g_task_propagate_int (G_TASK (result), error);
+}

@@ -1,0 +1,598 @@
+/* munity-config.c — options and configuration file of munityd
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <glib/gi18n.h>
+#include <libpq-fe.h>
+#include <unistd.h>
+
+#include "munity-config.h"
+#include "munity-error.h"
+
+#define GROUP "munityd"
+
+/**
+ * munity_config_new:
+ *
+ * Returns: (transfer full): a configuration holding the defaults
+ */
+MunityConfig *
+munity_config_new (void)
+{
+  MunityConfig *config = g_new0 (MunityConfig, 1);
+
+  config->state_dir = munity_config_default_state_dir ();
+  config->bus = MUNITY_BUS_SESSION;
+  config->leave_grace_ms = MUNITY_DEFAULT_LEAVE_GRACE_MS;
+  config->allowed_origins = g_new0 (char *, 1);
+  config->embedded_db_user = g_strdup (MUNITY_DEFAULT_EMBEDDED_DB_USER);
+
+  return config;
+}
+
+/**
+ * munity_config_free:
+ * @config: (transfer full): a configuration
+ */
+void
+munity_config_free (MunityConfig *config)
+{
+  if (config == NULL)
+    return;
+
+  g_strfreev (config->listen);
+  g_free (config->database);
+  g_free (config->state_dir);
+  g_strfreev (config->allowed_origins);
+  g_free (config->embedded_db_user);
+  g_free (config->config_file);
+  g_free (config);
+}
+
+/**
+ * munity_config_default_state_dir:
+ *
+ * The state directory when none is configured: `$STATE_DIRECTORY` under
+ * systemd, else `/var/lib/munity` for root, else `$XDG_STATE_HOME/munity`.
+ *
+ * Returns: (transfer full): an absolute path
+ */
+char *
+munity_config_default_state_dir (void)
+{
+  const char *systemd_dir = g_getenv ("STATE_DIRECTORY");
+
+  if (systemd_dir != NULL && *systemd_dir != '\0')
+    {
+      /* systemd passes a colon-separated list when several are configured */
+      const char *colon = strchr (systemd_dir, ':');
+      return colon ? g_strndup (systemd_dir, colon - systemd_dir) : g_strdup (systemd_dir);
+    }
+
+  if (geteuid () == 0)
+    return g_strdup ("/var/lib/munity");
+
+  return g_build_filename (g_get_user_state_dir (), "munity", NULL);
+}
+
+/**
+ * munity_config_parse_listen:
+ * @text: an address as `ADDR:PORT`, `[IPV6]:PORT`
+ * @error: return location for a %MUNITY_ERROR_INVALID_CONFIG error
+ *
+ * Parses a listen address. The host must be an IP literal.
+ *
+ * Returns: (transfer full) (nullable): the address, or %NULL with @error set
+ */
+GSocketAddress *
+munity_config_parse_listen (const char  *text,
+                            GError     **error)
+{
+  g_autofree char *host = NULL;
+  const char *port_text;
+  guint64 port;
+  g_autoptr(GInetAddress) address = NULL;
+
+  if (text[0] == '[')
+    {
+      const char *end = strchr (text, ']');
+      if (end == NULL || end[1] != ':')
+        goto bad;
+      host = g_strndup (text + 1, end - text - 1);
+      port_text = end + 2;
+      address = g_inet_address_new_from_string (host);
+      if (address == NULL || g_inet_address_get_family (address) != G_SOCKET_FAMILY_IPV6)
+        goto bad;
+    }
+  else
+    {
+      const char *colon = strrchr (text, ':');
+      if (colon == NULL)
+        goto bad;
+      host = g_strndup (text, colon - text);
+      port_text = colon + 1;
+      address = g_inet_address_new_from_string (host);
+      if (address == NULL || g_inet_address_get_family (address) != G_SOCKET_FAMILY_IPV4)
+        goto bad;
+    }
+
+  if (!g_ascii_string_to_unsigned (port_text, 10, 0, 65535, &port, NULL))
+    goto bad;
+
+  return g_inet_socket_address_new (address, (guint16) port);
+
+bad:
+  g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_CONFIG,
+               _("invalid listen address “%s” (expected ADDR:PORT, e.g. 127.0.0.1:8080 or [::1]:8080)"),
+               text);
+  return NULL;
+}
+
+/**
+ * munity_config_normalize_origin:
+ * @text: an origin such as `https://example.org`
+ * @error: return location for a %MUNITY_ERROR_INVALID_CONFIG error
+ *
+ * Checks that @text is an HTTP(S) origin — scheme, host and optional port,
+ * no path, query or user — and returns it lower-cased, as browsers send it.
+ *
+ * Returns: (transfer full) (nullable): the normalised origin
+ */
+char *
+munity_config_normalize_origin (const char  *text,
+                                GError     **error)
+{
+  g_autoptr(GUri) uri = NULL;
+  const char *scheme;
+  const char *path;
+  g_autofree char *host = NULL;
+  g_autofree char *lower_scheme = NULL;
+
+  uri = g_uri_parse (text, G_URI_FLAGS_NONE, NULL);
+  if (uri == NULL)
+    goto bad;
+
+  scheme = g_uri_get_scheme (uri);
+  path = g_uri_get_path (uri);
+  if ((g_ascii_strcasecmp (scheme, "http") != 0 && g_ascii_strcasecmp (scheme, "https") != 0) ||
+      g_uri_get_host (uri) == NULL || *g_uri_get_host (uri) == '\0' ||
+      g_uri_get_userinfo (uri) != NULL || g_uri_get_query (uri) != NULL ||
+      g_uri_get_fragment (uri) != NULL || (*path != '\0' && strcmp (path, "/") != 0))
+    goto bad;
+
+  lower_scheme = g_ascii_strdown (scheme, -1);
+  host = g_ascii_strdown (g_uri_get_host (uri), -1);
+  if (strchr (host, ':') != NULL)
+    {
+      g_autofree char *bracketed = g_strdup_printf ("[%s]", host);
+      g_free (host);
+      host = g_steal_pointer (&bracketed);
+    }
+
+  /* Browsers leave the default port out of Origin. */
+  if (g_uri_get_port (uri) != -1 &&
+      !(g_str_equal (lower_scheme, "http") && g_uri_get_port (uri) == 80) &&
+      !(g_str_equal (lower_scheme, "https") && g_uri_get_port (uri) == 443))
+    return g_strdup_printf ("%s://%s:%d", lower_scheme, host, g_uri_get_port (uri));
+  return g_strdup_printf ("%s://%s", lower_scheme, host);
+
+bad:
+  g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_CONFIG,
+               _("invalid origin “%s” (expected scheme://host[:port], e.g. https://example.org)"),
+               text);
+  return NULL;
+}
+
+/**
+ * munity_config_parse_bus:
+ * @text: `session`, `system` or `none`
+ * @out_bus: (out): the bus type
+ * @error: return location for a %MUNITY_ERROR_INVALID_CONFIG error
+ *
+ * Returns: %TRUE if @text names a bus
+ */
+gboolean
+munity_config_parse_bus (const char     *text,
+                         MunityBusType  *out_bus,
+                         GError        **error)
+{
+  if (g_strcmp0 (text, "session") == 0)
+    *out_bus = MUNITY_BUS_SESSION;
+  else if (g_strcmp0 (text, "system") == 0)
+    *out_bus = MUNITY_BUS_SYSTEM;
+  else if (g_strcmp0 (text, "none") == 0)
+    *out_bus = MUNITY_BUS_NONE;
+  else
+    {
+      g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_CONFIG,
+                   _("invalid bus “%s” (expected session, system or none)"), text);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+/**
+ * munity_config_parse_grace:
+ * @text: a whole number of milliseconds
+ * @out_ms: (out): the grace period
+ * @error: return location for a %MUNITY_ERROR_INVALID_CONFIG error
+ *
+ * Returns: %TRUE if @text is a whole number from 0 to one day
+ */
+gboolean
+munity_config_parse_grace (const char  *text,
+                           guint       *out_ms,
+                           GError     **error)
+{
+  guint64 value;
+
+  if (!g_ascii_string_to_unsigned (text, 10, 0, MUNITY_MAX_LEAVE_GRACE_MS, &value, NULL))
+    {
+      g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_CONFIG,
+                   _("invalid leave grace “%s” (expected milliseconds from 0 to %u)"),
+                   text, MUNITY_MAX_LEAVE_GRACE_MS);
+      return FALSE;
+    }
+
+  *out_ms = (guint) value;
+  return TRUE;
+}
+
+static gboolean
+check_database (const char  *text,
+                GError     **error)
+{
+  char *errmsg = NULL;
+  PQconninfoOption *options;
+
+  if (*text == '\0')
+    {
+      g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_CONFIG,
+                   _("invalid database: the connection string is empty"));
+      return FALSE;
+    }
+
+  /* Parses only; connects to nothing. */
+  options = PQconninfoParse (text, &errmsg);
+  if (options == NULL)
+    {
+      g_autofree char *reason = g_strdup (errmsg ? errmsg : "out of memory");
+      g_strstrip (g_strdelimit (reason, "\n", ' '));
+      g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_CONFIG,
+                   _("invalid database connection string: %s"), reason);
+      PQfreemem (errmsg);
+      return FALSE;
+    }
+
+  PQconninfoFree (options);
+  return TRUE;
+}
+
+static gboolean
+set_listen (MunityConfig        *config,
+            const char * const  *addresses,
+            GError             **error)
+{
+  if (addresses == NULL || addresses[0] == NULL)
+    {
+      g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_CONFIG,
+                   _("invalid listen: no address given"));
+      return FALSE;
+    }
+
+  for (gsize i = 0; addresses[i] != NULL; i++)
+    {
+      g_autoptr(GSocketAddress) address = munity_config_parse_listen (addresses[i], error);
+      if (address == NULL)
+        return FALSE;
+    }
+
+  g_strfreev (config->listen);
+  config->listen = g_strdupv ((char **) addresses);
+  return TRUE;
+}
+
+static gboolean
+set_state_dir (MunityConfig  *config,
+               const char    *dir,
+               GError       **error)
+{
+  if (*dir == '\0')
+    {
+      g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_CONFIG,
+                   _("invalid state directory: the path is empty"));
+      return FALSE;
+    }
+
+  g_free (config->state_dir);
+  config->state_dir = g_canonicalize_filename (dir, NULL);
+  return TRUE;
+}
+
+static gboolean
+prefix_error (GError     **error,
+              const char  *key,
+              GError      *local_error)
+{
+  g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_CONFIG,
+               "%s: %s", key, local_error->message);
+  g_error_free (local_error);
+  return FALSE;
+}
+
+/**
+ * munity_config_load_key_file:
+ * @config: a configuration
+ * @key_file: a parsed configuration file
+ * @error: return location for a %MUNITY_ERROR_INVALID_CONFIG error
+ *
+ * Applies the `[munityd]` group of @key_file to @config. Unknown keys in
+ * that group are errors, so that a typo does not go unnoticed; other groups
+ * are ignored.
+ *
+ * Returns: %TRUE if every key was valid
+ */
+gboolean
+munity_config_load_key_file (MunityConfig  *config,
+                             GKeyFile      *key_file,
+                             GError       **error)
+{
+  g_auto(GStrv) keys = NULL;
+  GError *local_error = NULL;
+
+  if (!g_key_file_has_group (key_file, GROUP))
+    return TRUE;
+
+  keys = g_key_file_get_keys (key_file, GROUP, NULL, NULL);
+  for (gsize i = 0; keys != NULL && keys[i] != NULL; i++)
+    {
+      const char *key = keys[i];
+
+      if (g_str_equal (key, "listen"))
+        {
+          g_auto(GStrv) list = g_key_file_get_string_list (key_file, GROUP, key, NULL, &local_error);
+          if (list == NULL && local_error == NULL)
+            list = g_new0 (char *, 1);
+          if (local_error != NULL || !set_listen (config, (const char * const *) list, &local_error))
+            return prefix_error (error, key, local_error);
+        }
+      else if (g_str_equal (key, "database"))
+        {
+          g_autofree char *value = g_key_file_get_string (key_file, GROUP, key, &local_error);
+          if (local_error != NULL || !check_database (value, &local_error))
+            return prefix_error (error, key, local_error);
+          g_free (config->database);
+          config->database = g_steal_pointer (&value);
+        }
+      else if (g_str_equal (key, "state-dir"))
+        {
+          g_autofree char *value = g_key_file_get_string (key_file, GROUP, key, &local_error);
+          if (local_error != NULL || !set_state_dir (config, value, &local_error))
+            return prefix_error (error, key, local_error);
+        }
+      else if (g_str_equal (key, "bus"))
+        {
+          g_autofree char *value = g_key_file_get_string (key_file, GROUP, key, &local_error);
+          if (local_error != NULL || !munity_config_parse_bus (value, &config->bus, &local_error))
+            return prefix_error (error, key, local_error);
+        }
+      else if (g_str_equal (key, "leave-grace-ms"))
+        {
+          g_autofree char *value = g_key_file_get_string (key_file, GROUP, key, &local_error);
+          if (local_error != NULL || !munity_config_parse_grace (g_strstrip (value), &config->leave_grace_ms, &local_error))
+            return prefix_error (error, key, local_error);
+        }
+      else if (g_str_equal (key, "allowed-origins"))
+        {
+          g_auto(GStrv) list = g_key_file_get_string_list (key_file, GROUP, key, NULL, &local_error);
+          g_autoptr(GPtrArray) origins = g_ptr_array_new_with_free_func (g_free);
+
+          if (local_error != NULL)
+            return prefix_error (error, key, local_error);
+          for (gsize j = 0; list != NULL && list[j] != NULL; j++)
+            {
+              char *origin;
+
+              if (*g_strstrip (list[j]) == '\0')
+                continue;
+              origin = munity_config_normalize_origin (list[j], &local_error);
+              if (origin == NULL)
+                return prefix_error (error, key, local_error);
+              g_ptr_array_add (origins, origin);
+            }
+          g_ptr_array_add (origins, NULL);
+          g_strfreev (config->allowed_origins);
+          config->allowed_origins = (char **) g_ptr_array_free (g_steal_pointer (&origins), FALSE);
+        }
+      else if (g_str_equal (key, "cookie-secure"))
+        {
+          gboolean value = g_key_file_get_boolean (key_file, GROUP, key, &local_error);
+          if (local_error != NULL)
+            return prefix_error (error, key, local_error);
+          config->cookie_secure = value;
+        }
+      else if (g_str_equal (key, "embedded-db-user"))
+        {
+          g_autofree char *value = g_key_file_get_string (key_file, GROUP, key, &local_error);
+          if (local_error != NULL)
+            return prefix_error (error, key, local_error);
+          if (*g_strstrip (value) == '\0')
+            {
+              g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_CONFIG,
+                           _("%s: the user name is empty"), key);
+              return FALSE;
+            }
+          g_free (config->embedded_db_user);
+          config->embedded_db_user = g_steal_pointer (&value);
+        }
+      else
+        {
+          g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_CONFIG,
+                       _("unknown key “%s” in group [%s]"), key, GROUP);
+          return FALSE;
+        }
+    }
+
+  return TRUE;
+}
+
+static const char *
+system_config_file (void)
+{
+  /* Test hook: tests cannot write to /etc. */
+  const char *path = g_getenv ("MUNITY_SYSTEM_CONFIG_FILE");
+  return path != NULL ? path : "/etc/munity/munityd.conf";
+}
+
+static gboolean
+load_config_file (MunityConfig  *config,
+                  const char    *explicit_path,
+                  GError       **error)
+{
+  g_autoptr(GKeyFile) key_file = g_key_file_new ();
+  g_autofree char *user_path = NULL;
+  const char *path = explicit_path;
+  GError *local_error = NULL;
+
+  if (path == NULL)
+    {
+      /* Read the variable each time: GLib caches g_get_user_config_dir(). */
+      const char *xdg = g_getenv ("XDG_CONFIG_HOME");
+      user_path = g_build_filename (xdg != NULL && g_path_is_absolute (xdg) ? xdg : g_get_user_config_dir (),
+                                    "munity", "munityd.conf", NULL);
+      if (g_file_test (system_config_file (), G_FILE_TEST_EXISTS))
+        path = system_config_file ();
+      else if (g_file_test (user_path, G_FILE_TEST_EXISTS))
+        path = user_path;
+      else
+        return TRUE;
+    }
+
+  if (!g_key_file_load_from_file (key_file, path, G_KEY_FILE_NONE, &local_error))
+    {
+      g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_CONFIG,
+                   _("cannot read configuration file %s: %s"), path, local_error->message);
+      g_error_free (local_error);
+      return FALSE;
+    }
+
+  if (!munity_config_load_key_file (config, key_file, &local_error))
+    {
+      g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_CONFIG,
+                   "%s: %s", path, local_error->message);
+      g_error_free (local_error);
+      return FALSE;
+    }
+
+  g_free (config->config_file);
+  config->config_file = g_strdup (path);
+  return TRUE;
+}
+
+/**
+ * munity_config_parse_args:
+ * @config: a configuration holding the defaults
+ * @argc: (inout): the argument count
+ * @argv: (inout) (array length=argc): the arguments
+ * @out_version: (out): set to %TRUE if `--version` was given
+ * @error: return location for a %MUNITY_ERROR_INVALID_CONFIG or
+ *   #GOptionError error
+ *
+ * Parses the command line, reads the configuration file it names (or the
+ * default one) and merges both into @config, the command line winning.
+ *
+ * Returns: %TRUE on success; on failure munityd exits with status 2
+ */
+gboolean
+munity_config_parse_args (MunityConfig   *config,
+                          int            *argc,
+                          char         ***argv,
+                          gboolean       *out_version,
+                          GError        **error)
+{
+  g_autofree char *config_file = NULL;
+  g_auto(GStrv) listen = NULL;
+  g_autofree char *database = NULL;
+  g_autofree char *state_dir = NULL;
+  g_autofree char *bus = NULL;
+  g_autofree char *grace = NULL;
+  gboolean replace = FALSE;
+  gboolean version = FALSE;
+  const GOptionEntry entries[] = {
+    { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_file,
+      N_("Read the configuration from FILE"), N_("FILE") },
+    { "listen", 'l', 0, G_OPTION_ARG_STRING_ARRAY, &listen,
+      N_("Listen on ADDR:PORT (repeatable; default 127.0.0.1:8080)"), N_("ADDR:PORT") },
+    { "database", 'd', 0, G_OPTION_ARG_STRING, &database,
+      N_("Use this PostgreSQL server (URL or libpq keyword string) instead of the embedded one"), N_("URL") },
+    { "state-dir", 's', 0, G_OPTION_ARG_FILENAME, &state_dir,
+      N_("Keep state (and the embedded database) in DIR"), N_("DIR") },
+    { "bus", 'b', 0, G_OPTION_ARG_STRING, &bus,
+      N_("Publish presence on the session or system bus, or none"), N_("session|system|none") },
+    { "leave-grace-ms", 'g', 0, G_OPTION_ARG_STRING, &grace,
+      N_("Keep a user online this long after the last socket closed (0: leave at once)"), N_("N") },
+    { "replace", 'r', 0, G_OPTION_ARG_NONE, &replace,
+      N_("Take over the D-Bus name from a running munityd"), NULL },
+    { "version", 'V', 0, G_OPTION_ARG_NONE, &version,
+      N_("Print the version and exit"), NULL },
+    { NULL }
+  };
+  g_autoptr(GOptionContext) context = NULL;
+  GError *local_error = NULL;
+
+  context = g_option_context_new (NULL);
+  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
+  g_option_context_set_summary (context, _("munityd — who is online right now: HTTP, WebSockets and D-Bus."));
+  g_option_context_set_description (context,
+    _("Without --database, munityd runs a private PostgreSQL cluster in its state directory.\n"
+      "Configuration: --config FILE, else /etc/munity/munityd.conf, else\n"
+      "$XDG_CONFIG_HOME/munity/munityd.conf (group [munityd]); the command line wins."));
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+
+  if (!g_option_context_parse (context, argc, argv, error))
+    return FALSE;
+
+  *out_version = version;
+  if (version)
+    return TRUE;
+
+  if (*argc > 1)
+    {
+      g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_CONFIG,
+                   _("unexpected argument “%s”"), (*argv)[1]);
+      return FALSE;
+    }
+
+  if (config_file != NULL && !g_file_test (config_file, G_FILE_TEST_IS_REGULAR))
+    {
+      g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_CONFIG,
+                   _("configuration file %s does not exist"), config_file);
+      return FALSE;
+    }
+
+  if (!load_config_file (config, config_file, error))
+    return FALSE;
+
+  if (listen != NULL && !set_listen (config, (const char * const *) listen, &local_error))
+    return prefix_error (error, "--listen", local_error);
+  if (database != NULL)
+    {
+      if (!check_database (database, &local_error))
+        return prefix_error (error, "--database", local_error);
+      g_free (config->database);
+      config->database = g_steal_pointer (&database);
+    }
+  if (state_dir != NULL && !set_state_dir (config, state_dir, &local_error))
+    return prefix_error (error, "--state-dir", local_error);
+  if (bus != NULL && !munity_config_parse_bus (bus, &config->bus, &local_error))
+    return prefix_error (error, "--bus", local_error);
+  if (grace != NULL && !munity_config_parse_grace (grace, &config->leave_grace_ms, &local_error))
+    return prefix_error (error, "--leave-grace-ms", local_error);
+  if (replace)
+    config->replace = TRUE;
+
+  return TRUE;
+}

@@ -1,0 +1,523 @@
+/* munity-daemon.c — one munityd: its parts, start-up and shutdown
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <glib-unix.h>
+#include <glib/gi18n.h>
+#include <glib/gstdio.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <systemd/sd-daemon.h>
+
+#include "munity-accounts.h"
+#include "munity-daemon.h"
+#include "munity-db.h"
+#include "munity-embedded-pg.h"
+#include "munity-error.h"
+#include "munity-http-server.h"
+#include "munity-metrics.h"
+#include "munity-migrations.h"
+
+#define LISTEN_BACKLOG 4096
+#define DB_CONNECTIONS 4
+#define STARTUP_DB_WAIT_MS 30000
+#define DRAIN_TIMEOUT_MS 2000
+#define PG_STOP_TIMEOUT_MS 2000
+
+/**
+ * MunityDaemon:
+ *
+ * Builds the parts of munityd from its configuration, starts them in order
+ * (listening sockets, database, migrations, HTTP), tells systemd when it is
+ * ready, and takes them down again on SIGTERM or SIGINT — all on one main
+ * loop, nothing blocking.
+ */
+struct _MunityDaemon
+{
+  GObject           parent_instance;
+
+  MunityConfig     *config;       /* (owned) */
+  GMainLoop        *loop;         /* (owned) */
+  GCancellable     *cancellable;  /* (owned) cancelled on shutdown */
+  GPtrArray        *sockets;      /* (owned) of GSocket, listening */
+  MunityEmbeddedPg *embedded;     /* (owned) (nullable) */
+  char             *conninfo;     /* (owned) */
+  MunityDb         *migrate_db;   /* (owned) (nullable) */
+  MunityDb         *db;           /* (owned) (nullable) */
+  MunityMetrics    *metrics;      /* (owned) */
+  MunityAccounts   *accounts;     /* (owned) (nullable) */
+  MunityHttpServer *http;         /* (owned) (nullable) */
+
+  int               exit_status;
+  gboolean          running;
+  gboolean          stopping;
+  gint64            drain_deadline;
+  guint             sigterm_id;
+  guint             sigint_id;
+  guint             watchdog_id;
+  guint             drain_id;
+};
+
+G_DEFINE_FINAL_TYPE (MunityDaemon, munity_daemon, G_TYPE_OBJECT)
+
+static void shutdown_begin (MunityDaemon *self, int exit_status);
+
+static void
+munity_daemon_dispose (GObject *object)
+{
+  MunityDaemon *self = MUNITY_DAEMON (object);
+
+  g_clear_handle_id (&self->sigterm_id, g_source_remove);
+  g_clear_handle_id (&self->sigint_id, g_source_remove);
+  g_clear_handle_id (&self->watchdog_id, g_source_remove);
+  g_clear_handle_id (&self->drain_id, g_source_remove);
+  g_clear_object (&self->http);
+  g_clear_object (&self->accounts);
+  g_clear_object (&self->db);
+  g_clear_object (&self->migrate_db);
+  g_clear_object (&self->embedded);
+  g_clear_object (&self->metrics);
+  g_clear_object (&self->cancellable);
+  g_clear_pointer (&self->sockets, g_ptr_array_unref);
+  g_clear_pointer (&self->loop, g_main_loop_unref);
+  g_clear_pointer (&self->conninfo, g_free);
+  g_clear_pointer (&self->config, munity_config_free);
+
+  G_OBJECT_CLASS (munity_daemon_parent_class)->dispose (object);
+}
+
+static void
+munity_daemon_class_init (MunityDaemonClass *klass)
+{
+  G_OBJECT_CLASS (klass)->dispose = munity_daemon_dispose;
+}
+
+static void
+munity_daemon_init (MunityDaemon *self)
+{
+  self->loop = g_main_loop_new (NULL, FALSE);
+  self->cancellable = g_cancellable_new ();
+  self->sockets = g_ptr_array_new_with_free_func (g_object_unref);
+  self->metrics = munity_metrics_new ();
+}
+
+/**
+ * munity_daemon_new:
+ * @config: (transfer full): the configuration
+ *
+ * Returns: (transfer full): a daemon, not started
+ */
+MunityDaemon *
+munity_daemon_new (MunityConfig *config)
+{
+  MunityDaemon *self = g_object_new (MUNITY_TYPE_DAEMON, NULL);
+
+  self->config = config;
+  return self;
+}
+
+/* A start-up failure: say why in one line, clean up, exit 1. */
+static void
+fail (MunityDaemon *self,
+      const GError *error)
+{
+  if (self->stopping)
+    return;
+  g_printerr ("munityd: %s\n", error->message);
+  shutdown_begin (self, MUNITY_EXIT_FAILURE);
+}
+
+/* ---- listening sockets ------------------------------------------------- */
+
+static gboolean
+add_listen_address (MunityDaemon  *self,
+                    const char    *text,
+                    GError       **error)
+{
+  g_autoptr(GSocketAddress) address = munity_config_parse_listen (text, error);
+  g_autoptr(GSocket) socket = NULL;
+  GSocketFamily family;
+
+  if (address == NULL)
+    return FALSE;
+
+  family = g_socket_address_get_family (address);
+  socket = g_socket_new (family, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, error);
+  if (socket == NULL)
+    return FALSE;
+
+  if (family == G_SOCKET_FAMILY_IPV6 &&
+      !g_socket_set_option (socket, IPPROTO_IPV6, IPV6_V6ONLY, TRUE, error))
+    return FALSE;
+
+  /* libsoup's own listen() uses a backlog of 10, far too few for a join
+   * storm; so the socket is ours. */
+  g_socket_set_listen_backlog (socket, LISTEN_BACKLOG);
+  if (!g_socket_bind (socket, address, TRUE, error) || !g_socket_listen (socket, error))
+    {
+      g_prefix_error (error, _("cannot listen on %s: "), text);
+      return FALSE;
+    }
+
+  g_ptr_array_add (self->sockets, g_steal_pointer (&socket));
+  return TRUE;
+}
+
+static gboolean
+open_sockets (MunityDaemon  *self,
+              GError       **error)
+{
+  int n_fds = 0;
+
+  if (self->config->listen == NULL)
+    n_fds = sd_listen_fds (TRUE);
+
+  if (n_fds < 0)
+    {
+      g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_FAILED,
+                   _("cannot use the sockets passed by systemd: %s"), g_strerror (-n_fds));
+      return FALSE;
+    }
+
+  if (n_fds > 0)
+    {
+      for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + n_fds; fd++)
+        {
+          GSocket *socket = g_socket_new_from_fd (fd, error);
+          if (socket == NULL)
+            return FALSE;
+          g_ptr_array_add (self->sockets, socket);
+        }
+      return TRUE;
+    }
+
+  if (self->config->listen == NULL)
+    return add_listen_address (self, MUNITY_DEFAULT_LISTEN, error);
+
+  for (gsize i = 0; self->config->listen[i] != NULL; i++)
+    {
+      if (!add_listen_address (self, self->config->listen[i], error))
+        return FALSE;
+    }
+
+  return TRUE;
+}
+
+/* ---- systemd ----------------------------------------------------------- */
+
+static gboolean
+watchdog_cb (gpointer user_data)
+{
+  sd_notify (FALSE, "WATCHDOG=1");
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+start_watchdog (MunityDaemon *self)
+{
+  uint64_t usec = 0;
+
+  if (sd_watchdog_enabled (FALSE, &usec) > 0 && usec > 0)
+    {
+      sd_notify (FALSE, "WATCHDOG=1");
+      self->watchdog_id = g_timeout_add (MAX (usec / 2 / 1000, 1), watchdog_cb, self);
+    }
+}
+
+/* ---- start-up ---------------------------------------------------------- */
+
+static void
+on_db_up_changed (MunityDb   *db,
+                  GParamSpec *pspec,
+                  gpointer    user_data)
+{
+  MunityDaemon *self = user_data;
+
+  munity_metrics_set_gauge (self->metrics, "munity_database_up", munity_db_is_up (db) ? 1 : 0);
+}
+
+static void
+serve (MunityDaemon *self)
+{
+  GError *error = NULL;
+
+  self->accounts = munity_accounts_new (self->db);
+  self->http = munity_http_server_new (self->config, self->db, self->accounts, self->metrics);
+
+  for (guint i = 0; i < self->sockets->len; i++)
+    {
+      GSocket *socket = self->sockets->pdata[i];
+      g_autoptr(GSocketAddress) address = g_socket_get_local_address (socket, NULL);
+
+      if (!munity_http_server_add_socket (self->http, socket, &error))
+        {
+          fail (self, error);
+          g_error_free (error);
+          return;
+        }
+
+      if (address != NULL && G_IS_INET_SOCKET_ADDRESS (address))
+        {
+          GInetSocketAddress *inet = G_INET_SOCKET_ADDRESS (address);
+          g_autofree char *host = g_inet_address_to_string (g_inet_socket_address_get_address (inet));
+          gboolean v6 = g_socket_address_get_family (address) == G_SOCKET_FAMILY_IPV6;
+
+          g_message ("Listening on http://%s%s%s:%u/", v6 ? "[" : "", host, v6 ? "]" : "",
+                     g_inet_socket_address_get_port (inet));
+        }
+    }
+
+  self->running = TRUE;
+  start_watchdog (self);
+  sd_notify (FALSE, "READY=1\nSTATUS=Serving");
+}
+
+static void
+db_started_cb (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(MunityDaemon) self = user_data;
+  GError *error = NULL;
+
+  if (!munity_db_wait_up_finish (MUNITY_DB (source), result, &error))
+    {
+      g_prefix_error (&error, _("the database is not reachable: "));
+      fail (self, error);
+      g_error_free (error);
+      return;
+    }
+
+  if (!self->stopping)
+    serve (self);
+}
+
+static void
+migrated_cb (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  g_autoptr(MunityDaemon) self = user_data;
+  GError *error = NULL;
+  guint applied = 0;
+
+  if (!munity_migrations_run_finish (result, &applied, &error))
+    {
+      fail (self, error);
+      g_error_free (error);
+      return;
+    }
+
+  munity_db_close (self->migrate_db);
+  g_clear_object (&self->migrate_db);
+
+  g_message ("Database schema is at version %u (%u migration(s) applied now)",
+             munity_migrations_latest_version (), applied);
+
+  if (self->stopping)
+    return;
+
+  /* Wait for the serving connections too, so READY=1 means usable. */
+  self->db = munity_db_new (self->conninfo, DB_CONNECTIONS);
+  g_signal_connect (self->db, "notify::up", G_CALLBACK (on_db_up_changed), self);
+  munity_db_start (self->db);
+  munity_db_wait_up_async (self->db, STARTUP_DB_WAIT_MS, self->cancellable,
+                           db_started_cb, g_object_ref (self));
+}
+
+static void
+migrate_db_up_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  g_autoptr(MunityDaemon) self = user_data;
+  GError *error = NULL;
+
+  if (!munity_db_wait_up_finish (MUNITY_DB (source), result, &error))
+    {
+      g_prefix_error (&error, _("the database is not reachable: "));
+      fail (self, error);
+      g_error_free (error);
+      return;
+    }
+
+  munity_migrations_run_async (self->migrate_db, self->cancellable, migrated_cb, g_object_ref (self));
+}
+
+static void
+connect_database (MunityDaemon *self)
+{
+  sd_notify (FALSE, "STATUS=Connecting to the database");
+  self->migrate_db = munity_db_new (self->conninfo, 1);
+  munity_db_start (self->migrate_db);
+  munity_db_wait_up_async (self->migrate_db, STARTUP_DB_WAIT_MS, self->cancellable,
+                           migrate_db_up_cb, g_object_ref (self));
+}
+
+static void
+embedded_started_cb (GObject      *source,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  g_autoptr(MunityDaemon) self = user_data;
+  GError *error = NULL;
+
+  if (!munity_embedded_pg_start_finish (MUNITY_EMBEDDED_PG (source), result, &error))
+    {
+      g_prefix_error (&error, _("cannot start the embedded PostgreSQL: "));
+      fail (self, error);
+      g_error_free (error);
+      return;
+    }
+
+  if (self->stopping)
+    return;
+
+  self->conninfo = g_strdup (munity_embedded_pg_get_conninfo (self->embedded));
+  connect_database (self);
+}
+
+static void
+start (MunityDaemon *self)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (g_mkdir_with_parents (self->config->state_dir, 0700) != 0)
+    {
+      int saved_errno = errno;
+      g_set_error (&error, MUNITY_ERROR, MUNITY_ERROR_FAILED,
+                   _("cannot create the state directory %s: %s"),
+                   self->config->state_dir, g_strerror (saved_errno));
+      fail (self, error);
+      return;
+    }
+  if (!g_file_test (self->config->state_dir, G_FILE_TEST_IS_DIR))
+    {
+      g_set_error (&error, MUNITY_ERROR, MUNITY_ERROR_FAILED,
+                   _("the state directory %s is not a directory"), self->config->state_dir);
+      fail (self, error);
+      return;
+    }
+
+  if (!open_sockets (self, &error))
+    {
+      fail (self, error);
+      return;
+    }
+
+  if (self->config->database != NULL)
+    {
+      self->conninfo = g_strdup (self->config->database);
+      connect_database (self);
+      return;
+    }
+
+  sd_notify (FALSE, "STATUS=Starting the embedded PostgreSQL");
+  self->embedded = munity_embedded_pg_new (self->config->state_dir, self->config->embedded_db_user);
+  munity_embedded_pg_start_async (self->embedded, self->cancellable,
+                                  embedded_started_cb, g_object_ref (self));
+}
+
+/* ---- shutdown ---------------------------------------------------------- */
+
+static void
+embedded_stopped_cb (GObject      *source,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  g_autoptr(MunityDaemon) self = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!munity_embedded_pg_stop_finish (MUNITY_EMBEDDED_PG (source), result, &error))
+    g_message ("Stopping the embedded PostgreSQL: %s", error->message);
+
+  g_main_loop_quit (self->loop);
+}
+
+static void
+shutdown_finish (MunityDaemon *self)
+{
+  if (self->http != NULL)
+    munity_http_server_disconnect (self->http);
+  if (self->db != NULL)
+    munity_db_close (self->db);
+  if (self->migrate_db != NULL)
+    munity_db_close (self->migrate_db);
+
+  if (self->embedded != NULL)
+    {
+      munity_embedded_pg_stop_async (self->embedded, PG_STOP_TIMEOUT_MS, NULL,
+                                     embedded_stopped_cb, g_object_ref (self));
+      return;
+    }
+
+  g_main_loop_quit (self->loop);
+}
+
+static gboolean
+drain_cb (gpointer user_data)
+{
+  MunityDaemon *self = user_data;
+
+  if (self->http != NULL && munity_http_server_get_n_in_flight (self->http) > 0 &&
+      g_get_monotonic_time () < self->drain_deadline)
+    return G_SOURCE_CONTINUE;
+
+  self->drain_id = 0;
+  shutdown_finish (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+shutdown_begin (MunityDaemon *self,
+                int           exit_status)
+{
+  if (self->stopping)
+    return;
+
+  self->stopping = TRUE;
+  self->exit_status = exit_status;
+  sd_notify (FALSE, "STOPPING=1");
+  g_cancellable_cancel (self->cancellable);
+  g_clear_handle_id (&self->watchdog_id, g_source_remove);
+
+  if (self->http != NULL)
+    munity_http_server_stop_listening (self->http);
+
+  /* Requests in flight get a moment to finish. */
+  self->drain_deadline = g_get_monotonic_time () + DRAIN_TIMEOUT_MS * 1000;
+  self->drain_id = g_timeout_add (20, drain_cb, self);
+}
+
+static gboolean
+on_signal (gpointer user_data)
+{
+  MunityDaemon *self = user_data;
+
+  g_message ("Shutting down");
+  shutdown_begin (self, self->stopping ? self->exit_status : MUNITY_EXIT_OK);
+  return G_SOURCE_CONTINUE;
+}
+
+/**
+ * munity_daemon_run:
+ * @self: a daemon
+ *
+ * Starts the daemon and runs the main loop until it has shut down.
+ *
+ * Returns: the exit status: 0 after SIGTERM/SIGINT, 1 if start-up failed
+ */
+int
+munity_daemon_run (MunityDaemon *self)
+{
+  self->sigterm_id = g_unix_signal_add (SIGTERM, on_signal, self);
+  self->sigint_id = g_unix_signal_add (SIGINT, on_signal, self);
+
+  start (self);
+  g_main_loop_run (self->loop);
+
+  return self->exit_status;
+}

@@ -1,0 +1,1008 @@
+/* munity-http-server.c — the HTTP API of munityd
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <glib/gi18n.h>
+#include <string.h>
+
+#include "munity-error.h"
+#include "munity-http-server.h"
+#include "munity-session.h"
+#include "munity-validate.h"
+
+/**
+ * MunityHttpServer:
+ *
+ * The HTTP side of munityd on a #SoupServer: routing, the JSON error
+ * format, the Origin rule, body limits, and the handlers of the API. A
+ * handler that needs the database pauses its message and unpauses it when
+ * the answer comes, so the main loop never waits.
+ */
+struct _MunityHttpServer
+{
+  GObject         parent_instance;
+
+  SoupServer     *server;           /* (owned) */
+  MunityDb       *db;               /* (owned) */
+  MunityAccounts *accounts;         /* (owned) */
+  MunityMetrics  *metrics;          /* (owned) */
+  char          **allowed_origins;  /* (owned) */
+  gboolean        cookie_secure;
+  guint           n_in_flight;
+  guint           prune_id;
+};
+
+G_DEFINE_FINAL_TYPE (MunityHttpServer, munity_http_server, G_TYPE_OBJECT)
+
+/* ---- one request ------------------------------------------------------- */
+
+typedef struct _Req Req;
+typedef void (*RouteFunc) (Req *req);
+
+enum {
+  ROUTE_AUTH = 1 << 0,   /* needs a session */
+  ROUTE_JSON = 1 << 1,   /* takes a JSON object body */
+};
+
+typedef struct {
+  const char *method;
+  RouteFunc   func;
+  guint       flags;
+} RouteMethod;
+
+typedef struct {
+  const char  *path;       /* exact, or a prefix when is_prefix */
+  gboolean     is_prefix;
+  const char  *allow;      /* the Allow header */
+  RouteMethod  methods[3];
+} Route;
+
+struct _Req {
+  MunityHttpServer  *self;        /* (owned) */
+  SoupServerMessage *msg;         /* (owned) */
+  const Route       *route;
+  const RouteMethod *method;
+  char              *path;        /* (owned) */
+  char              *token;       /* (owned) (nullable) from the cookie */
+  MunityUserInfo    *user;        /* (owned) (nullable) */
+  JsonObject        *body;        /* (owned) (nullable) */
+  gboolean           paused;
+  gboolean           disconnected;
+  gulong             disconnected_id;
+};
+
+static void
+on_disconnected (SoupServerMessage *msg,
+                 gpointer           user_data)
+{
+  Req *req = user_data;
+
+  req->disconnected = TRUE;
+}
+
+static Req *
+req_new (MunityHttpServer  *self,
+         SoupServerMessage *msg,
+         const char        *path)
+{
+  Req *req = g_new0 (Req, 1);
+
+  req->self = g_object_ref (self);
+  req->msg = g_object_ref (msg);
+  req->path = g_strdup (path);
+  req->disconnected_id = g_signal_connect (msg, "disconnected", G_CALLBACK (on_disconnected), req);
+  return req;
+}
+
+static void
+req_free (Req *req)
+{
+  g_clear_signal_handler (&req->disconnected_id, req->msg);
+  g_clear_object (&req->msg);
+  g_clear_object (&req->self);
+  g_free (req->path);
+  g_free (req->token);
+  g_clear_pointer (&req->user, munity_user_info_unref);
+  g_clear_pointer (&req->body, json_object_unref);
+  g_free (req);
+}
+
+static void
+req_pause (Req *req)
+{
+  if (!req->paused)
+    {
+      req->paused = TRUE;
+      soup_server_message_pause (req->msg);
+    }
+}
+
+/* Every request ends here, exactly once. */
+static void
+req_done (Req *req)
+{
+  if (req->paused && !req->disconnected)
+    soup_server_message_unpause (req->msg);
+  req_free (req);
+}
+
+/* ---- responses --------------------------------------------------------- */
+
+static void
+set_json (SoupServerMessage *msg,
+          guint              status,
+          JsonNode          *node)
+{
+  g_autofree char *text = json_to_string (node, FALSE);
+  gsize length = strlen (text);
+
+  soup_server_message_set_status (msg, status, NULL);
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                "Cache-Control", "no-store");
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE,
+                                    g_steal_pointer (&text), length);
+}
+
+static void
+set_error_code (SoupServerMessage *msg,
+                guint              status,
+                const char        *code,
+                const char        *message)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonNode) root = NULL;
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "error");
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "code");
+  json_builder_add_string_value (builder, code);
+  json_builder_set_member_name (builder, "message");
+  json_builder_add_string_value (builder, message);
+  json_builder_end_object (builder);
+  json_builder_end_object (builder);
+  root = json_builder_get_root (builder);
+
+  set_json (msg, status, root);
+}
+
+static void
+set_error (SoupServerMessage *msg,
+           const GError      *error)
+{
+  const char *code;
+  guint status = munity_error_to_http (error, &code);
+
+  if (status >= 500 && status != 503)
+    g_warning ("Internal error answering %s %s: %s",
+               soup_server_message_get_method (msg),
+               g_uri_get_path (soup_server_message_get_uri (msg)), error->message);
+
+  /* Internal messages are not for clients. */
+  set_error_code (msg, status, code, status == 500 ? _("Internal error.") : error->message);
+}
+
+static void
+req_fail (Req          *req,
+          const GError *error)
+{
+  set_error (req->msg, error);
+  req_done (req);
+}
+
+static void
+req_fail_code (Req         *req,
+               MunityError  code,
+               const char  *message)
+{
+  g_autoptr(GError) error = g_error_new_literal (MUNITY_ERROR, code, message);
+  req_fail (req, error);
+}
+
+static JsonNode *
+wrap_user (MunityUserInfo *user,
+           gboolean        with_email)
+{
+  JsonObject *object = json_object_new ();
+  JsonNode *node = json_node_new (JSON_NODE_OBJECT);
+
+  json_object_set_member (object, "user", munity_user_info_to_json (user, with_email));
+  json_node_take_object (node, object);
+  return node;
+}
+
+static void
+req_reply_user (Req            *req,
+                guint           status,
+                MunityUserInfo *user,
+                gboolean        with_email)
+{
+  g_autoptr(JsonNode) node = wrap_user (user, with_email);
+
+  set_json (req->msg, status, node);
+  req_done (req);
+}
+
+static void
+set_session_cookie (Req        *req,
+                    const char *token)
+{
+  g_autofree char *cookie = token != NULL
+    ? munity_session_set_cookie (token, req->self->cookie_secure)
+    : munity_session_clear_cookie (req->self->cookie_secure);
+
+  soup_message_headers_append (soup_server_message_get_response_headers (req->msg),
+                               "Set-Cookie", cookie);
+}
+
+/* ---- JSON bodies ------------------------------------------------------- */
+
+/* json-glib turns \u0000 into a NUL that would silently cut a string short;
+ * refuse it instead. A backslash escapes the next character, so count them. */
+static gboolean
+has_escaped_nul (const char *text,
+                 gsize       length)
+{
+  for (gsize i = 0; i < length; i++)
+    {
+      if (text[i] != '\\')
+        continue;
+      if (i + 5 < length && text[i + 1] == 'u' && strncmp (text + i + 2, "0000", 4) == 0)
+        return TRUE;
+      i++; /* skip the escaped character */
+    }
+  return FALSE;
+}
+
+static JsonObject *
+parse_json_object (SoupServerMessage  *msg,
+                   GError            **error)
+{
+  SoupMessageBody *body = soup_server_message_get_request_body (msg);
+  g_autoptr(GBytes) bytes = soup_message_body_flatten (body);
+  gsize length;
+  const char *data = g_bytes_get_data (bytes, &length);
+  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+  JsonNode *root;
+
+  if (length == 0 || !g_utf8_validate (data, length, NULL) || has_escaped_nul (data, length) ||
+      !json_parser_load_from_data (parser, data, length, NULL))
+    goto bad;
+
+  root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    goto bad;
+
+  return json_object_ref (json_node_get_object (root));
+
+bad:
+  g_set_error_literal (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_JSON,
+                       _("The request body must be a JSON object in UTF-8."));
+  return NULL;
+}
+
+/* A member's string value, or NULL if it is missing or not a string. */
+static const char *
+get_string_member (JsonObject *object,
+                   const char *name)
+{
+  JsonNode *node = json_object_get_member (object, name);
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
+      json_node_get_value_type (node) != G_TYPE_STRING)
+    return NULL;
+  return json_node_get_string (node);
+}
+
+/* ---- handlers ---------------------------------------------------------- */
+
+static void
+register_cb (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  Req *req = user_data;
+  g_autoptr(MunityUserInfo) user = NULL;
+  g_autofree char *token = NULL;
+  g_autoptr(GError) error = NULL;
+
+  user = munity_accounts_register_finish (MUNITY_ACCOUNTS (source), result, &token, &error);
+  if (user == NULL)
+    {
+      req_fail (req, error);
+      return;
+    }
+
+  g_message ("Registered user %" G_GINT64_FORMAT, user->id);
+  set_session_cookie (req, token);
+  req_reply_user (req, SOUP_STATUS_CREATED, user, TRUE);
+}
+
+static void
+handle_register (Req *req)
+{
+  req_pause (req);
+  munity_accounts_register_async (req->self->accounts,
+                                  get_string_member (req->body, "first"),
+                                  get_string_member (req->body, "last"),
+                                  get_string_member (req->body, "email"),
+                                  get_string_member (req->body, "password"),
+                                  NULL, register_cb, req);
+}
+
+static void
+login_cb (GObject      *source,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  Req *req = user_data;
+  g_autoptr(MunityUserInfo) user = NULL;
+  g_autofree char *token = NULL;
+  g_autoptr(GError) error = NULL;
+  guint retry_after = 0;
+
+  user = munity_accounts_login_finish (MUNITY_ACCOUNTS (source), result, &token, &retry_after, &error);
+  if (user == NULL)
+    {
+      if (g_error_matches (error, MUNITY_ERROR, MUNITY_ERROR_RATE_LIMITED))
+        {
+          g_autofree char *value = g_strdup_printf ("%u", MAX (retry_after, 1));
+          soup_message_headers_replace (soup_server_message_get_response_headers (req->msg),
+                                        "Retry-After", value);
+        }
+      if (g_error_matches (error, MUNITY_ERROR, MUNITY_ERROR_BAD_CREDENTIALS) ||
+          g_error_matches (error, MUNITY_ERROR, MUNITY_ERROR_RATE_LIMITED))
+        g_message ("Failed login from %s: %s",
+                   soup_server_message_get_remote_host (req->msg), error->message);
+      req_fail (req, error);
+      return;
+    }
+
+  set_session_cookie (req, token);
+  req_reply_user (req, SOUP_STATUS_OK, user, TRUE);
+}
+
+static void
+handle_login (Req *req)
+{
+  req_pause (req);
+  munity_accounts_login_async (req->self->accounts,
+                               get_string_member (req->body, "email"),
+                               get_string_member (req->body, "password"),
+                               soup_server_message_get_remote_host (req->msg),
+                               NULL, login_cb, req);
+}
+
+static void
+logout_cb (GObject      *source,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  Req *req = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (munity_accounts_logout_finish (MUNITY_ACCOUNTS (source), result, &error) < 0)
+    {
+      req_fail (req, error);
+      return;
+    }
+
+  set_session_cookie (req, NULL);
+  soup_server_message_set_status (req->msg, SOUP_STATUS_NO_CONTENT, NULL);
+  req_done (req);
+}
+
+static void
+handle_logout (Req *req)
+{
+  req_pause (req);
+  munity_accounts_logout_async (req->self->accounts, req->token, NULL, logout_cb, req);
+}
+
+static void
+handle_me_get (Req *req)
+{
+  req_reply_user (req, SOUP_STATUS_OK, req->user, TRUE);
+}
+
+static void
+update_cb (GObject      *source,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  Req *req = user_data;
+  g_autoptr(MunityUserInfo) user = NULL;
+  g_autoptr(GError) error = NULL;
+
+  user = munity_accounts_update_finish (MUNITY_ACCOUNTS (source), result, &error);
+  if (user == NULL)
+    {
+      req_fail (req, error);
+      return;
+    }
+
+  req_reply_user (req, SOUP_STATUS_OK, user, TRUE);
+}
+
+static void
+handle_me_patch (Req *req)
+{
+  static const struct { const char *name; MunityError code; const char *message; } fields[] = {
+    { "first", MUNITY_ERROR_INVALID_FIRST, N_("The first name must be a string.") },
+    { "last", MUNITY_ERROR_INVALID_LAST, N_("The last name must be a string.") },
+    { "bio", MUNITY_ERROR_INVALID_BIO, N_("The bio must be a string.") },
+  };
+  g_autoptr(GList) members = json_object_get_members (req->body);
+
+  for (GList *l = members; l != NULL; l = l->next)
+    {
+      gboolean known = FALSE;
+
+      for (gsize i = 0; i < G_N_ELEMENTS (fields); i++)
+        known |= g_str_equal (l->data, fields[i].name);
+      if (!known)
+        {
+          g_autofree char *message = g_strdup_printf (_("The field “%s” cannot be changed here."),
+                                                      (const char *) l->data);
+          req_fail_code (req, MUNITY_ERROR_UNKNOWN_FIELD, message);
+          return;
+        }
+    }
+
+  for (gsize i = 0; i < G_N_ELEMENTS (fields); i++)
+    {
+      if (json_object_has_member (req->body, fields[i].name) &&
+          get_string_member (req->body, fields[i].name) == NULL)
+        {
+          req_fail_code (req, fields[i].code, _(fields[i].message));
+          return;
+        }
+    }
+
+  req_pause (req);
+  munity_accounts_update_async (req->self->accounts, req->user->id,
+                                get_string_member (req->body, "first"),
+                                get_string_member (req->body, "last"),
+                                get_string_member (req->body, "bio"),
+                                NULL, update_cb, req);
+}
+
+static void
+get_user_cb (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  Req *req = user_data;
+  g_autoptr(MunityUserInfo) user = NULL;
+  g_autoptr(GError) error = NULL;
+
+  user = munity_accounts_get_user_finish (MUNITY_ACCOUNTS (source), result, &error);
+  if (user == NULL)
+    {
+      req_fail (req, error);
+      return;
+    }
+
+  req_reply_user (req, SOUP_STATUS_OK, user, FALSE);
+}
+
+static void
+handle_user_get (Req *req)
+{
+  const char *id_text = req->path + strlen ("/api/users/");
+  gint64 id;
+
+  if (!munity_parse_user_id (id_text, &id))
+    {
+      req_fail_code (req, MUNITY_ERROR_NO_SUCH_USER, _("There is no such user."));
+      return;
+    }
+
+  req_pause (req);
+  munity_accounts_get_user_async (req->self->accounts, id, NULL, get_user_cb, req);
+}
+
+static void
+set_health (SoupServerMessage *msg,
+            gboolean           ok)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonNode) root = NULL;
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "status");
+  json_builder_add_string_value (builder, ok ? "ok" : "degraded");
+  json_builder_set_member_name (builder, "database");
+  json_builder_add_string_value (builder, ok ? "ok" : "unavailable");
+  json_builder_end_object (builder);
+  root = json_builder_get_root (builder);
+
+  set_json (msg, ok ? SOUP_STATUS_OK : SOUP_STATUS_SERVICE_UNAVAILABLE, root);
+}
+
+static void
+health_cb (GObject      *source,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  Req *req = user_data;
+  g_autoptr(PGresult) res = NULL;
+  g_autoptr(GError) error = NULL;
+
+  res = munity_db_query_finish (MUNITY_DB (source), result, &error);
+  if (res == NULL)
+    g_debug ("Health check failed: %s", error->message);
+  set_health (req->msg, res != NULL);
+  req_done (req);
+}
+
+static void
+handle_healthz (Req *req)
+{
+  if (!munity_db_is_up (req->self->db))
+    {
+      set_health (req->msg, FALSE);
+      req_done (req);
+      return;
+    }
+
+  req_pause (req);
+  munity_db_query_async (req->self->db, "SELECT 1", 0, NULL, NULL, health_cb, req);
+}
+
+static void
+handle_metrics (Req *req)
+{
+  g_autofree char *text = NULL;
+
+  munity_metrics_set_gauge (req->self->metrics, "munity_database_up",
+                            munity_db_is_up (req->self->db) ? 1 : 0);
+  text = munity_metrics_render (req->self->metrics);
+
+  soup_server_message_set_status (req->msg, SOUP_STATUS_OK, NULL);
+  soup_server_message_set_response (req->msg, "text/plain; version=0.0.4; charset=utf-8",
+                                    SOUP_MEMORY_TAKE, g_steal_pointer (&text), strlen (text));
+  req_done (req);
+}
+
+static void
+handle_root (Req *req)
+{
+  static const char page[] =
+    "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Munity</title></head>\n"
+    "<body><h1>Munity</h1><p>munityd is running. The web client is not built yet.</p></body></html>\n";
+
+  soup_server_message_set_status (req->msg, SOUP_STATUS_OK, NULL);
+  soup_server_message_set_response (req->msg, "text/html; charset=utf-8",
+                                    SOUP_MEMORY_STATIC, page, strlen (page));
+  req_done (req);
+}
+
+/* ---- routing ----------------------------------------------------------- */
+
+static const Route routes[] = {
+  { "/api/register", FALSE, "POST, OPTIONS", { { "POST", handle_register, ROUTE_JSON } } },
+  { "/api/login", FALSE, "POST, OPTIONS", { { "POST", handle_login, ROUTE_JSON } } },
+  { "/api/logout", FALSE, "POST, OPTIONS", { { "POST", handle_logout, 0 } } },
+  { "/api/me", FALSE, "GET, HEAD, PATCH, OPTIONS", {
+      { "GET", handle_me_get, ROUTE_AUTH },
+      { "PATCH", handle_me_patch, ROUTE_AUTH | ROUTE_JSON } } },
+  { "/api/users/", TRUE, "GET, HEAD, OPTIONS", { { "GET", handle_user_get, ROUTE_AUTH } } },
+  { "/healthz", FALSE, "GET, HEAD, OPTIONS", { { "GET", handle_healthz, 0 } } },
+  { "/metrics", FALSE, "GET, HEAD, OPTIONS", { { "GET", handle_metrics, 0 } } },
+  { "/", FALSE, "GET, HEAD, OPTIONS", { { "GET", handle_root, 0 } } },
+};
+
+static const Route *
+find_route (const char *path)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (routes); i++)
+    {
+      if (routes[i].is_prefix
+          ? g_str_has_prefix (path, routes[i].path) && path[strlen (routes[i].path)] != '\0' &&
+            strchr (path + strlen (routes[i].path), '/') == NULL
+          : g_str_equal (path, routes[i].path))
+        return &routes[i];
+    }
+  return NULL;
+}
+
+static const RouteMethod *
+find_method (const Route *route,
+             const char  *method)
+{
+  /* HEAD is GET without the body; libsoup drops the body. */
+  if (g_str_equal (method, "HEAD"))
+    method = "GET";
+
+  for (gsize i = 0; i < G_N_ELEMENTS (route->methods) && route->methods[i].method != NULL; i++)
+    {
+      if (g_str_equal (route->methods[i].method, method))
+        return &route->methods[i];
+    }
+  return NULL;
+}
+
+/**
+ * munity_http_origin_is_allowed:
+ * @origin: the request's `Origin` header
+ * @scheme: the request's scheme (`http`)
+ * @host: (nullable): the request's `Host` header
+ * @allowed_origins: (array zero-terminated=1) (nullable): configured extra
+ *   origins, normalised
+ *
+ * Returns: %TRUE if @origin is the server's own or one of @allowed_origins
+ */
+gboolean
+munity_http_origin_is_allowed (const char         *origin,
+                               const char         *scheme,
+                               const char         *host,
+                               const char * const *allowed_origins)
+{
+  if (host != NULL)
+    {
+      g_autofree char *own = g_strdup_printf ("%s://%s", scheme, host);
+      if (g_ascii_strcasecmp (origin, own) == 0)
+        return TRUE;
+    }
+
+  for (gsize i = 0; allowed_origins != NULL && allowed_origins[i] != NULL; i++)
+    {
+      if (g_ascii_strcasecmp (origin, allowed_origins[i]) == 0)
+        return TRUE;
+    }
+
+  return FALSE;
+}
+
+static gboolean
+is_safe_method (const char *method)
+{
+  return g_str_equal (method, "GET") || g_str_equal (method, "HEAD") || g_str_equal (method, "OPTIONS");
+}
+
+static gboolean
+content_type_is_json (SoupServerMessage *msg)
+{
+  const char *type = soup_message_headers_get_content_type (soup_server_message_get_request_headers (msg), NULL);
+
+  return type != NULL && g_ascii_strcasecmp (type, "application/json") == 0;
+}
+
+static void
+run_route (Req *req)
+{
+  if (req->method->flags & ROUTE_JSON)
+    {
+      g_autoptr(GError) error = NULL;
+
+      if (!content_type_is_json (req->msg))
+        {
+          req_fail_code (req, MUNITY_ERROR_UNSUPPORTED_MEDIA_TYPE,
+                         _("Send the body as Content-Type: application/json."));
+          return;
+        }
+      if (g_object_get_data (G_OBJECT (req->msg), "munity-too-large") != NULL ||
+          soup_server_message_get_request_body (req->msg)->length > MUNITY_JSON_BODY_MAX)
+        {
+          req_fail_code (req, MUNITY_ERROR_PAYLOAD_TOO_LARGE,
+                         _("The request body is larger than 64 KiB."));
+          return;
+        }
+      req->body = parse_json_object (req->msg, &error);
+      if (req->body == NULL)
+        {
+          req_fail (req, error);
+          return;
+        }
+    }
+
+  req->method->func (req);
+}
+
+static void
+authenticated_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  Req *req = user_data;
+  g_autoptr(GError) error = NULL;
+
+  req->user = munity_accounts_authenticate_finish (MUNITY_ACCOUNTS (source), result, &error);
+  if (req->user == NULL)
+    {
+      req_fail (req, error);
+      return;
+    }
+
+  run_route (req);
+}
+
+static void
+handle_request (SoupServer        *server,
+                SoupServerMessage *msg,
+                const char        *path,
+                GHashTable        *query,
+                gpointer           user_data)
+{
+  MunityHttpServer *self = user_data;
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  const char *method = soup_server_message_get_method (msg);
+  const char *origin;
+  Req *req = req_new (self, msg, path);
+
+  req->route = find_route (path);
+  if (req->route == NULL)
+    {
+      req_fail_code (req, MUNITY_ERROR_NOT_FOUND, _("There is nothing here."));
+      return;
+    }
+
+  if (g_str_equal (method, "OPTIONS"))
+    {
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow", req->route->allow);
+      soup_server_message_set_status (msg, SOUP_STATUS_NO_CONTENT, NULL);
+      req_done (req);
+      return;
+    }
+
+  req->method = find_method (req->route, method);
+  if (req->method == NULL)
+    {
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow", req->route->allow);
+      req_fail_code (req, MUNITY_ERROR_METHOD_NOT_ALLOWED, _("This method is not allowed here."));
+      return;
+    }
+
+  origin = soup_message_headers_get_one (headers, "Origin");
+  if (origin != NULL && !is_safe_method (method) &&
+      !munity_http_origin_is_allowed (origin, g_uri_get_scheme (soup_server_message_get_uri (msg)),
+                                      soup_message_headers_get_one (headers, "Host"),
+                                      (const char * const *) self->allowed_origins))
+    {
+      g_message ("Refused a %s %s from origin %s", method, path, origin);
+      req_fail_code (req, MUNITY_ERROR_FORBIDDEN_ORIGIN, _("Requests from this origin are not allowed."));
+      return;
+    }
+
+  req->token = munity_session_token_from_cookie (soup_message_headers_get_one (headers, "Cookie"));
+
+  if (req->method->flags & ROUTE_AUTH)
+    {
+      if (req->token == NULL)
+        {
+          req_fail_code (req, MUNITY_ERROR_NOT_LOGGED_IN, _("You are not logged in."));
+          return;
+        }
+      req_pause (req);
+      munity_accounts_authenticate_async (self->accounts, req->token, NULL, authenticated_cb, req);
+      return;
+    }
+
+  run_route (req);
+}
+
+/* A body that grows past the limit stops being kept, so a client cannot
+ * make munityd hold more than the limit; the handler then answers 413. */
+static void
+on_got_chunk (SoupServerMessage *msg,
+              GBytes            *chunk,
+              gpointer           user_data)
+{
+  SoupMessageBody *body = soup_server_message_get_request_body (msg);
+
+  if (body->length > MUNITY_JSON_BODY_MAX &&
+      g_object_get_data (G_OBJECT (msg), "munity-too-large") == NULL)
+    {
+      g_object_set_data (G_OBJECT (msg), "munity-too-large", GINT_TO_POINTER (1));
+      soup_message_body_set_accumulate (body, FALSE);
+      soup_message_body_truncate (body);
+    }
+}
+
+static void
+handle_early (SoupServer        *server,
+              SoupServerMessage *msg,
+              const char        *path,
+              GHashTable        *query,
+              gpointer           user_data)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  goffset length = soup_message_headers_get_content_length (headers);
+  const Route *route = find_route (path);
+  const RouteMethod *method = route ? find_method (route, soup_server_message_get_method (msg)) : NULL;
+
+  /* Refuse an announced oversized body before reading it, but only where
+   * the normal checks (path, method) would have let it through. */
+  if (method != NULL && (method->flags & ROUTE_JSON) &&
+      soup_message_headers_get_encoding (headers) == SOUP_ENCODING_CONTENT_LENGTH &&
+      length > MUNITY_JSON_BODY_MAX)
+    {
+      set_error_code (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "payload-too-large",
+                      _("The request body is larger than 64 KiB."));
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection", "close");
+      return;
+    }
+
+  g_signal_connect (msg, "got-chunk", G_CALLBACK (on_got_chunk), NULL);
+}
+
+static void
+on_request_started (SoupServer        *server,
+                    SoupServerMessage *msg,
+                    gpointer           user_data)
+{
+  MunityHttpServer *self = user_data;
+
+  self->n_in_flight++;
+}
+
+static void
+on_request_done (SoupServer        *server,
+                 SoupServerMessage *msg,
+                 gpointer           user_data)
+{
+  MunityHttpServer *self = user_data;
+
+  g_assert (self->n_in_flight > 0);
+  self->n_in_flight--;
+  munity_metrics_count_http (self->metrics, soup_server_message_get_status (msg));
+}
+
+static void
+on_request_aborted (SoupServer        *server,
+                    SoupServerMessage *msg,
+                    gpointer           user_data)
+{
+  MunityHttpServer *self = user_data;
+
+  g_assert (self->n_in_flight > 0);
+  self->n_in_flight--;
+}
+
+static gboolean
+prune_cb (gpointer user_data)
+{
+  MunityHttpServer *self = user_data;
+
+  munity_accounts_prune (self->accounts);
+  return G_SOURCE_CONTINUE;
+}
+
+/* ---- GObject ----------------------------------------------------------- */
+
+static void
+munity_http_server_dispose (GObject *object)
+{
+  MunityHttpServer *self = MUNITY_HTTP_SERVER (object);
+
+  g_clear_handle_id (&self->prune_id, g_source_remove);
+  if (self->server != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (self->server, self);
+      soup_server_disconnect (self->server);
+    }
+  g_clear_object (&self->server);
+  g_clear_object (&self->accounts);
+  g_clear_object (&self->db);
+  g_clear_object (&self->metrics);
+  g_clear_pointer (&self->allowed_origins, g_strfreev);
+
+  G_OBJECT_CLASS (munity_http_server_parent_class)->dispose (object);
+}
+
+static void
+munity_http_server_class_init (MunityHttpServerClass *klass)
+{
+  G_OBJECT_CLASS (klass)->dispose = munity_http_server_dispose;
+}
+
+static void
+munity_http_server_init (MunityHttpServer *self)
+{
+}
+
+/**
+ * munity_http_server_new:
+ * @config: the configuration (read now, not kept)
+ * @db: the database
+ * @accounts: the accounts service
+ * @metrics: the metrics to count into and serve
+ *
+ * Returns: (transfer full): a server that listens on nothing yet
+ */
+MunityHttpServer *
+munity_http_server_new (const MunityConfig *config,
+                        MunityDb           *db,
+                        MunityAccounts     *accounts,
+                        MunityMetrics      *metrics)
+{
+  MunityHttpServer *self = g_object_new (MUNITY_TYPE_HTTP_SERVER, NULL);
+
+  self->db = g_object_ref (db);
+  self->accounts = g_object_ref (accounts);
+  self->metrics = g_object_ref (metrics);
+  self->allowed_origins = g_strdupv (config->allowed_origins);
+  self->cookie_secure = config->cookie_secure;
+
+  self->server = soup_server_new ("server-header", "munityd/" PACKAGE_VERSION " ", NULL);
+  soup_server_add_early_handler (self->server, NULL, handle_early, self, NULL);
+  soup_server_add_handler (self->server, NULL, handle_request, self, NULL);
+  g_signal_connect (self->server, "request-started", G_CALLBACK (on_request_started), self);
+  g_signal_connect (self->server, "request-finished", G_CALLBACK (on_request_done), self);
+  g_signal_connect (self->server, "request-aborted", G_CALLBACK (on_request_aborted), self);
+
+  self->prune_id = g_timeout_add_seconds (60, prune_cb, self);
+
+  return self;
+}
+
+/**
+ * munity_http_server_add_socket:
+ * @self: the server
+ * @socket: a bound, listening socket
+ * @error: return location for an error
+ *
+ * Returns: %TRUE if the server now accepts connections on @socket
+ */
+gboolean
+munity_http_server_add_socket (MunityHttpServer  *self,
+                               GSocket           *socket,
+                               GError           **error)
+{
+  return soup_server_listen_socket (self->server, socket, 0, error);
+}
+
+/**
+ * munity_http_server_stop_listening:
+ * @self: the server
+ *
+ * Stops accepting connections; requests in flight go on.
+ */
+void
+munity_http_server_stop_listening (MunityHttpServer *self)
+{
+  GSList *listeners = soup_server_get_listeners (self->server);
+
+  for (GSList *l = listeners; l != NULL; l = l->next)
+    g_socket_shutdown (l->data, TRUE, FALSE, NULL);
+  g_slist_free (listeners);
+}
+
+/**
+ * munity_http_server_disconnect:
+ * @self: the server
+ *
+ * Closes every listener and every connection.
+ */
+void
+munity_http_server_disconnect (MunityHttpServer *self)
+{
+  soup_server_disconnect (self->server);
+}
+
+/**
+ * munity_http_server_get_n_in_flight:
+ * @self: the server
+ *
+ * Returns: how many HTTP requests are being answered
+ */
+guint
+munity_http_server_get_n_in_flight (MunityHttpServer *self)
+{
+  return self->n_in_flight;
+}
+
+/**
+ * munity_http_server_get_soup_server:
+ * @self: the server
+ *
+ * Returns: (transfer none): the libsoup server
+ */
+SoupServer *
+munity_http_server_get_soup_server (MunityHttpServer *self)
+{
+  return self->server;
+}

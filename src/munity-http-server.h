@@ -1,0 +1,38 @@
+/* munity-http-server.h — the HTTP API of munityd
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <libsoup/soup.h>
+
+#include "munity-accounts.h"
+#include "munity-config.h"
+#include "munity-db.h"
+#include "munity-metrics.h"
+
+G_BEGIN_DECLS
+
+#define MUNITY_JSON_BODY_MAX (64 * 1024)
+
+#define MUNITY_TYPE_HTTP_SERVER (munity_http_server_get_type ())
+G_DECLARE_FINAL_TYPE (MunityHttpServer, munity_http_server, MUNITY, HTTP_SERVER, GObject)
+
+MunityHttpServer *munity_http_server_new             (const MunityConfig *config,
+                                                      MunityDb           *db,
+                                                      MunityAccounts     *accounts,
+                                                      MunityMetrics      *metrics);
+gboolean          munity_http_server_add_socket      (MunityHttpServer   *self,
+                                                      GSocket            *socket,
+                                                      GError            **error);
+void              munity_http_server_stop_listening  (MunityHttpServer   *self);
+guint             munity_http_server_get_n_in_flight (MunityHttpServer   *self);
+void              munity_http_server_disconnect      (MunityHttpServer   *self);
+SoupServer       *munity_http_server_get_soup_server (MunityHttpServer   *self);
+
+gboolean          munity_http_origin_is_allowed      (const char         *origin,
+                                                      const char         *scheme,
+                                                      const char         *host,
+                                                      const char * const *allowed_origins);
+
+G_END_DECLS

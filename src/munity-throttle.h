@@ -1,0 +1,26 @@
+/* munity-throttle.h — counting failures in a sliding window (pure)
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <glib-object.h>
+
+G_BEGIN_DECLS
+
+#define MUNITY_TYPE_THROTTLE (munity_throttle_get_type ())
+G_DECLARE_FINAL_TYPE (MunityThrottle, munity_throttle, MUNITY, THROTTLE, GObject)
+
+MunityThrottle *munity_throttle_new            (guint           max_failures,
+                                                gint64          window_us);
+gint64          munity_throttle_check          (MunityThrottle *self,
+                                                const char     *key,
+                                                gint64          now_us);
+void            munity_throttle_record_failure (MunityThrottle *self,
+                                                const char     *key,
+                                                gint64          now_us);
+void            munity_throttle_prune          (MunityThrottle *self,
+                                                gint64          now_us);
+guint           munity_throttle_get_n_keys     (MunityThrottle *self);
+
+G_END_DECLS

@@ -1,0 +1,1 @@
+#include "munity-test-pg.h"

@@ -1,0 +1,221 @@
+/* Unit tests of option and configuration file parsing. */
+#include "config.h"
+
+#include <glib/gstdio.h>
+
+#include "munity-config.h"
+#include "munity-error.h"
+
+static MunityConfig *
+parse (const char * const *args,
+       GError            **error)
+{
+  g_autoptr(MunityConfig) config = munity_config_new ();
+  g_auto(GStrv) argv = NULL;
+  char **argv_copy;
+  int argc = g_strv_length ((char **) args) + 1;
+  gboolean version = FALSE;
+
+  argv = g_new0 (char *, argc + 1);
+  argv[0] = g_strdup ("munityd");
+  for (int i = 1; i < argc; i++)
+    argv[i] = g_strdup (args[i - 1]);
+  argv_copy = argv;
+
+  /* GOptionContext rearranges argv; freeing the original strings is fine. */
+  {
+    g_autofree char **view = g_memdup2 (argv, sizeof (char *) * (argc + 1));
+    char **p = view;
+    if (!munity_config_parse_args (config, &argc, &p, &version, error))
+      return NULL;
+  }
+  (void) argv_copy;
+  return g_steal_pointer (&config);
+}
+
+static void
+test_defaults (void)
+{
+  const char *args[] = { NULL };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MunityConfig) config = parse (args, &error);
+
+  g_assert_no_error (error);
+  g_assert_null (config->listen);
+  g_assert_null (config->database);
+  g_assert_cmpint (config->bus, ==, MUNITY_BUS_SESSION);
+  g_assert_cmpuint (config->leave_grace_ms, ==, 2000);
+  g_assert_cmpstr (config->embedded_db_user, ==, "postgres");
+  g_assert_false (config->cookie_secure);
+  g_assert_true (g_path_is_absolute (config->state_dir));
+}
+
+static void
+test_listen (void)
+{
+  const char *good[] = { "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:0", "[::]:65535" };
+  const char *bad[] = { "nonsense", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "::1:8080",
+                        "[::1]8080", "localhost:8080", "[127.0.0.1]:80", "127.0.0.1:-1", "" };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (good); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GSocketAddress) address = munity_config_parse_listen (good[i], &error);
+      g_assert_no_error (error);
+      g_assert_nonnull (address);
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GSocketAddress) address = munity_config_parse_listen (bad[i], &error);
+      g_assert_error (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_CONFIG);
+      g_assert_null (address);
+    }
+}
+
+static void
+test_bad_options (void)
+{
+  const char *cases[][3] = {
+    { "--listen", "nonsense", NULL },
+    { "--leave-grace-ms", "-5", NULL },
+    { "--leave-grace-ms", "soon", NULL },
+    { "--bus", "bogus", NULL },
+    { "--config", "/nonexistent/munityd.conf", NULL },
+    { "--database", "host='unterminated", NULL },
+    { "--state-dir", "", NULL },
+    { "--no-such-option", NULL, NULL },
+    { "stray-argument", NULL, NULL },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(MunityConfig) config = parse (cases[i], &error);
+
+      g_assert_null (config);
+      g_assert_nonnull (error);
+      g_assert_null (strchr (error->message, '\n'));
+    }
+}
+
+static void
+test_command_line_wins (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("munity-config-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "munityd.conf", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MunityConfig) config = NULL;
+
+  g_assert_true (g_file_set_contents (path,
+                                      "[munityd]\n"
+                                      "listen=127.0.0.1:9000;[::1]:9001\n"
+                                      "database=postgresql:///munity\n"
+                                      "state-dir=/tmp/munity-from-file\n"
+                                      "bus=none\n"
+                                      "leave-grace-ms=500\n"
+                                      "allowed-origins=https://Example.org;http://a.example:8080;https://b.example:443\n"
+                                      "cookie-secure=true\n"
+                                      "embedded-db-user=munity\n"
+                                      "[other]\nwhatever=1\n", -1, NULL));
+  {
+    const char *args[] = { "--config", path, "--bus", "system", "--leave-grace-ms", "0", NULL };
+    config = parse (args, &error);
+  }
+  g_assert_no_error (error);
+  g_assert_cmpstr (config->config_file, ==, path);
+  g_assert_cmpuint (g_strv_length (config->listen), ==, 2);
+  g_assert_cmpstr (config->listen[1], ==, "[::1]:9001");
+  g_assert_cmpstr (config->database, ==, "postgresql:///munity");
+  g_assert_cmpstr (config->state_dir, ==, "/tmp/munity-from-file");
+  g_assert_cmpint (config->bus, ==, MUNITY_BUS_SYSTEM);
+  g_assert_cmpuint (config->leave_grace_ms, ==, 0);
+  g_assert_cmpuint (g_strv_length (config->allowed_origins), ==, 3);
+  g_assert_cmpstr (config->allowed_origins[0], ==, "https://example.org");
+  g_assert_cmpstr (config->allowed_origins[1], ==, "http://a.example:8080");
+  g_assert_cmpstr (config->allowed_origins[2], ==, "https://b.example");
+  g_assert_true (config->cookie_secure);
+  g_assert_cmpstr (config->embedded_db_user, ==, "munity");
+
+  g_unlink (path);
+  g_rmdir (dir);
+}
+
+static void
+test_bad_key_file (void)
+{
+  const char *contents[] = {
+    "[munityd]\nlisten=nowhere\n",
+    "[munityd]\nbus=maybe\n",
+    "[munityd]\nleave-grace-ms=-1\n",
+    "[munityd]\ncookie-secure=perhaps\n",
+    "[munityd]\nallowed-origins=example.org\n",
+    "[munityd]\nallowed-origins=https://example.org/path\n",
+    "[munityd]\nlisten-on=127.0.0.1:80\n",
+    "[munityd]\nembedded-db-user=\n",
+    "not a key file",
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (contents); i++)
+    {
+      g_autofree char *dir = g_dir_make_tmp ("munity-config-XXXXXX", NULL);
+      g_autofree char *path = g_build_filename (dir, "munityd.conf", NULL);
+      g_autoptr(GError) error = NULL;
+      g_autoptr(MunityConfig) config = NULL;
+      const char *args[] = { "--config", path, NULL };
+
+      g_assert_true (g_file_set_contents (path, contents[i], -1, NULL));
+      config = parse (args, &error);
+      g_assert_null (config);
+      g_assert_error (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_CONFIG);
+      g_assert_null (strchr (error->message, '\n'));
+      g_unlink (path);
+      g_rmdir (dir);
+    }
+}
+
+static void
+test_user_config_file (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("munity-xdg-XXXXXX", NULL);
+  g_autofree char *sub = g_build_filename (dir, "munity", NULL);
+  g_autofree char *path = g_build_filename (sub, "munityd.conf", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MunityConfig) config = NULL;
+  const char *args[] = { NULL };
+
+  g_assert_cmpint (g_mkdir_with_parents (sub, 0700), ==, 0);
+  g_assert_true (g_file_set_contents (path, "[munityd]\nleave-grace-ms=1234\n", -1, NULL));
+  g_setenv ("XDG_CONFIG_HOME", dir, TRUE);
+  g_setenv ("MUNITY_SYSTEM_CONFIG_FILE", "/nonexistent/munityd.conf", TRUE);
+
+  config = parse (args, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (config->leave_grace_ms, ==, 1234);
+  g_assert_cmpstr (config->config_file, ==, path);
+
+  g_unlink (path);
+  g_rmdir (sub);
+  g_rmdir (dir);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_autofree char *xdg = g_dir_make_tmp ("munity-empty-xdg-XXXXXX", NULL);
+
+  g_test_init (&argc, &argv, NULL);
+  /* never read the developer's own configuration */
+  g_setenv ("XDG_CONFIG_HOME", xdg, TRUE);
+  g_setenv ("MUNITY_SYSTEM_CONFIG_FILE", "/nonexistent/munityd.conf", TRUE);
+
+  g_test_add_func ("/config/defaults", test_defaults);
+  g_test_add_func ("/config/listen", test_listen);
+  g_test_add_func ("/config/bad-options", test_bad_options);
+  g_test_add_func ("/config/command-line-wins", test_command_line_wins);
+  g_test_add_func ("/config/bad-key-file", test_bad_key_file);
+  g_test_add_func ("/config/user-config-file", test_user_config_file);
+
+  return g_test_run ();
+}
