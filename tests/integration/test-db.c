@@ -1,2 +1,873 @@
-#include <glib.h>
-int main (int argc, char **argv) { g_test_init (&argc, &argv, NULL); return g_test_run (); }
+/* test-db.c — MunityDb and MunityEmbeddedPg against real PostgreSQL servers
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+#include "munity-db.h"
+#include "munity-embedded-pg.h"
+#include "munity-error.h"
+#include "munity-test-pg.h"
+
+/* One cluster for the MunityDb tests: initdb is the slow part. */
+static MunityTestPg *cluster;
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static void
+store_result_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  GAsyncResult **out = user_data;
+
+  g_assert_null (*out);
+  *out = g_object_ref (result);
+}
+
+static gboolean
+flag_cb (gpointer user_data)
+{
+  gboolean *flag = user_data;
+
+  *flag = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs the main loop until *result is set; fails the test after
+ * timeout_ms rather than hang. */
+static GAsyncResult *
+await_result (GAsyncResult **result,
+              guint          timeout_ms)
+{
+  gboolean timed_out = FALSE;
+  guint id = g_timeout_add (timeout_ms, flag_cb, &timed_out);
+
+  while (*result == NULL && !timed_out)
+    g_main_context_iteration (NULL, TRUE);
+  if (*result == NULL)
+    g_error ("Timed out after %u ms waiting for an asynchronous result", timeout_ms);
+  g_source_remove (id);
+  return *result;
+}
+
+/* Runs the main loop until check() holds, at most timeout_ms. */
+static gboolean
+loop_until (gboolean (*check) (gpointer), gpointer data, guint timeout_ms)
+{
+  gboolean timed_out = FALSE;
+  guint id = g_timeout_add (timeout_ms, flag_cb, &timed_out);
+
+  while (!check (data) && !timed_out)
+    g_main_context_iteration (NULL, TRUE);
+  if (!timed_out)
+    g_source_remove (id);
+  return check (data);
+}
+
+static void
+spin (guint ms)
+{
+  gboolean done = FALSE;
+
+  g_timeout_add (ms, flag_cb, &done);
+  while (!done)
+    g_main_context_iteration (NULL, TRUE);
+}
+
+static PGresult *
+query (MunityDb            *db,
+       const char          *sql,
+       int                  n_params,
+       const char * const  *params,
+       GError             **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+
+  munity_db_query_async (db, sql, n_params, params, NULL, store_result_cb, &result);
+  await_result (&result, 10000);
+  return munity_db_query_finish (db, result, error);
+}
+
+static char *
+query_value (MunityDb   *db,
+             const char *sql)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PGresult) res = query (db, sql, 0, NULL, &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpint (PQresultStatus (res), ==, PGRES_TUPLES_OK);
+  g_assert_cmpint (PQntuples (res), ==, 1);
+  return g_strdup (PQgetvalue (res, 0, 0));
+}
+
+static gboolean
+exec_script (MunityDb    *db,
+             const char  *script,
+             GError     **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+
+  munity_db_exec_script_async (db, script, NULL, store_result_cb, &result);
+  await_result (&result, 10000);
+  return munity_db_exec_script_finish (db, result, error);
+}
+
+static MunityDb *
+db_new_up (guint max_connections)
+{
+  g_autoptr(MunityDb) db = munity_db_new (munity_test_pg_conninfo (cluster), max_connections);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+
+  munity_db_start (db);
+  munity_db_wait_up_async (db, 10000, NULL, store_result_cb, &result);
+  await_result (&result, 15000);
+  munity_db_wait_up_finish (db, result, &error);
+  g_assert_no_error (error);
+  g_assert_true (munity_db_is_up (db));
+  return g_steal_pointer (&db);
+}
+
+/* Closes and drops the last reference, and proves the object is gone
+ * (callbacks deferred to idle may hold it for one more iteration). */
+static void
+db_free_checked (MunityDb *db)
+{
+  gpointer weak = db;
+
+  g_object_add_weak_pointer (G_OBJECT (db), &weak);
+  munity_db_close (db);
+  g_object_unref (db);
+  for (int i = 0; i < 100 && weak != NULL; i++)
+    g_main_context_iteration (NULL, FALSE);
+  g_assert_null (weak);
+}
+
+/* ---- MunityDb --------------------------------------------------------- */
+
+static void
+test_query_params (void)
+{
+  MunityDb *db = db_new_up (2);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PGresult) res = NULL;
+  g_autoptr(PGresult) res2 = NULL;
+  g_autofree char *count = NULL;
+  const char *injection = "Robert'); DROP TABLE students; --";
+  const char *emoji = "Ünïcödé 😀👩‍💻 \\ ' \" $1";
+  const char *params[] = { injection, emoji, NULL, "41" };
+
+  res = query (db, "SELECT $1::text, $2::text, $3::text IS NULL, $4::int + 1, $3::text",
+               G_N_ELEMENTS (params), params, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (PQresultStatus (res), ==, PGRES_TUPLES_OK);
+  g_assert_cmpint (PQntuples (res), ==, 1);
+  g_assert_cmpstr (PQgetvalue (res, 0, 0), ==, injection);
+  g_assert_cmpstr (PQgetvalue (res, 0, 1), ==, emoji);
+  g_assert_cmpstr (PQgetvalue (res, 0, 2), ==, "t");
+  g_assert_cmpstr (PQgetvalue (res, 0, 3), ==, "42");
+  g_assert_true (PQgetisnull (res, 0, 4));
+
+  /* Stored and read back through a table, which survives. */
+  g_assert_true (exec_script (db, "DROP TABLE IF EXISTS students; CREATE TABLE students (name text)", &error));
+  g_assert_no_error (error);
+  {
+    const char *insert[] = { injection };
+    g_autoptr(PGresult) ins = query (db, "INSERT INTO students (name) VALUES ($1)", 1, insert, &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpint (PQresultStatus (ins), ==, PGRES_COMMAND_OK);
+    g_assert_cmpstr (PQcmdTuples (ins), ==, "1");
+  }
+  {
+    const char *insert[] = { emoji };
+    g_autoptr(PGresult) ins = query (db, "INSERT INTO students (name) VALUES ($1)", 1, insert, &error);
+
+    g_assert_no_error (error);
+  }
+  res2 = query (db, "SELECT name FROM students ORDER BY name", 0, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (PQntuples (res2), ==, 2);
+  g_assert_cmpstr (PQgetvalue (res2, 0, 0), ==, injection);
+  g_assert_cmpstr (PQgetvalue (res2, 1, 0), ==, emoji);
+  count = munity_test_pg_query_value (cluster, "SELECT count(*) FROM students");
+  g_assert_cmpstr (count, ==, "2");
+
+  g_assert_true (exec_script (db, "DROP TABLE students", &error));
+  db_free_checked (db);
+}
+
+static void
+test_query_server_error (void)
+{
+  MunityDb *db = db_new_up (1);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PGresult) res = NULL;
+  g_autofree char *value = NULL;
+
+  res = query (db, "SELECT * FROM no_such_table", 0, NULL, &error);
+  g_assert_null (res);
+  g_assert_error (error, MUNITY_ERROR, MUNITY_ERROR_DATABASE);
+  g_assert_nonnull (strstr (error->message, "no_such_table"));
+  g_assert_null (strchr (error->message, '\n'));
+  g_clear_error (&error);
+
+  /* A bad parameter value is the server's error too. */
+  {
+    const char *params[] = { "not a number" };
+
+    res = query (db, "SELECT $1::int", 1, params, &error);
+    g_assert_null (res);
+    g_assert_error (error, MUNITY_ERROR, MUNITY_ERROR_DATABASE);
+    g_clear_error (&error);
+  }
+
+  /* The connection is still fine afterwards. */
+  value = query_value (db, "SELECT 'still here'");
+  g_assert_cmpstr (value, ==, "still here");
+  db_free_checked (db);
+}
+
+typedef struct {
+  int index;
+  GArray *order;                /* (unowned) */
+  char *value;
+  char *seq;
+  GError *error;
+} OrderItem;
+
+static void
+order_cb (GObject      *source,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  OrderItem *item = user_data;
+  g_autoptr(PGresult) res = munity_db_query_finish (MUNITY_DB (source), result, &item->error);
+
+  if (res != NULL)
+    {
+      item->value = g_strdup (PQgetvalue (res, 0, 0));
+      item->seq = g_strdup (PQgetvalue (res, 0, 1));
+    }
+  g_array_append_val (item->order, item->index);
+}
+
+static gboolean
+order_all_done (gpointer data)
+{
+  GArray *order = data;
+
+  return order->len == 200;
+}
+
+static void
+run_queue_order (guint max_connections)
+{
+  MunityDb *db = db_new_up (max_connections);
+  g_autoptr(GArray) order = g_array_new (FALSE, FALSE, sizeof (int));
+  OrderItem items[200];
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) seqs = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, NULL);
+  gint64 first_seq;
+
+  g_assert_true (exec_script (db, "DROP SEQUENCE IF EXISTS order_seq; CREATE SEQUENCE order_seq", &error));
+  g_assert_no_error (error);
+
+  for (int i = 0; i < 200; i++)
+    {
+      g_autofree char *param = g_strdup_printf ("%d", i);
+      const char *params[] = { param };
+
+      items[i] = (OrderItem) { .index = i, .order = order };
+      munity_db_query_async (db, "SELECT $1::int, nextval('order_seq')", 1, params,
+                             NULL, order_cb, &items[i]);
+    }
+
+  g_assert_true (loop_until (order_all_done, order, 20000));
+
+  first_seq = g_ascii_strtoll (items[0].seq != NULL ? items[0].seq : "0", NULL, 10);
+  for (int i = 0; i < 200; i++)
+    {
+      g_autofree char *expected = g_strdup_printf ("%d", i);
+
+      g_assert_no_error (items[i].error);
+      g_assert_cmpstr (items[i].value, ==, expected);
+      /* Every query ran exactly once. */
+      g_assert_false (g_hash_table_contains (seqs, items[i].seq));
+      g_hash_table_add (seqs, items[i].seq);
+      if (max_connections == 1)
+        {
+          /* One connection: run on the server and answered strictly in
+           * submission order. */
+          g_assert_cmpint (g_array_index (order, int, i), ==, i);
+          g_assert_cmpint (g_ascii_strtoll (items[i].seq, NULL, 10), ==, first_seq + i);
+        }
+    }
+
+  for (int i = 0; i < 200; i++)
+    {
+      g_free (items[i].value);
+      g_free (items[i].seq);
+    }
+
+  g_assert_true (exec_script (db, "DROP SEQUENCE order_seq", &error));
+  db_free_checked (db);
+}
+
+static void
+test_queue_order_one (void)
+{
+  run_queue_order (1);
+}
+
+static void
+test_queue_order_four (void)
+{
+  run_queue_order (4);
+}
+
+static void
+test_cancel_queued (void)
+{
+  MunityDb *db = db_new_up (1);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GAsyncResult) slow = NULL;
+  g_autoptr(GAsyncResult) cancelled = NULL;
+  g_autoptr(GAsyncResult) after = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PGresult) res = NULL;
+  gint64 start;
+
+  munity_db_query_async (db, "SELECT pg_sleep(0.5)", 0, NULL, NULL, store_result_cb, &slow);
+  munity_db_query_async (db, "SELECT 'cancelled'", 0, NULL, cancellable, store_result_cb, &cancelled);
+  munity_db_query_async (db, "SELECT 'after'", 0, NULL, NULL, store_result_cb, &after);
+
+  start = g_get_monotonic_time ();
+  g_cancellable_cancel (cancellable);
+  await_result (&cancelled, 5000);
+  /* Answered at once, not after the slow query ahead of it. */
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 300 * 1000);
+  g_assert_null (slow);
+  res = munity_db_query_finish (db, cancelled, &error);
+  g_assert_null (res);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&error);
+
+  await_result (&slow, 5000);
+  res = munity_db_query_finish (db, slow, &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&res, PQclear);
+
+  await_result (&after, 5000);
+  res = munity_db_query_finish (db, after, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (PQgetvalue (res, 0, 0), ==, "after");
+
+  g_clear_object (&slow);
+  g_clear_object (&cancelled);
+  g_clear_object (&after);
+  db_free_checked (db);
+}
+
+static void
+count_notify_cb (GObject    *object,
+                 GParamSpec *pspec,
+                 gpointer    user_data)
+{
+  guint *count = user_data;
+
+  (*count)++;
+}
+
+static gboolean
+db_is_down (gpointer data)
+{
+  return !munity_db_is_up (data);
+}
+
+static gboolean
+db_is_up (gpointer data)
+{
+  return munity_db_is_up (data);
+}
+
+static void
+test_server_restart (void)
+{
+  MunityDb *db = db_new_up (2);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PGresult) res = NULL;
+  g_autofree char *value = NULL;
+  guint notifies = 0;
+  gint64 start;
+
+  g_signal_connect (db, "notify::up", G_CALLBACK (count_notify_cb), &notifies);
+
+  munity_test_pg_stop_server (cluster);
+
+  /* A query sent now fails fast, whether or not the loss was noticed. */
+  start = g_get_monotonic_time ();
+  munity_db_query_async (db, "SELECT 1", 0, NULL, NULL, store_result_cb, &result);
+  await_result (&result, 1000);
+  res = munity_db_query_finish (db, result, &error);
+  g_assert_null (res);
+  g_assert_error (error, MUNITY_ERROR, MUNITY_ERROR_DATABASE_UNAVAILABLE);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, G_USEC_PER_SEC);
+  g_clear_error (&error);
+  g_clear_object (&result);
+
+  g_assert_true (loop_until (db_is_down, db, 1000));
+  g_assert_cmpuint (notifies, ==, 1);
+
+  /* While down: fail at once, do not queue. */
+  start = g_get_monotonic_time ();
+  munity_db_query_async (db, "SELECT 1", 0, NULL, NULL, store_result_cb, &result);
+  await_result (&result, 1000);
+  res = munity_db_query_finish (db, result, &error);
+  g_assert_error (error, MUNITY_ERROR, MUNITY_ERROR_DATABASE_UNAVAILABLE);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 100 * 1000);
+  g_clear_error (&error);
+  g_clear_object (&result);
+
+  /* Let it fail to reconnect a few times, so the backoff is long. */
+  spin (1500);
+  g_assert_false (munity_db_is_up (db));
+
+  munity_test_pg_restart_server (cluster);
+  start = g_get_monotonic_time ();
+  g_assert_true (loop_until (db_is_up, db, 10000));
+  g_test_message ("back up after %" G_GINT64_FORMAT " ms", (g_get_monotonic_time () - start) / 1000);
+  g_assert_cmpuint (notifies, ==, 2);
+
+  value = query_value (db, "SELECT 'back'");
+  g_assert_cmpstr (value, ==, "back");
+  db_free_checked (db);
+}
+
+static void
+test_query_timeout (void)
+{
+  MunityDb *db = db_new_up (1);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PGresult) res = NULL;
+  g_autofree char *value = NULL;
+  g_autofree char *running = NULL;
+  gint64 start, elapsed;
+
+  munity_db_set_query_timeout (db, 500);
+  start = g_get_monotonic_time ();
+  munity_db_query_async (db, "SELECT pg_sleep(3)", 0, NULL, NULL, store_result_cb, &result);
+  await_result (&result, 2500);
+  elapsed = g_get_monotonic_time () - start;
+  res = munity_db_query_finish (db, result, &error);
+  g_assert_null (res);
+  g_assert_error (error, MUNITY_ERROR, MUNITY_ERROR_DATABASE_UNAVAILABLE);
+  g_assert_cmpint (elapsed, >=, 450 * 1000);
+  g_assert_cmpint (elapsed, <, 1500 * 1000);
+  g_clear_error (&error);
+
+  /* The connection comes back by itself and works. */
+  g_assert_true (loop_until (db_is_up, db, 5000));
+  value = query_value (db, "SELECT 'after timeout'");
+  g_assert_cmpstr (value, ==, "after timeout");
+
+  /* The statement was cancelled on the server, not left running. */
+  for (int i = 0; i < 50; i++)
+    {
+      g_clear_pointer (&running, g_free);
+      running = munity_test_pg_query_value (cluster,
+                                            "SELECT count(*) FROM pg_stat_activity "
+                                            "WHERE query = 'SELECT pg_sleep(3)' AND state = 'active'");
+      if (g_strcmp0 (running, "0") == 0)
+        break;
+      spin (20);
+    }
+  g_assert_cmpstr (running, ==, "0");
+
+  g_clear_object (&result);
+  db_free_checked (db);
+}
+
+static void
+test_exec_script (void)
+{
+  MunityDb *db = db_new_up (1);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *value = NULL;
+  g_autofree char *exists = NULL;
+
+  g_assert_true (exec_script (db,
+                              "DROP TABLE IF EXISTS s1, s2;\n"
+                              "CREATE TABLE s1 (a int);\n"
+                              "INSERT INTO s1 VALUES (1), (2), (3);\n"
+                              "CREATE TABLE s2 (b text);\n"
+                              "INSERT INTO s2 SELECT a::text FROM s1;",
+                              &error));
+  g_assert_no_error (error);
+  value = query_value (db, "SELECT sum(b::int) FROM s2");
+  g_assert_cmpstr (value, ==, "6");
+
+  /* A failing statement fails the script; with its own transaction the
+   * session is rolled back, so the next query works and nothing of the
+   * script is left. */
+  g_assert_false (exec_script (db,
+                               "BEGIN;\n"
+                               "CREATE TABLE s3 (c int);\n"
+                               "SELECT * FROM no_such_table;\n"
+                               "COMMIT;",
+                               &error));
+  g_assert_error (error, MUNITY_ERROR, MUNITY_ERROR_DATABASE);
+  g_assert_nonnull (strstr (error->message, "no_such_table"));
+  g_clear_error (&error);
+  exists = query_value (db, "SELECT to_regclass('s3') IS NULL");
+  g_assert_cmpstr (exists, ==, "t");
+
+  /* Without BEGIN the whole script is one implicit transaction. */
+  g_assert_false (exec_script (db, "INSERT INTO s1 VALUES (10); SELECT 1/0;", &error));
+  g_assert_error (error, MUNITY_ERROR, MUNITY_ERROR_DATABASE);
+  g_clear_error (&error);
+  g_clear_pointer (&value, g_free);
+  value = query_value (db, "SELECT count(*) FROM s1");
+  g_assert_cmpstr (value, ==, "3");
+
+  g_assert_true (exec_script (db, "DROP TABLE s1, s2", &error));
+  db_free_checked (db);
+}
+
+static void
+test_unreachable (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("munity-nopg-XXXXXX", NULL);
+  g_autofree char *conninfo = g_strdup_printf ("host=%s port=5432 dbname=postgres", dir);
+  MunityDb *db = munity_db_new (conninfo, 2);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PGresult) res = NULL;
+  gint64 start;
+
+  munity_db_start (db);
+
+  start = g_get_monotonic_time ();
+  munity_db_wait_up_async (db, 300, NULL, store_result_cb, &result);
+  await_result (&result, 2000);
+  g_assert_false (munity_db_wait_up_finish (db, result, &error));
+  g_assert_error (error, MUNITY_ERROR, MUNITY_ERROR_DATABASE_UNAVAILABLE);
+  g_assert_cmpint (g_get_monotonic_time () - start, >=, 250 * 1000);
+  g_clear_error (&error);
+  g_clear_object (&result);
+
+  munity_db_query_async (db, "SELECT 1", 0, NULL, NULL, store_result_cb, &result);
+  await_result (&result, 500);
+  res = munity_db_query_finish (db, result, &error);
+  g_assert_null (res);
+  g_assert_error (error, MUNITY_ERROR, MUNITY_ERROR_DATABASE_UNAVAILABLE);
+  g_clear_error (&error);
+  g_clear_object (&result);
+
+  /* Close fails pending waits too. */
+  munity_db_wait_up_async (db, 10000, NULL, store_result_cb, &result);
+  munity_db_close (db);
+  await_result (&result, 500);
+  g_assert_false (munity_db_wait_up_finish (db, result, &error));
+  g_assert_error (error, MUNITY_ERROR, MUNITY_ERROR_DATABASE_UNAVAILABLE);
+
+  g_clear_object (&result);
+  db_free_checked (db);
+  g_rmdir (dir);
+}
+
+static void
+test_bad_conninfo (void)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (munity_db_validate_conninfo ("host=/tmp port=5432", NULL));
+  g_assert_true (munity_db_validate_conninfo ("postgresql://u@localhost/db", NULL));
+  g_assert_false (munity_db_validate_conninfo ("hots=/tmp", &error));
+  g_assert_error (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_CONFIG);
+}
+
+/* ---- MunityEmbeddedPg ------------------------------------------------- */
+
+static int
+pid_from_file (const char *path)
+{
+  g_autofree char *contents = NULL;
+
+  if (!g_file_get_contents (path, &contents, NULL, NULL))
+    return -1;
+  return (int) g_ascii_strtoll (contents, NULL, 10);
+}
+
+static void
+embedded_start (MunityEmbeddedPg *epg)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+
+  munity_embedded_pg_start_async (epg, NULL, store_result_cb, &result);
+  await_result (&result, 90000);
+  munity_embedded_pg_start_finish (epg, result, &error);
+  g_assert_no_error (error);
+  g_assert_true (munity_embedded_pg_is_running (epg));
+}
+
+static void
+embedded_stop (MunityEmbeddedPg *epg)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+
+  munity_embedded_pg_stop_async (epg, 10000, NULL, store_result_cb, &result);
+  await_result (&result, 15000);
+  g_assert_true (munity_embedded_pg_stop_finish (epg, result, &error));
+  g_assert_no_error (error);
+  g_assert_false (munity_embedded_pg_is_running (epg));
+}
+
+static MunityDb *
+embedded_db (MunityEmbeddedPg *epg)
+{
+  g_autoptr(MunityDb) db = munity_db_new (munity_embedded_pg_get_conninfo (epg), 1);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+
+  munity_db_start (db);
+  munity_db_wait_up_async (db, 5000, NULL, store_result_cb, &result);
+  await_result (&result, 10000);
+  g_assert_true (munity_db_wait_up_finish (db, result, &error));
+  g_assert_no_error (error);
+  return g_steal_pointer (&db);
+}
+
+static void
+rm_rf (const char *path)
+{
+  g_autoptr(GSubprocess) rm = g_subprocess_new (G_SUBPROCESS_FLAGS_NONE, NULL, "rm", "-rf", path, NULL);
+
+  g_assert_nonnull (rm);
+  g_assert_true (g_subprocess_wait_check (rm, NULL, NULL));
+}
+
+static void
+test_embedded_lifecycle (void)
+{
+  g_autofree char *state = g_dir_make_tmp ("munity-state-XXXXXX", NULL);
+  g_autofree char *pidfile = g_build_filename (state, "postgresql", "postmaster.pid", NULL);
+  g_autofree char *pg_version = g_build_filename (state, "postgresql", "PG_VERSION", NULL);
+  g_autofree char *value = NULL;
+  MunityEmbeddedPg *epg;
+  gpointer weak;
+  MunityDb *db;
+  GStatBuf st1, st2;
+  int pid;
+
+  g_assert_nonnull (state);
+
+  /* First run: initdb, start, talk to it. */
+  epg = munity_embedded_pg_new (state, "postgres");
+  embedded_start (epg);
+  g_assert_cmpint (g_stat (pg_version, &st1), ==, 0);
+  if (geteuid () == 0)
+    {
+      GStatBuf st;
+
+      g_assert_cmpint (g_stat (state, &st), ==, 0);
+      g_assert_cmpuint (st.st_uid, !=, 0);
+    }
+
+  db = embedded_db (epg);
+  value = query_value (db, "SELECT 1");
+  g_assert_cmpstr (value, ==, "1");
+  g_clear_pointer (&value, g_free);
+  /* Unix socket only: no TCP listener at all. */
+  value = query_value (db, "SHOW listen_addresses");
+  g_assert_cmpstr (value, ==, "");
+  g_clear_pointer (&value, g_free);
+  value = query_value (db, "SELECT current_user");
+  g_assert_cmpstr (value, ==, "munity");
+  g_clear_pointer (&value, g_free);
+  {
+    g_autoptr(GError) error = NULL;
+
+    g_assert_true (exec_script (db, "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('survivor')", &error));
+    g_assert_no_error (error);
+  }
+  db_free_checked (db);
+
+  pid = pid_from_file (pidfile);
+  g_assert_cmpint (pid, >, 0);
+  g_assert_cmpint (kill (pid, 0), ==, 0);
+
+  embedded_stop (epg);
+  /* Reaped, not just signalled: the pid is gone. */
+  g_assert_cmpint (kill (pid, 0), ==, -1);
+  g_assert_cmpint (errno, ==, ESRCH);
+  g_assert_false (g_file_test (pidfile, G_FILE_TEST_EXISTS));
+
+  /* Stopping again is fine. */
+  embedded_stop (epg);
+
+  /* Second run on the same state: no initdb, the data is there. */
+  embedded_start (epg);
+  g_assert_cmpint (g_stat (pg_version, &st2), ==, 0);
+  g_assert_cmpuint (st1.st_ino, ==, st2.st_ino);
+  g_assert_cmpint (st1.st_mtime, ==, st2.st_mtime);
+  db = embedded_db (epg);
+  value = query_value (db, "SELECT v FROM kept");
+  g_assert_cmpstr (value, ==, "survivor");
+  db_free_checked (db);
+
+  /* Dropping the object kills a still-running server synchronously. */
+  pid = pid_from_file (pidfile);
+  g_assert_cmpint (pid, >, 0);
+  weak = epg;
+  g_object_add_weak_pointer (G_OBJECT (epg), &weak);
+  g_object_unref (epg);
+  g_assert_null (weak);
+  g_assert_cmpint (kill (pid, 0), ==, -1);
+  g_assert_cmpint (errno, ==, ESRCH);
+
+  /* A stale postmaster.pid (left by the kill above) does not prevent the
+   * next start. */
+  g_assert_true (g_file_test (pidfile, G_FILE_TEST_EXISTS));
+  epg = munity_embedded_pg_new (state, "postgres");
+  embedded_start (epg);
+  embedded_stop (epg);
+  g_object_unref (epg);
+
+  rm_rf (state);
+}
+
+static void
+exited_cb (MunityEmbeddedPg *epg,
+           gpointer          user_data)
+{
+  gboolean *exited = user_data;
+
+  *exited = TRUE;
+}
+
+static gboolean
+flag_is_set (gpointer data)
+{
+  return *(gboolean *) data;
+}
+
+static void
+test_embedded_exited (void)
+{
+  g_autofree char *state = g_dir_make_tmp ("munity-state-XXXXXX", NULL);
+  g_autofree char *pidfile = g_build_filename (state, "postgresql", "postmaster.pid", NULL);
+  g_autoptr(MunityEmbeddedPg) epg = munity_embedded_pg_new (state, "postgres");
+  gboolean exited = FALSE;
+  int pid;
+
+  g_signal_connect (epg, "exited", G_CALLBACK (exited_cb), &exited);
+  embedded_start (epg);
+  pid = pid_from_file (pidfile);
+  g_assert_cmpint (pid, >, 0);
+
+  /* Someone else stops the server (immediate shutdown). */
+  g_assert_cmpint (kill (pid, SIGQUIT), ==, 0);
+  g_assert_true (loop_until (flag_is_set, &exited, 10000));
+  g_assert_false (munity_embedded_pg_is_running (epg));
+  embedded_stop (epg);
+
+  g_clear_object (&epg);
+  rm_rf (state);
+}
+
+static void
+test_embedded_stop_while_starting (void)
+{
+  g_autofree char *state = g_dir_make_tmp ("munity-state-XXXXXX", NULL);
+  g_autoptr(MunityEmbeddedPg) epg = munity_embedded_pg_new (state, "postgres");
+  g_autoptr(GAsyncResult) started = NULL;
+  g_autoptr(GAsyncResult) stopped = NULL;
+  g_autoptr(GError) error = NULL;
+
+  /* Stop during initdb: the start fails, nothing is left running. */
+  munity_embedded_pg_start_async (epg, NULL, store_result_cb, &started);
+  spin (50);
+  munity_embedded_pg_stop_async (epg, 5000, NULL, store_result_cb, &stopped);
+  await_result (&stopped, 10000);
+  g_assert_true (munity_embedded_pg_stop_finish (epg, stopped, &error));
+  await_result (&started, 10000);
+  g_assert_false (munity_embedded_pg_start_finish (epg, started, &error));
+  g_assert_error (error, MUNITY_ERROR, MUNITY_ERROR_FAILED);
+  g_assert_false (munity_embedded_pg_is_running (epg));
+
+  g_clear_object (&epg);
+  rm_rf (state);
+}
+
+static void
+test_embedded_foreign_state_dir (void)
+{
+  g_autofree char *state = g_dir_make_tmp ("munity-state-XXXXXX", NULL);
+  g_autofree char *file = g_build_filename (state, "something", NULL);
+  g_autoptr(MunityEmbeddedPg) epg = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  GStatBuf st;
+
+  /* Root's non-empty directory: never re-owned behind the operator's
+   * back. */
+  g_assert_true (g_file_set_contents (file, "x", -1, NULL));
+  epg = munity_embedded_pg_new (state, "postgres");
+  munity_embedded_pg_start_async (epg, NULL, store_result_cb, &result);
+  await_result (&result, 5000);
+  g_assert_false (munity_embedded_pg_start_finish (epg, result, &error));
+  g_assert_error (error, MUNITY_ERROR, MUNITY_ERROR_FAILED);
+  g_assert_nonnull (strstr (error->message, "must belong to the user postgres"));
+  g_assert_cmpint (g_stat (state, &st), ==, 0);
+  g_assert_cmpuint (st.st_uid, ==, 0);
+
+  g_clear_object (&epg);
+  rm_rf (state);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  int ret;
+
+  g_test_init (&argc, &argv, NULL);
+
+  cluster = munity_test_pg_start ();
+
+  g_test_add_func ("/db/query/params", test_query_params);
+  g_test_add_func ("/db/query/server-error", test_query_server_error);
+  g_test_add_func ("/db/query/timeout", test_query_timeout);
+  g_test_add_func ("/db/queue/order/one-connection", test_queue_order_one);
+  g_test_add_func ("/db/queue/order/four-connections", test_queue_order_four);
+  g_test_add_func ("/db/queue/cancel-queued", test_cancel_queued);
+  g_test_add_func ("/db/script/several-statements", test_exec_script);
+  g_test_add_func ("/db/server/stop-and-restart", test_server_restart);
+  g_test_add_func ("/db/server/unreachable", test_unreachable);
+  g_test_add_func ("/db/conninfo/validate", test_bad_conninfo);
+  g_test_add_func ("/embedded-pg/lifecycle", test_embedded_lifecycle);
+  g_test_add_func ("/embedded-pg/exited", test_embedded_exited);
+  g_test_add_func ("/embedded-pg/stop-while-starting", test_embedded_stop_while_starting);
+  if (geteuid () == 0)
+    g_test_add_func ("/embedded-pg/foreign-state-dir", test_embedded_foreign_state_dir);
+
+  ret = g_test_run ();
+
+  munity_test_pg_free (cluster);
+  return ret;
+}

@@ -1,0 +1,32 @@
+/* munity-presence-private.h — what only the presence model may change
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include "munity-presence.h"
+
+G_BEGIN_DECLS
+
+MunityUser *munity_user_new               (MunityUserInfo *info,
+                                           gint64          online_since);
+gint64     *munity_user_get_id_ptr        (MunityUser     *self);
+gboolean    munity_user_update            (MunityUser     *self,
+                                           MunityUserInfo *info);
+void        munity_user_add_socket        (MunityUser     *self,
+                                           MunitySocket   *socket);
+gboolean    munity_user_remove_socket     (MunityUser     *self,
+                                           MunitySocket   *socket);
+void        munity_user_set_lingering     (MunityUser     *self,
+                                           gboolean        lingering,
+                                           gint64          deadline);
+gint64      munity_user_get_deadline      (MunityUser     *self);
+GList      *munity_user_get_linger_link   (MunityUser     *self);
+void        munity_user_set_linger_link   (MunityUser     *self,
+                                           GList          *link);
+
+gboolean    munity_socket_is_attached     (MunitySocket   *self);
+void        munity_socket_set_attached    (MunitySocket   *self,
+                                           gboolean        attached);
+
+G_END_DECLS

@@ -1,0 +1,620 @@
+/* munity-presence.c — who is online: users, their sockets, the grace
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include "munity-presence-private.h"
+#include "munity-presence.h"
+
+/**
+ * MunityPresence:
+ *
+ * The one truth of who is online. A user is online from their first socket
+ * until their last socket has been gone for the grace period (unless they
+ * were disconnected or logged out, which leaves at once). Emits
+ * #MunityPresence::user-joined, #MunityPresence::user-left,
+ * #MunityPresence::user-updated, #MunityPresence::socket-added and
+ * #MunityPresence::socket-removed at exactly those moments; the WebSocket
+ * and D-Bus layers are views of these signals. No I/O happens here.
+ *
+ * Lingering users wait in one queue ordered by deadline (the grace is the
+ * same for everyone, so arrival order is deadline order), served by a
+ * single timer.
+ */
+struct _MunityPresence
+{
+  GObject          parent_instance;
+
+  guint            leave_grace_ms;
+  GHashTable      *users;       /* (owned) id → MunityUser (owned) */
+  GQueue           lingering;   /* of MunityUser (unowned; users holds them) */
+  guint            n_sockets;
+  guint            timer_id;
+  MunityClockFunc  clock;
+  gpointer         clock_data;
+};
+
+G_DEFINE_FINAL_TYPE (MunityPresence, munity_presence, G_TYPE_OBJECT)
+
+enum {
+  SIGNAL_USER_JOINED,
+  SIGNAL_USER_LEFT,
+  SIGNAL_USER_UPDATED,
+  SIGNAL_SOCKET_ADDED,
+  SIGNAL_SOCKET_REMOVED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+enum {
+  PROP_0,
+  PROP_N_USERS,
+  PROP_N_SOCKETS,
+  N_PROPS
+};
+
+static GParamSpec *props[N_PROPS];
+
+static gint64
+default_clock (gpointer user_data)
+{
+  return g_get_monotonic_time ();
+}
+
+static void
+munity_presence_dispose (GObject *object)
+{
+  MunityPresence *self = MUNITY_PRESENCE (object);
+
+  g_clear_handle_id (&self->timer_id, g_source_remove);
+  g_queue_clear (&self->lingering);
+  g_clear_pointer (&self->users, g_hash_table_unref);
+
+  G_OBJECT_CLASS (munity_presence_parent_class)->dispose (object);
+}
+
+static void
+munity_presence_get_property (GObject    *object,
+                              guint       prop_id,
+                              GValue     *value,
+                              GParamSpec *pspec)
+{
+  MunityPresence *self = MUNITY_PRESENCE (object);
+
+  switch (prop_id)
+    {
+    case PROP_N_USERS:
+      g_value_set_uint (value, munity_presence_get_n_users (self));
+      break;
+    case PROP_N_SOCKETS:
+      g_value_set_uint (value, self->n_sockets);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+munity_presence_class_init (MunityPresenceClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = munity_presence_dispose;
+  object_class->get_property = munity_presence_get_property;
+
+  /**
+   * MunityPresence:n-users:
+   *
+   * How many users are online, lingering ones included.
+   */
+  props[PROP_N_USERS] = g_param_spec_uint ("n-users", NULL, NULL, 0, G_MAXUINT, 0,
+                                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  /**
+   * MunityPresence:n-sockets:
+   *
+   * How many sockets are open.
+   */
+  props[PROP_N_SOCKETS] = g_param_spec_uint ("n-sockets", NULL, NULL, 0, G_MAXUINT, 0,
+                                             G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  g_object_class_install_properties (object_class, N_PROPS, props);
+
+  /**
+   * MunityPresence::user-joined:
+   * @self: the presence
+   * @user: the user, with their first socket
+   *
+   * A user came online.
+   */
+  signals[SIGNAL_USER_JOINED] =
+    g_signal_new ("user-joined", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, MUNITY_TYPE_USER);
+  /**
+   * MunityPresence::user-left:
+   * @self: the presence
+   * @user: the user, no longer in the model
+   *
+   * A user went offline.
+   */
+  signals[SIGNAL_USER_LEFT] =
+    g_signal_new ("user-left", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, MUNITY_TYPE_USER);
+  /**
+   * MunityPresence::user-updated:
+   * @self: the presence
+   * @user: the user
+   *
+   * An online user's first name, last name or picture changed.
+   */
+  signals[SIGNAL_USER_UPDATED] =
+    g_signal_new ("user-updated", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, MUNITY_TYPE_USER);
+  /**
+   * MunityPresence::socket-added:
+   * @self: the presence
+   * @user: the socket's user
+   * @socket: the socket
+   *
+   * A socket was added (after #MunityPresence::user-joined when it is the
+   * user's first).
+   */
+  signals[SIGNAL_SOCKET_ADDED] =
+    g_signal_new ("socket-added", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 2, MUNITY_TYPE_USER, MUNITY_TYPE_SOCKET);
+  /**
+   * MunityPresence::socket-removed:
+   * @self: the presence
+   * @user: the socket's user
+   * @socket: the socket
+   *
+   * A socket was removed (before #MunityPresence::user-left when the user
+   * leaves at once).
+   */
+  signals[SIGNAL_SOCKET_REMOVED] =
+    g_signal_new ("socket-removed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 2, MUNITY_TYPE_USER, MUNITY_TYPE_SOCKET);
+}
+
+static void
+munity_presence_init (MunityPresence *self)
+{
+  self->users = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL, g_object_unref);
+  g_queue_init (&self->lingering);
+  self->clock = default_clock;
+}
+
+/**
+ * munity_presence_new:
+ * @leave_grace_ms: how long a user whose last socket closed stays online
+ *
+ * Returns: (transfer full): an empty presence model
+ */
+MunityPresence *
+munity_presence_new (guint leave_grace_ms)
+{
+  MunityPresence *self = g_object_new (MUNITY_TYPE_PRESENCE, NULL);
+
+  self->leave_grace_ms = leave_grace_ms;
+  return self;
+}
+
+/**
+ * munity_presence_set_clock:
+ * @self: the presence
+ * @clock: (scope notified): a monotonic clock in microseconds
+ * @user_data: data for @clock
+ *
+ * Replaces the clock, for tests. With a clock of its own the model arms no
+ * timer: the test calls munity_presence_expire() itself.
+ */
+void
+munity_presence_set_clock (MunityPresence  *self,
+                           MunityClockFunc  clock,
+                           gpointer         user_data)
+{
+  self->clock = clock;
+  self->clock_data = user_data;
+  g_clear_handle_id (&self->timer_id, g_source_remove);
+}
+
+/**
+ * munity_presence_get_leave_grace_ms:
+ * @self: the presence
+ *
+ * Returns: the grace period in milliseconds
+ */
+guint
+munity_presence_get_leave_grace_ms (MunityPresence *self)
+{
+  return self->leave_grace_ms;
+}
+
+static void arm_timer (MunityPresence *self);
+
+static gboolean
+timer_cb (gpointer user_data)
+{
+  MunityPresence *self = user_data;
+
+  self->timer_id = 0;
+  munity_presence_expire (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+arm_timer (MunityPresence *self)
+{
+  MunityUser *head;
+  gint64 wait_us;
+
+  if (self->timer_id != 0 || self->clock != default_clock)
+    return;
+
+  head = g_queue_peek_head (&self->lingering);
+  if (head == NULL)
+    return;
+
+  wait_us = munity_user_get_deadline (head) - self->clock (self->clock_data);
+  self->timer_id = g_timeout_add (wait_us > 0 ? (guint) ((wait_us + 999) / 1000) : 0, timer_cb, self);
+}
+
+static void
+stop_lingering (MunityPresence *self,
+                MunityUser     *user)
+{
+  GList *link = munity_user_get_linger_link (user);
+
+  if (link == NULL)
+    return;
+
+  g_queue_delete_link (&self->lingering, link);
+  munity_user_set_linger_link (user, NULL);
+  munity_user_set_lingering (user, FALSE, 0);
+  /* The timer may now fire early for nobody; it re-arms itself. */
+}
+
+static void
+remove_user (MunityPresence *self,
+             MunityUser     *user)
+{
+  g_autoptr(MunityUser) keep = g_object_ref (user);
+  gint64 id = munity_user_get_id (user);
+
+  stop_lingering (self, user);
+  g_hash_table_remove (self->users, &id);
+  g_signal_emit (self, signals[SIGNAL_USER_LEFT], 0, keep);
+  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_N_USERS]);
+}
+
+/**
+ * munity_presence_add_socket:
+ * @self: the presence
+ * @socket: a new socket
+ * @info: the details of the socket's user, as the session lookup found them
+ *
+ * Adds a socket. The user comes online if they were not (emitting
+ * #MunityPresence::user-joined), stays silently online if they were, and
+ * stops lingering if they were waiting out the grace.
+ *
+ * Returns: (transfer none): the socket's user
+ */
+MunityUser *
+munity_presence_add_socket (MunityPresence *self,
+                            MunitySocket   *socket,
+                            MunityUserInfo *info)
+{
+  MunityUser *user;
+  gboolean joined = FALSE;
+
+  g_return_val_if_fail (!munity_socket_is_attached (socket), NULL);
+  g_return_val_if_fail (munity_socket_get_user_id (socket) == info->id, NULL);
+
+  user = g_hash_table_lookup (self->users, &info->id);
+  if (user == NULL)
+    {
+      user = munity_user_new (info, g_get_real_time ());
+      joined = TRUE;
+    }
+  else
+    {
+      stop_lingering (self, user);
+    }
+
+  munity_user_add_socket (user, socket);
+  munity_socket_set_attached (socket, TRUE);
+  self->n_sockets++;
+
+  if (joined)
+    {
+      /* The key is the id inside the user itself, which lives as long
+       * as the entry. */
+      g_hash_table_insert (self->users, munity_user_get_id_ptr (user), user);
+      g_signal_emit (self, signals[SIGNAL_USER_JOINED], 0, user);
+      g_object_notify_by_pspec (G_OBJECT (self), props[PROP_N_USERS]);
+    }
+
+  g_signal_emit (self, signals[SIGNAL_SOCKET_ADDED], 0, user, socket);
+  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_N_SOCKETS]);
+
+  return user;
+}
+
+static gboolean
+detach_socket (MunityPresence *self,
+               MunitySocket   *socket,
+               MunityUser    **out_user)
+{
+  gint64 user_id = munity_socket_get_user_id (socket);
+  MunityUser *user;
+  g_autoptr(MunitySocket) keep = NULL;
+
+  if (!munity_socket_is_attached (socket))
+    return FALSE;
+
+  user = g_hash_table_lookup (self->users, &user_id);
+  g_return_val_if_fail (user != NULL, FALSE);
+
+  keep = g_object_ref (socket);
+  munity_socket_set_attached (socket, FALSE);
+  munity_user_remove_socket (user, socket);
+  self->n_sockets--;
+
+  g_signal_emit (self, signals[SIGNAL_SOCKET_REMOVED], 0, user, socket);
+  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_N_SOCKETS]);
+
+  *out_user = user;
+  return TRUE;
+}
+
+/**
+ * munity_presence_remove_socket:
+ * @self: the presence
+ * @socket: a socket that closed
+ *
+ * Removes a socket. If it was the user's last, the user lingers for the
+ * grace period (or leaves at once when the grace is 0). Removing a socket
+ * that is not in the model does nothing.
+ */
+void
+munity_presence_remove_socket (MunityPresence *self,
+                               MunitySocket   *socket)
+{
+  MunityUser *user = NULL;
+
+  if (!detach_socket (self, socket, &user))
+    return;
+
+  if (munity_user_get_n_sockets (user) > 0)
+    return;
+
+  if (self->leave_grace_ms == 0)
+    {
+      remove_user (self, user);
+      return;
+    }
+
+  munity_user_set_lingering (user, TRUE,
+                             self->clock (self->clock_data) + (gint64) self->leave_grace_ms * 1000);
+  g_queue_push_tail (&self->lingering, user);
+  munity_user_set_linger_link (user, g_queue_peek_tail_link (&self->lingering));
+  arm_timer (self);
+}
+
+/**
+ * munity_presence_expire:
+ * @self: the presence
+ *
+ * Lets every lingering user whose grace has run out leave. Called by the
+ * model's own timer; tests with their own clock call it directly.
+ */
+void
+munity_presence_expire (MunityPresence *self)
+{
+  gint64 now = self->clock (self->clock_data);
+  MunityUser *head;
+
+  while ((head = g_queue_peek_head (&self->lingering)) != NULL &&
+         munity_user_get_deadline (head) <= now)
+    remove_user (self, head);
+
+  arm_timer (self);
+}
+
+static guint
+close_sockets (MunityPresence *self,
+               MunityUser     *user,
+               const char     *session,
+               guint           code,
+               const char     *reason)
+{
+  g_autoptr(GPtrArray) sockets = g_ptr_array_new_with_free_func (g_object_unref);
+  GPtrArray *current = munity_user_get_sockets (user);
+  MunityUser *owner = NULL;
+
+  for (guint i = 0; i < current->len; i++)
+    {
+      MunitySocket *socket = current->pdata[i];
+      if (session == NULL || g_strcmp0 (munity_socket_get_session (socket), session) == 0)
+        g_ptr_array_add (sockets, g_object_ref (socket));
+    }
+
+  for (guint i = 0; i < sockets->len; i++)
+    {
+      if (detach_socket (self, sockets->pdata[i], &owner))
+        munity_socket_request_close (sockets->pdata[i], code, reason);
+    }
+
+  return sockets->len;
+}
+
+/**
+ * munity_presence_disconnect_user:
+ * @self: the presence
+ * @user_id: a user
+ * @close_code: the close code for the user's sockets
+ *
+ * Closes every socket of the user and makes the user leave at once,
+ * lingering or not.
+ *
+ * Returns: how many sockets were closed; 0 if the user was not online
+ */
+guint
+munity_presence_disconnect_user (MunityPresence *self,
+                                 gint64          user_id,
+                                 guint           close_code)
+{
+  MunityUser *user = g_hash_table_lookup (self->users, &user_id);
+  g_autoptr(MunityUser) keep = NULL;
+  guint n;
+
+  if (user == NULL)
+    return 0;
+
+  keep = g_object_ref (user);
+  n = close_sockets (self, user, NULL, close_code, "disconnected by an administrator");
+  remove_user (self, user);
+  return n;
+}
+
+/**
+ * munity_presence_end_session:
+ * @self: the presence
+ * @user_id: the session's user
+ * @session: the session that ended
+ *
+ * Closes the sockets of one session (close code 4001). If the user then
+ * has no socket left, the user leaves at once, without grace; with sockets
+ * of other sessions the user stays online.
+ *
+ * Returns: how many sockets were closed
+ */
+guint
+munity_presence_end_session (MunityPresence *self,
+                             gint64          user_id,
+                             const char     *session)
+{
+  MunityUser *user = g_hash_table_lookup (self->users, &user_id);
+  g_autoptr(MunityUser) keep = NULL;
+  guint n;
+
+  if (user == NULL)
+    return 0;
+
+  keep = g_object_ref (user);
+  n = close_sockets (self, user, session, MUNITY_CLOSE_LOGGED_OUT, "logged out");
+  if (munity_user_get_n_sockets (user) == 0)
+    remove_user (self, user);
+  return n;
+}
+
+/**
+ * munity_presence_update_user:
+ * @self: the presence
+ * @info: a user's details as now stored
+ *
+ * If the user is online and their name or picture changed, updates the
+ * model and emits #MunityPresence::user-updated.
+ */
+void
+munity_presence_update_user (MunityPresence *self,
+                             MunityUserInfo *info)
+{
+  MunityUser *user = g_hash_table_lookup (self->users, &info->id);
+
+  if (user != NULL && munity_user_update (user, info))
+    g_signal_emit (self, signals[SIGNAL_USER_UPDATED], 0, user);
+}
+
+/**
+ * munity_presence_clear:
+ * @self: the presence
+ * @close_code: the close code for every socket
+ *
+ * Closes every socket and lets everyone leave, as at shutdown.
+ */
+void
+munity_presence_clear (MunityPresence *self,
+                       guint           close_code)
+{
+  g_autoptr(GPtrArray) users = munity_presence_list_users (self);
+
+  for (guint i = 0; i < users->len; i++)
+    {
+      MunityUser *user = users->pdata[i];
+      close_sockets (self, user, NULL, close_code, "going away");
+      remove_user (self, user);
+    }
+}
+
+/**
+ * munity_presence_lookup_user:
+ * @self: the presence
+ * @user_id: a user id
+ *
+ * Returns: (transfer none) (nullable): the user, if online
+ */
+MunityUser *
+munity_presence_lookup_user (MunityPresence *self,
+                             gint64          user_id)
+{
+  return g_hash_table_lookup (self->users, &user_id);
+}
+
+static gint
+compare_users (gconstpointer a,
+               gconstpointer b)
+{
+  MunityUser *x = *(MunityUser **) a;
+  MunityUser *y = *(MunityUser **) b;
+  gint64 sx = munity_user_get_online_since (x), sy = munity_user_get_online_since (y);
+
+  if (sx != sy)
+    return sx < sy ? -1 : 1;
+  return munity_user_get_id (x) < munity_user_get_id (y) ? -1 : munity_user_get_id (x) > munity_user_get_id (y);
+}
+
+/**
+ * munity_presence_list_users:
+ * @self: the presence
+ *
+ * Returns: (transfer container) (element-type MunityUser): the online
+ *   users, lingering ones included, in the order they came online
+ */
+GPtrArray *
+munity_presence_list_users (MunityPresence *self)
+{
+  GPtrArray *users = g_ptr_array_new_full (g_hash_table_size (self->users), g_object_unref);
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, self->users);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    g_ptr_array_add (users, g_object_ref (value));
+  g_ptr_array_sort (users, compare_users);
+  return users;
+}
+
+/**
+ * munity_presence_get_n_users:
+ * @self: the presence
+ *
+ * Returns: how many users are online, lingering ones included
+ */
+guint
+munity_presence_get_n_users (MunityPresence *self)
+{
+  return g_hash_table_size (self->users);
+}
+
+/**
+ * munity_presence_get_n_sockets:
+ * @self: the presence
+ *
+ * Returns: how many sockets are open
+ */
+guint
+munity_presence_get_n_sockets (MunityPresence *self)
+{
+  return self->n_sockets;
+}

@@ -1,0 +1,47 @@
+/* munity-presence.h — who is online: users, their sockets, the grace
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include "munity-accounts.h"
+#include "munity-socket.h"
+#include "munity-user.h"
+
+G_BEGIN_DECLS
+
+typedef gint64 (*MunityClockFunc) (gpointer user_data);
+
+#define MUNITY_TYPE_PRESENCE (munity_presence_get_type ())
+G_DECLARE_FINAL_TYPE (MunityPresence, munity_presence, MUNITY, PRESENCE, GObject)
+
+MunityPresence *munity_presence_new               (guint            leave_grace_ms);
+void            munity_presence_set_clock         (MunityPresence  *self,
+                                                   MunityClockFunc  clock,
+                                                   gpointer         user_data);
+guint           munity_presence_get_leave_grace_ms (MunityPresence *self);
+
+MunityUser     *munity_presence_add_socket        (MunityPresence  *self,
+                                                   MunitySocket    *socket,
+                                                   MunityUserInfo  *info);
+void            munity_presence_remove_socket     (MunityPresence  *self,
+                                                   MunitySocket    *socket);
+guint           munity_presence_disconnect_user   (MunityPresence  *self,
+                                                   gint64           user_id,
+                                                   guint            close_code);
+guint           munity_presence_end_session       (MunityPresence  *self,
+                                                   gint64           user_id,
+                                                   const char      *session);
+void            munity_presence_update_user       (MunityPresence  *self,
+                                                   MunityUserInfo  *info);
+void            munity_presence_expire            (MunityPresence  *self);
+void            munity_presence_clear             (MunityPresence  *self,
+                                                   guint            close_code);
+
+MunityUser     *munity_presence_lookup_user       (MunityPresence  *self,
+                                                   gint64           user_id);
+GPtrArray      *munity_presence_list_users        (MunityPresence  *self);
+guint           munity_presence_get_n_users       (MunityPresence  *self);
+guint           munity_presence_get_n_sockets     (MunityPresence  *self);
+
+G_END_DECLS

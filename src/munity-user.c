@@ -1,0 +1,330 @@
+/* munity-user.c — one online user in the presence model
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include "munity-presence-private.h"
+#include "munity-user.h"
+
+/**
+ * MunityUser:
+ *
+ * A user who is online: the details everyone may see, the user's open
+ * sockets, and since when the user is online. A user whose last socket
+ * closed stays online ("lingering", with no sockets) until the grace period
+ * runs out. Only #MunityPresence changes it.
+ */
+struct _MunityUser
+{
+  GObject    parent_instance;
+
+  gint64     id;
+  char      *first;         /* (owned) */
+  char      *last;          /* (owned) */
+  char      *image_url;     /* (owned) (nullable) */
+  GPtrArray *sockets;       /* (owned) of MunitySocket (owned) */
+  gint64     online_since;  /* real time, µs */
+  gboolean   lingering;
+  gint64     deadline;      /* monotonic µs, while lingering */
+  GList     *linger_link;   /* (unowned) in the presence's lingering queue */
+};
+
+G_DEFINE_FINAL_TYPE (MunityUser, munity_user, G_TYPE_OBJECT)
+
+enum {
+  PROP_0,
+  PROP_ID,
+  PROP_FIRST,
+  PROP_LAST,
+  PROP_IMAGE_URL,
+  PROP_N_SOCKETS,
+  PROP_ONLINE_SINCE,
+  N_PROPS
+};
+
+static GParamSpec *props[N_PROPS];
+
+static void
+munity_user_finalize (GObject *object)
+{
+  MunityUser *self = MUNITY_USER (object);
+
+  g_free (self->first);
+  g_free (self->last);
+  g_free (self->image_url);
+  g_clear_pointer (&self->sockets, g_ptr_array_unref);
+
+  G_OBJECT_CLASS (munity_user_parent_class)->finalize (object);
+}
+
+static void
+munity_user_get_property (GObject    *object,
+                          guint       prop_id,
+                          GValue     *value,
+                          GParamSpec *pspec)
+{
+  MunityUser *self = MUNITY_USER (object);
+
+  switch (prop_id)
+    {
+    case PROP_ID:
+      g_value_set_int64 (value, self->id);
+      break;
+    case PROP_FIRST:
+      g_value_set_string (value, self->first);
+      break;
+    case PROP_LAST:
+      g_value_set_string (value, self->last);
+      break;
+    case PROP_IMAGE_URL:
+      g_value_set_string (value, self->image_url);
+      break;
+    case PROP_N_SOCKETS:
+      g_value_set_uint (value, self->sockets->len);
+      break;
+    case PROP_ONLINE_SINCE:
+      g_value_set_int64 (value, self->online_since);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+munity_user_class_init (MunityUserClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = munity_user_finalize;
+  object_class->get_property = munity_user_get_property;
+
+  props[PROP_ID] = g_param_spec_int64 ("id", NULL, NULL, 0, G_MAXINT64, 0,
+                                       G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  props[PROP_FIRST] = g_param_spec_string ("first", NULL, NULL, NULL,
+                                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  props[PROP_LAST] = g_param_spec_string ("last", NULL, NULL, NULL,
+                                          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  props[PROP_IMAGE_URL] = g_param_spec_string ("image-url", NULL, NULL, NULL,
+                                               G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  props[PROP_N_SOCKETS] = g_param_spec_uint ("n-sockets", NULL, NULL, 0, G_MAXUINT, 0,
+                                             G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+  props[PROP_ONLINE_SINCE] = g_param_spec_int64 ("online-since", NULL, NULL, 0, G_MAXINT64, 0,
+                                                 G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, props);
+}
+
+static void
+munity_user_init (MunityUser *self)
+{
+  self->sockets = g_ptr_array_new_with_free_func (g_object_unref);
+}
+
+MunityUser *
+munity_user_new (MunityUserInfo *info,
+                 gint64          online_since)
+{
+  MunityUser *self = g_object_new (MUNITY_TYPE_USER, NULL);
+
+  self->id = info->id;
+  self->first = g_strdup (info->first);
+  self->last = g_strdup (info->last);
+  self->image_url = g_strdup (info->image_url);
+  self->online_since = online_since;
+  return self;
+}
+
+gint64 *
+munity_user_get_id_ptr (MunityUser *self)
+{
+  return &self->id;
+}
+
+/* Returns TRUE if anything everyone sees (not the bio) changed. */
+gboolean
+munity_user_update (MunityUser     *self,
+                    MunityUserInfo *info)
+{
+  gboolean changed = FALSE;
+
+  g_object_freeze_notify (G_OBJECT (self));
+  if (g_strcmp0 (self->first, info->first) != 0)
+    {
+      g_free (self->first);
+      self->first = g_strdup (info->first);
+      g_object_notify_by_pspec (G_OBJECT (self), props[PROP_FIRST]);
+      changed = TRUE;
+    }
+  if (g_strcmp0 (self->last, info->last) != 0)
+    {
+      g_free (self->last);
+      self->last = g_strdup (info->last);
+      g_object_notify_by_pspec (G_OBJECT (self), props[PROP_LAST]);
+      changed = TRUE;
+    }
+  if (g_strcmp0 (self->image_url, info->image_url) != 0)
+    {
+      g_free (self->image_url);
+      self->image_url = g_strdup (info->image_url);
+      g_object_notify_by_pspec (G_OBJECT (self), props[PROP_IMAGE_URL]);
+      changed = TRUE;
+    }
+  g_object_thaw_notify (G_OBJECT (self));
+
+  return changed;
+}
+
+void
+munity_user_add_socket (MunityUser   *self,
+                        MunitySocket *socket)
+{
+  g_ptr_array_add (self->sockets, g_object_ref (socket));
+  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_N_SOCKETS]);
+}
+
+gboolean
+munity_user_remove_socket (MunityUser   *self,
+                           MunitySocket *socket)
+{
+  if (!g_ptr_array_remove_fast (self->sockets, socket))
+    return FALSE;
+  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_N_SOCKETS]);
+  return TRUE;
+}
+
+void
+munity_user_set_lingering (MunityUser *self,
+                           gboolean    lingering,
+                           gint64      deadline)
+{
+  self->lingering = lingering;
+  self->deadline = deadline;
+}
+
+gint64
+munity_user_get_deadline (MunityUser *self)
+{
+  return self->deadline;
+}
+
+GList *
+munity_user_get_linger_link (MunityUser *self)
+{
+  return self->linger_link;
+}
+
+void
+munity_user_set_linger_link (MunityUser *self,
+                             GList      *link)
+{
+  self->linger_link = link;
+}
+
+/**
+ * munity_user_get_id:
+ * @self: a user
+ *
+ * Returns: the user's id
+ */
+gint64
+munity_user_get_id (MunityUser *self)
+{
+  return self->id;
+}
+
+/**
+ * munity_user_get_first:
+ * @self: a user
+ *
+ * Returns: the first name
+ */
+const char *
+munity_user_get_first (MunityUser *self)
+{
+  return self->first;
+}
+
+/**
+ * munity_user_get_last:
+ * @self: a user
+ *
+ * Returns: the last name
+ */
+const char *
+munity_user_get_last (MunityUser *self)
+{
+  return self->last;
+}
+
+/**
+ * munity_user_get_image_url:
+ * @self: a user
+ *
+ * Returns: (nullable): the picture's same-origin path, if any
+ */
+const char *
+munity_user_get_image_url (MunityUser *self)
+{
+  return self->image_url;
+}
+
+/**
+ * munity_user_dup_name:
+ * @self: a user
+ *
+ * Returns: (transfer full): the display name, "First Last"
+ */
+char *
+munity_user_dup_name (MunityUser *self)
+{
+  return g_strconcat (self->first, " ", self->last, NULL);
+}
+
+/**
+ * munity_user_get_n_sockets:
+ * @self: a user
+ *
+ * Returns: how many sockets the user has open (0 while lingering)
+ */
+guint
+munity_user_get_n_sockets (MunityUser *self)
+{
+  return self->sockets->len;
+}
+
+/**
+ * munity_user_get_sockets:
+ * @self: a user
+ *
+ * Returns: (transfer none) (element-type MunitySocket): the open sockets
+ */
+GPtrArray *
+munity_user_get_sockets (MunityUser *self)
+{
+  return self->sockets;
+}
+
+/**
+ * munity_user_get_online_since:
+ * @self: a user
+ *
+ * Returns: when the user came online, in microseconds since the Unix
+ *   epoch; unchanged while the user stays online, lingering included
+ */
+gint64
+munity_user_get_online_since (MunityUser *self)
+{
+  return self->online_since;
+}
+
+/**
+ * munity_user_is_lingering:
+ * @self: a user
+ *
+ * Returns: %TRUE if the user has no socket and is waiting out the grace
+ */
+gboolean
+munity_user_is_lingering (MunityUser *self)
+{
+  return self->lingering;
+}

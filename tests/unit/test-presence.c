@@ -1,0 +1,471 @@
+/* Unit tests of the presence model: no I/O, a fake clock. */
+#include "config.h"
+
+#include <sodium.h>
+
+#include "munity-presence.h"
+
+typedef struct {
+  MunityPresence *presence;
+  gint64          now;      /* fake monotonic clock, µs */
+  GHashTable     *view;     /* user ids, replayed from joined/left signals */
+  GString        *events;   /* "J1 L1 U1 +1 -1 " */
+  guint           violations;
+  GHashTable     *users;    /* id → MunityUserInfo */
+} Fixture;
+
+static gint64
+fake_clock (gpointer user_data)
+{
+  Fixture *f = user_data;
+  return f->now;
+}
+
+static void
+on_joined (MunityPresence *presence, MunityUser *user, Fixture *f)
+{
+  gint64 id = munity_user_get_id (user);
+
+  if (g_hash_table_contains (f->view, &id))
+    f->violations++;
+  g_hash_table_add (f->view, g_memdup2 (&id, sizeof id));
+  g_string_append_printf (f->events, "J%" G_GINT64_FORMAT " ", id);
+}
+
+static void
+on_left (MunityPresence *presence, MunityUser *user, Fixture *f)
+{
+  gint64 id = munity_user_get_id (user);
+
+  if (!g_hash_table_remove (f->view, &id))
+    f->violations++;
+  if (munity_presence_lookup_user (presence, id) != NULL)
+    f->violations++;
+  g_string_append_printf (f->events, "L%" G_GINT64_FORMAT " ", id);
+}
+
+static void
+on_updated (MunityPresence *presence, MunityUser *user, Fixture *f)
+{
+  g_string_append_printf (f->events, "U%" G_GINT64_FORMAT " ", munity_user_get_id (user));
+}
+
+static void
+on_socket_added (MunityPresence *presence, MunityUser *user, MunitySocket *socket, Fixture *f)
+{
+  g_string_append_printf (f->events, "+%" G_GINT64_FORMAT " ", munity_user_get_id (user));
+}
+
+static void
+on_socket_removed (MunityPresence *presence, MunityUser *user, MunitySocket *socket, Fixture *f)
+{
+  g_string_append_printf (f->events, "-%" G_GINT64_FORMAT " ", munity_user_get_id (user));
+}
+
+static MunityUserInfo *
+info_new (gint64 id, const char *first)
+{
+  MunityUserInfo *info = g_atomic_rc_box_new0 (MunityUserInfo);
+
+  info->id = id;
+  info->first = g_strdup (first);
+  info->last = g_strdup ("Tester");
+  info->email = g_strdup_printf ("u%" G_GINT64_FORMAT "@example.org", id);
+  info->bio = g_strdup ("");
+  return info;
+}
+
+static MunityUserInfo *
+user_info (Fixture *f, gint64 id)
+{
+  MunityUserInfo *info = g_hash_table_lookup (f->users, &id);
+
+  if (info == NULL)
+    {
+      g_autofree char *first = g_strdup_printf ("User%" G_GINT64_FORMAT, id);
+      info = info_new (id, first);
+      g_hash_table_insert (f->users, &info->id, info);
+    }
+  return info;
+}
+
+static void
+setup_with_grace (Fixture *f, guint grace_ms)
+{
+  f->presence = munity_presence_new (grace_ms);
+  f->now = 1000000;
+  munity_presence_set_clock (f->presence, fake_clock, f);
+  f->view = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
+  f->events = g_string_new (NULL);
+  f->users = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL, (GDestroyNotify) munity_user_info_unref);
+  g_signal_connect (f->presence, "user-joined", G_CALLBACK (on_joined), f);
+  g_signal_connect (f->presence, "user-left", G_CALLBACK (on_left), f);
+  g_signal_connect (f->presence, "user-updated", G_CALLBACK (on_updated), f);
+  g_signal_connect (f->presence, "socket-added", G_CALLBACK (on_socket_added), f);
+  g_signal_connect (f->presence, "socket-removed", G_CALLBACK (on_socket_removed), f);
+}
+
+static void
+setup (Fixture *f, gconstpointer data)
+{
+  setup_with_grace (f, 2000);
+}
+
+static void
+teardown (Fixture *f, gconstpointer data)
+{
+  g_object_add_weak_pointer (G_OBJECT (f->presence), (gpointer *) &f->presence);
+  g_object_unref (f->presence);
+  g_assert_null (f->presence);  /* nothing else holds the model */
+  g_hash_table_unref (f->view);
+  g_string_free (f->events, TRUE);
+  g_hash_table_unref (f->users);
+}
+
+static MunitySocket *
+open_socket (Fixture *f, gint64 id, const char *session)
+{
+  MunitySocket *socket = munity_socket_new (id, session);
+  munity_presence_add_socket (f->presence, socket, user_info (f, id));
+  return socket;
+}
+
+static void
+advance (Fixture *f, gint64 ms)
+{
+  f->now += ms * 1000;
+  munity_presence_expire (f->presence);
+}
+
+static void
+test_first_socket_joins (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) s = open_socket (f, 1, "a");
+  MunityUser *user = munity_presence_lookup_user (f->presence, 1);
+
+  g_assert_cmpstr (f->events->str, ==, "J1 +1 ");
+  g_assert_nonnull (user);
+  g_assert_cmpuint (munity_user_get_n_sockets (user), ==, 1);
+  g_assert_cmpuint (munity_presence_get_n_users (f->presence), ==, 1);
+  g_assert_cmpuint (munity_presence_get_n_sockets (f->presence), ==, 1);
+  g_assert_cmpuint (strlen (munity_socket_get_id (s)), ==, 32);
+  g_assert_false (munity_user_is_lingering (user));
+}
+
+static void
+test_second_tab_silent (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) s1 = open_socket (f, 1, "a");
+  g_autoptr(MunitySocket) s2 = open_socket (f, 1, "a");
+
+  g_assert_cmpstr (f->events->str, ==, "J1 +1 +1 ");
+  g_assert_cmpstr (munity_socket_get_id (s1), !=, munity_socket_get_id (s2));
+  g_assert_cmpuint (munity_presence_get_n_users (f->presence), ==, 1);
+  g_assert_cmpuint (munity_presence_get_n_sockets (f->presence), ==, 2);
+}
+
+static void
+test_close_one_of_two_silent (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) s1 = open_socket (f, 1, "a");
+  g_autoptr(MunitySocket) s2 = open_socket (f, 1, "a");
+
+  munity_presence_remove_socket (f->presence, s1);
+  advance (f, 10000);
+  g_assert_cmpstr (f->events->str, ==, "J1 +1 +1 -1 ");
+  g_assert_nonnull (munity_presence_lookup_user (f->presence, 1));
+}
+
+static void
+test_last_tab_leaves_after_grace (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) s = open_socket (f, 1, "a");
+  MunityUser *user = munity_presence_lookup_user (f->presence, 1);
+  gint64 since = munity_user_get_online_since (user);
+
+  munity_presence_remove_socket (f->presence, s);
+  g_assert_cmpstr (f->events->str, ==, "J1 +1 -1 ");
+  /* lingering: still online, with no sockets, same online-since */
+  g_assert_true (munity_user_is_lingering (user));
+  g_assert_cmpuint (munity_user_get_n_sockets (user), ==, 0);
+  g_assert_cmpint (munity_user_get_online_since (user), ==, since);
+  advance (f, 1999);
+  g_assert_nonnull (munity_presence_lookup_user (f->presence, 1));
+  g_assert_cmpstr (f->events->str, ==, "J1 +1 -1 ");
+  advance (f, 1);
+  g_assert_null (munity_presence_lookup_user (f->presence, 1));
+  g_assert_cmpstr (f->events->str, ==, "J1 +1 -1 L1 ");
+}
+
+static void
+test_new_socket_within_grace (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) s1 = open_socket (f, 1, "a");
+  g_autoptr(MunitySocket) s2 = NULL;
+  gint64 since = munity_user_get_online_since (munity_presence_lookup_user (f->presence, 1));
+
+  munity_presence_remove_socket (f->presence, s1);
+  advance (f, 1500);
+  s2 = open_socket (f, 1, "a");
+  advance (f, 5000);
+  /* neither a leave nor a second join */
+  g_assert_cmpstr (f->events->str, ==, "J1 +1 -1 +1 ");
+  g_assert_cmpint (munity_user_get_online_since (munity_presence_lookup_user (f->presence, 1)), ==, since);
+}
+
+static void
+test_zero_grace_leaves_at_once (void)
+{
+  Fixture f = { 0 };
+  g_autoptr(MunitySocket) s = NULL;
+
+  setup_with_grace (&f, 0);
+  s = open_socket (&f, 7, "a");
+  munity_presence_remove_socket (f.presence, s);
+  g_assert_cmpstr (f.events->str, ==, "J7 +7 -7 L7 ");
+  teardown (&f, NULL);
+}
+
+static guint n_close_requests;
+static guint last_close_code;
+
+static void
+on_close_requested (MunitySocket *socket, guint code, const char *reason, gpointer data)
+{
+  n_close_requests++;
+  last_close_code = code;
+}
+
+static void
+test_logout_last_session_leaves_at_once (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) s1 = open_socket (f, 1, "a");
+  g_autoptr(MunitySocket) s2 = open_socket (f, 1, "a");
+
+  n_close_requests = 0;
+  g_signal_connect (s1, "close-requested", G_CALLBACK (on_close_requested), NULL);
+  g_signal_connect (s2, "close-requested", G_CALLBACK (on_close_requested), NULL);
+  g_assert_cmpuint (munity_presence_end_session (f->presence, 1, "a"), ==, 2);
+  g_assert_cmpuint (n_close_requests, ==, 2);
+  g_assert_cmpuint (last_close_code, ==, MUNITY_CLOSE_LOGGED_OUT);
+  g_assert_null (munity_presence_lookup_user (f->presence, 1));
+  g_assert_cmpstr (f->events->str, ==, "J1 +1 +1 -1 -1 L1 ");
+  /* the transport reporting the close later changes nothing */
+  munity_presence_remove_socket (f->presence, s1);
+  g_assert_cmpstr (f->events->str, ==, "J1 +1 +1 -1 -1 L1 ");
+}
+
+static void
+test_logout_other_session_stays (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) s1 = open_socket (f, 1, "a");
+  g_autoptr(MunitySocket) s2 = open_socket (f, 1, "b");
+
+  g_assert_cmpuint (munity_presence_end_session (f->presence, 1, "a"), ==, 1);
+  g_assert_nonnull (munity_presence_lookup_user (f->presence, 1));
+  g_assert_cmpuint (munity_user_get_n_sockets (munity_presence_lookup_user (f->presence, 1)), ==, 1);
+  advance (f, 10000);
+  g_assert_cmpstr (f->events->str, ==, "J1 +1 +1 -1 ");
+}
+
+static void
+test_logout_while_lingering (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) s1 = open_socket (f, 1, "a");
+
+  munity_presence_remove_socket (f->presence, s1);
+  g_assert_cmpuint (munity_presence_end_session (f->presence, 1, "a"), ==, 0);
+  g_assert_null (munity_presence_lookup_user (f->presence, 1));
+  g_assert_cmpstr (f->events->str, ==, "J1 +1 -1 L1 ");
+  advance (f, 10000);
+  g_assert_cmpstr (f->events->str, ==, "J1 +1 -1 L1 ");
+}
+
+static void
+test_disconnect_leaves_at_once (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) s1 = open_socket (f, 1, "a");
+  g_autoptr(MunitySocket) s2 = open_socket (f, 1, "b");
+  g_autoptr(MunitySocket) s3 = open_socket (f, 2, "c");
+
+  n_close_requests = 0;
+  g_signal_connect (s1, "close-requested", G_CALLBACK (on_close_requested), NULL);
+  g_signal_connect (s2, "close-requested", G_CALLBACK (on_close_requested), NULL);
+  g_assert_cmpuint (munity_presence_disconnect_user (f->presence, 1, MUNITY_CLOSE_DISCONNECTED), ==, 2);
+  g_assert_cmpuint (n_close_requests, ==, 2);
+  g_assert_cmpuint (last_close_code, ==, MUNITY_CLOSE_DISCONNECTED);
+  g_assert_null (munity_presence_lookup_user (f->presence, 1));
+  g_assert_nonnull (munity_presence_lookup_user (f->presence, 2));
+  g_assert_cmpuint (munity_presence_disconnect_user (f->presence, 99, MUNITY_CLOSE_DISCONNECTED), ==, 0);
+  g_assert_cmpuint (munity_presence_get_n_sockets (f->presence), ==, 1);
+}
+
+static void
+test_disconnect_lingering (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) s1 = open_socket (f, 1, "a");
+
+  munity_presence_remove_socket (f->presence, s1);
+  g_assert_cmpuint (munity_presence_disconnect_user (f->presence, 1, MUNITY_CLOSE_DISCONNECTED), ==, 0);
+  g_assert_null (munity_presence_lookup_user (f->presence, 1));
+  g_assert_cmpstr (f->events->str, ==, "J1 +1 -1 L1 ");
+}
+
+static void
+test_update (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) s1 = open_socket (f, 1, "a");
+  g_autoptr(MunityUserInfo) same = info_new (1, "User1");
+  g_autoptr(MunityUserInfo) renamed = info_new (1, "Ada");
+  g_autoptr(MunityUserInfo) offline = info_new (2, "Bob");
+
+  same->bio = (g_free (same->bio), g_strdup ("only the bio changed"));
+  munity_presence_update_user (f->presence, same);
+  munity_presence_update_user (f->presence, offline);
+  munity_presence_update_user (f->presence, renamed);
+  g_assert_cmpstr (f->events->str, ==, "J1 +1 U1 ");
+  g_assert_cmpstr (munity_user_get_first (munity_presence_lookup_user (f->presence, 1)), ==, "Ada");
+}
+
+static void
+test_lingering_order (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) a = open_socket (f, 1, "a");
+  g_autoptr(MunitySocket) b = open_socket (f, 2, "b");
+  g_autoptr(MunitySocket) c = open_socket (f, 3, "c");
+  g_autoptr(MunitySocket) b2 = NULL;
+
+  munity_presence_remove_socket (f->presence, a);
+  advance (f, 500);
+  munity_presence_remove_socket (f->presence, b);
+  advance (f, 500);
+  munity_presence_remove_socket (f->presence, c);
+  b2 = open_socket (f, 2, "b");  /* b comes back: out of the queue */
+  g_string_truncate (f->events, 0);
+  advance (f, 1000);  /* t = 2000 after a */
+  g_assert_cmpstr (f->events->str, ==, "L1 ");
+  advance (f, 1000);
+  g_assert_cmpstr (f->events->str, ==, "L1 L3 ");
+}
+
+static void
+test_random_property (void)
+{
+  guint64 seed = g_test_rand_int ();
+  GRand *rand;
+  Fixture f = { 0 };
+  g_autoptr(GPtrArray) open = g_ptr_array_new_with_free_func (g_object_unref);
+  const char *sessions[] = { "s1", "s2" };
+
+  if (g_getenv ("MUNITY_TEST_SEED") != NULL)
+    seed = g_ascii_strtoull (g_getenv ("MUNITY_TEST_SEED"), NULL, 10);
+  g_test_message ("seed %" G_GUINT64_FORMAT " (MUNITY_TEST_SEED=%" G_GUINT64_FORMAT " to replay)", seed, seed);
+  g_printerr ("# presence property test seed %" G_GUINT64_FORMAT "\n", seed);
+  rand = g_rand_new_with_seed ((guint32) seed);
+
+  setup_with_grace (&f, 300);
+
+  for (int op = 0; op < 20000; op++)
+    {
+      guint kind = g_rand_int_range (rand, 0, 100);
+      gint64 id = g_rand_int_range (rand, 1, 40);
+
+      if (kind < 45 || open->len == 0)
+        {
+          MunitySocket *s = munity_socket_new (id, sessions[g_rand_int_range (rand, 0, 2)]);
+          munity_presence_add_socket (f.presence, s, user_info (&f, id));
+          g_ptr_array_add (open, s);
+        }
+      else if (kind < 85)
+        {
+          guint i = g_rand_int_range (rand, 0, open->len);
+          munity_presence_remove_socket (f.presence, open->pdata[i]);
+          g_ptr_array_remove_index_fast (open, i);
+        }
+      else if (kind < 90)
+        munity_presence_disconnect_user (f.presence, id, MUNITY_CLOSE_DISCONNECTED);
+      else if (kind < 94)
+        munity_presence_end_session (f.presence, id, sessions[g_rand_int_range (rand, 0, 2)]);
+      else
+        advance (&f, g_rand_int_range (rand, 0, 400));
+
+      /* Sockets the model closed itself are gone from our list too. */
+      for (guint i = open->len; i > 0; i--)
+        {
+          MunitySocket *s = open->pdata[i - 1];
+          MunityUser *u = munity_presence_lookup_user (f.presence, munity_socket_get_user_id (s));
+          if (u == NULL || !g_ptr_array_find (munity_user_get_sockets (u), s, NULL))
+            g_ptr_array_remove_index_fast (open, i - 1);
+        }
+
+      /* The replayed stream equals the model, at every step. */
+      g_assert_cmpuint (f.violations, ==, 0);
+      g_assert_cmpuint (g_hash_table_size (f.view), ==, munity_presence_get_n_users (f.presence));
+      {
+        GHashTableIter iter;
+        gpointer key;
+        guint n_sockets = 0;
+
+        g_hash_table_iter_init (&iter, f.view);
+        while (g_hash_table_iter_next (&iter, &key, NULL))
+          {
+            MunityUser *u = munity_presence_lookup_user (f.presence, *(gint64 *) key);
+            g_assert_nonnull (u);
+            n_sockets += munity_user_get_n_sockets (u);
+            g_assert_true (munity_user_get_n_sockets (u) > 0 || munity_user_is_lingering (u));
+          }
+        g_assert_cmpuint (n_sockets, ==, munity_presence_get_n_sockets (f.presence));
+        g_assert_cmpuint (n_sockets, ==, open->len);
+      }
+    }
+
+  g_rand_free (rand);
+  g_ptr_array_set_size (open, 0);
+  teardown (&f, NULL);
+}
+
+static void
+test_real_timer (void)
+{
+  g_autoptr(MunityPresence) presence = munity_presence_new (50);
+  g_autoptr(MunitySocket) s = munity_socket_new (5, "a");
+  g_autoptr(MunityUserInfo) info = info_new (5, "Timed");
+  gint64 start;
+
+  munity_presence_add_socket (presence, s, info);
+  munity_presence_remove_socket (presence, s);
+  start = g_get_monotonic_time ();
+  while (munity_presence_lookup_user (presence, 5) != NULL &&
+         g_get_monotonic_time () - start < 5 * G_USEC_PER_SEC)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_null (munity_presence_lookup_user (presence, 5));
+  g_assert_cmpint (g_get_monotonic_time () - start, >=, 45 * 1000);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+  g_assert_cmpint (sodium_init (), >=, 0);
+
+#define ADD(path, func) g_test_add (path, Fixture, NULL, setup, func, teardown)
+  ADD ("/presence/first-socket-joins", test_first_socket_joins);
+  ADD ("/presence/multi-tab/second-tab-silent", test_second_tab_silent);
+  ADD ("/presence/multi-tab/close-one-of-two-silent", test_close_one_of_two_silent);
+  ADD ("/presence/multi-tab/last-tab-leaves-after-grace", test_last_tab_leaves_after_grace);
+  ADD ("/presence/grace/new-socket-cancels", test_new_socket_within_grace);
+  ADD ("/presence/grace/lingering-order", test_lingering_order);
+  ADD ("/presence/logout/last-session-leaves-at-once", test_logout_last_session_leaves_at_once);
+  ADD ("/presence/logout/other-session-stays", test_logout_other_session_stays);
+  ADD ("/presence/logout/while-lingering", test_logout_while_lingering);
+  ADD ("/presence/disconnect/leaves-at-once", test_disconnect_leaves_at_once);
+  ADD ("/presence/disconnect/lingering", test_disconnect_lingering);
+  ADD ("/presence/update", test_update);
+#undef ADD
+  g_test_add_func ("/presence/grace/zero", test_zero_grace_leaves_at_once);
+  g_test_add_func ("/presence/grace/real-timer", test_real_timer);
+  g_test_add_func ("/presence/random-property", test_random_property);
+
+  return g_test_run ();
+}
