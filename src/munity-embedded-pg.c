@@ -261,9 +261,9 @@ child_setup (gpointer user_data)
           setuid (cs->uid) != 0)
         {
           static const char msg[] = "munityd: cannot switch to the PostgreSQL account\n";
+          ssize_t ignored = write (STDERR_FILENO, msg, sizeof msg - 1);
 
-          if (write (STDERR_FILENO, msg, sizeof msg - 1) < 0)
-            _exit (127);
+          (void) ignored;
           _exit (127);
         }
     }

@@ -21,6 +21,9 @@ void        munity_user_set_lingering     (MunityUser     *self,
                                            gboolean        lingering,
                                            gint64          deadline);
 gint64      munity_user_get_deadline      (MunityUser     *self);
+GList      *munity_user_get_order_link    (MunityUser     *self);
+void        munity_user_set_order_link    (MunityUser     *self,
+                                           GList          *link);
 GList      *munity_user_get_linger_link   (MunityUser     *self);
 void        munity_user_set_linger_link   (MunityUser     *self,
                                            GList          *link);

@@ -29,6 +29,7 @@ struct _MunityPresence
   guint            leave_grace_ms;
   GHashTable      *users;       /* (owned) id → MunityUser (owned) */
   GQueue           lingering;   /* of MunityUser (unowned; users holds them) */
+  GQueue           order;       /* of MunityUser (unowned), in join order */
   guint            n_sockets;
   guint            timer_id;
   MunityClockFunc  clock;
@@ -70,6 +71,7 @@ munity_presence_dispose (GObject *object)
 
   g_clear_handle_id (&self->timer_id, g_source_remove);
   g_queue_clear (&self->lingering);
+  g_queue_clear (&self->order);
   g_clear_pointer (&self->users, g_hash_table_unref);
 
   G_OBJECT_CLASS (munity_presence_parent_class)->dispose (object);
@@ -181,6 +183,7 @@ munity_presence_init (MunityPresence *self)
 {
   self->users = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL, g_object_unref);
   g_queue_init (&self->lingering);
+  g_queue_init (&self->order);
   self->clock = default_clock;
 }
 
@@ -282,6 +285,8 @@ remove_user (MunityPresence *self,
   gint64 id = munity_user_get_id (user);
 
   stop_lingering (self, user);
+  g_queue_delete_link (&self->order, munity_user_get_order_link (user));
+  munity_user_set_order_link (user, NULL);
   g_hash_table_remove (self->users, &id);
   g_signal_emit (self, signals[SIGNAL_USER_LEFT], 0, keep);
   g_object_notify_by_pspec (G_OBJECT (self), props[PROP_N_USERS]);
@@ -330,6 +335,8 @@ munity_presence_add_socket (MunityPresence *self,
       /* The key is the id inside the user itself, which lives as long
        * as the entry. */
       g_hash_table_insert (self->users, munity_user_get_id_ptr (user), user);
+      g_queue_push_tail (&self->order, user);
+      munity_user_set_order_link (user, g_queue_peek_tail_link (&self->order));
       g_signal_emit (self, signals[SIGNAL_USER_JOINED], 0, user);
       g_object_notify_by_pspec (G_OBJECT (self), props[PROP_N_USERS]);
     }
@@ -561,19 +568,6 @@ munity_presence_lookup_user (MunityPresence *self,
   return g_hash_table_lookup (self->users, &user_id);
 }
 
-static gint
-compare_users (gconstpointer a,
-               gconstpointer b)
-{
-  MunityUser *x = *(MunityUser **) a;
-  MunityUser *y = *(MunityUser **) b;
-  gint64 sx = munity_user_get_online_since (x), sy = munity_user_get_online_since (y);
-
-  if (sx != sy)
-    return sx < sy ? -1 : 1;
-  return munity_user_get_id (x) < munity_user_get_id (y) ? -1 : munity_user_get_id (x) > munity_user_get_id (y);
-}
-
 /**
  * munity_presence_list_users:
  * @self: the presence
@@ -584,15 +578,26 @@ compare_users (gconstpointer a,
 GPtrArray *
 munity_presence_list_users (MunityPresence *self)
 {
-  GPtrArray *users = g_ptr_array_new_full (g_hash_table_size (self->users), g_object_unref);
-  GHashTableIter iter;
-  gpointer value;
+  GPtrArray *users = g_ptr_array_new_full (self->order.length, g_object_unref);
 
-  g_hash_table_iter_init (&iter, self->users);
-  while (g_hash_table_iter_next (&iter, NULL, &value))
-    g_ptr_array_add (users, g_object_ref (value));
-  g_ptr_array_sort (users, compare_users);
+  for (GList *l = self->order.head; l != NULL; l = l->next)
+    g_ptr_array_add (users, g_object_ref (l->data));
   return users;
+}
+
+/**
+ * munity_presence_peek_users:
+ * @self: the presence
+ *
+ * The online users without a copy, for hot paths that only read.
+ *
+ * Returns: (transfer none) (element-type MunityUser): the first link of
+ *   the users in join order; do not change the model while walking it
+ */
+GList *
+munity_presence_peek_users (MunityPresence *self)
+{
+  return self->order.head;
 }
 
 /**

@@ -41,6 +41,7 @@ void            munity_presence_clear             (MunityPresence  *self,
 MunityUser     *munity_presence_lookup_user       (MunityPresence  *self,
                                                    gint64           user_id);
 GPtrArray      *munity_presence_list_users        (MunityPresence  *self);
+GList          *munity_presence_peek_users        (MunityPresence  *self);
 guint           munity_presence_get_n_users       (MunityPresence  *self);
 guint           munity_presence_get_n_sockets     (MunityPresence  *self);
 

@@ -28,6 +28,7 @@ struct _MunityUser
   gboolean   lingering;
   gint64     deadline;      /* monotonic µs, while lingering */
   GList     *linger_link;   /* (unowned) in the presence's lingering queue */
+  GList     *order_link;    /* (unowned) in the presence's join-order queue */
 };
 
 G_DEFINE_FINAL_TYPE (MunityUser, munity_user, G_TYPE_OBJECT)
@@ -205,6 +206,19 @@ gint64
 munity_user_get_deadline (MunityUser *self)
 {
   return self->deadline;
+}
+
+GList *
+munity_user_get_order_link (MunityUser *self)
+{
+  return self->order_link;
+}
+
+void
+munity_user_set_order_link (MunityUser *self,
+                            GList      *link)
+{
+  self->order_link = link;
 }
 
 GList *

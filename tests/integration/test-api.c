@@ -95,7 +95,6 @@ member_string (JsonObject *o,
 {
   JsonNode *n = json_object_get_member (o, name);
 
-  g_test_message ("member %s", name);
   g_assert_cmpstr (node_kind (n), ==, "string");
   return json_node_get_string (n);
 }
@@ -1012,9 +1011,6 @@ test_login_throttle_address (void)
   g_autoptr(MunityTestResponse) elsewhere = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(TestUser) later = NULL;
-  const char *other_address[] = { "Content-Type", "application/json", NULL };
-
-  (void) other_address;
 
   /* 10 failures from 127.0.0.1: half wrong passwords, half unknown emails. */
   for (guint i = 0; i < 10; i++)
@@ -1869,8 +1865,8 @@ main (int    argc,
   g_test_add_func ("/api/origin/forbidden", test_origin_forbidden);
   g_test_add_func ("/api/origin/own", test_origin_own);
   g_test_add_func ("/api/origin/allowed-origins", test_origin_allowed);
-  g_test_add_func ("/api/healthz", test_healthz);
-  g_test_add_func ("/api/metrics", test_metrics);
+  g_test_add_func ("/api/service/healthz", test_healthz);
+  g_test_add_func ("/api/service/metrics", test_metrics);
   /* A sub-suite added last runs last. */
   g_test_add_func ("/api/zz/no-server-errors", test_no_server_errors);
 

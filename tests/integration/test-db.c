@@ -680,6 +680,13 @@ test_embedded_lifecycle (void)
   epg = munity_embedded_pg_new (state, "postgres");
   embedded_start (epg);
   g_assert_cmpint (g_stat (pg_version, &st1), ==, 0);
+  {
+    g_autofree char *data_dir = g_build_filename (state, "postgresql", NULL);
+    GStatBuf st;
+
+    g_assert_cmpint (g_stat (data_dir, &st), ==, 0);
+    g_assert_cmpint (st.st_mode & 0777, ==, 0700);
+  }
   if (geteuid () == 0)
     {
       GStatBuf st;
@@ -814,6 +821,80 @@ test_embedded_stop_while_starting (void)
   rm_rf (state);
 }
 
+static char *
+write_fake_bindir (const char *initdb_script,
+                   const char *postgres_script)
+{
+  g_autofree char *dir = g_dir_make_tmp ("munity-fakebin-XXXXXX", NULL);
+  g_autofree char *initdb = g_build_filename (dir, "initdb", NULL);
+  g_autofree char *postgres = g_build_filename (dir, "postgres", NULL);
+
+  g_assert_nonnull (dir);
+  /* When root, the fakes run as postgres. */
+  g_assert_cmpint (g_chmod (dir, 0755), ==, 0);
+  g_assert_true (g_file_set_contents (initdb, initdb_script, -1, NULL));
+  g_assert_true (g_file_set_contents (postgres, postgres_script, -1, NULL));
+  g_assert_cmpint (g_chmod (initdb, 0755), ==, 0);
+  g_assert_cmpint (g_chmod (postgres, 0755), ==, 0);
+  return g_steal_pointer (&dir);
+}
+
+static GError *
+embedded_start_error (const char *bindir)
+{
+  g_autofree char *state = g_dir_make_tmp ("munity-state-XXXXXX", NULL);
+  g_autoptr(MunityEmbeddedPg) epg = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  GError *error = NULL;
+
+  g_setenv ("MUNITY_PG_BINDIR", bindir, TRUE);
+  epg = munity_embedded_pg_new (state, "postgres");
+  munity_embedded_pg_start_async (epg, NULL, store_result_cb, &result);
+  await_result (&result, 10000);
+  g_assert_false (munity_embedded_pg_start_finish (epg, result, &error));
+  g_assert_false (munity_embedded_pg_is_running (epg));
+  g_test_message ("start failed as expected: %s", error->message);
+  g_unsetenv ("MUNITY_PG_BINDIR");
+
+  g_clear_object (&result);
+  g_clear_object (&epg);
+  rm_rf (state);
+  return error;
+}
+
+static void
+test_embedded_failures (void)
+{
+  g_autofree char *bindir = NULL;
+  g_autoptr(GError) error = NULL;
+
+  /* initdb fails: its last line of output is in the error. */
+  bindir = write_fake_bindir ("#!/bin/sh\necho 'running bootstrap'\necho 'initdb: error: the disk caught fire' >&2\nexit 1\n",
+                              "#!/bin/sh\nexit 1\n");
+  error = embedded_start_error (bindir);
+  g_assert_error (error, MUNITY_ERROR, MUNITY_ERROR_FAILED);
+  g_assert_nonnull (strstr (error->message, "the disk caught fire"));
+  g_clear_error (&error);
+  rm_rf (bindir);
+  g_clear_pointer (&bindir, g_free);
+
+  /* postgres exits during start-up: the last line of its log is. */
+  bindir = write_fake_bindir ("#!/bin/sh\n"
+                              "for a; do case $a in --pgdata=*) d=${a#--pgdata=};; esac; done\n"
+                              "mkdir -m 700 \"$d\" && echo 15 > \"$d/PG_VERSION\"\n",
+                              "#!/bin/sh\necho 'FATAL:  could not frobnicate' >&2\nexit 1\n");
+  error = embedded_start_error (bindir);
+  g_assert_error (error, MUNITY_ERROR, MUNITY_ERROR_FAILED);
+  g_assert_nonnull (strstr (error->message, "could not frobnicate"));
+  g_clear_error (&error);
+  rm_rf (bindir);
+
+  /* No programs at all. */
+  error = embedded_start_error ("/nonexistent");
+  g_assert_error (error, MUNITY_ERROR, MUNITY_ERROR_FAILED);
+  g_assert_nonnull (strstr (error->message, "MUNITY_PG_BINDIR"));
+}
+
 static void
 test_embedded_foreign_state_dir (void)
 {
@@ -863,6 +944,7 @@ main (int   argc,
   g_test_add_func ("/embedded-pg/lifecycle", test_embedded_lifecycle);
   g_test_add_func ("/embedded-pg/exited", test_embedded_exited);
   g_test_add_func ("/embedded-pg/stop-while-starting", test_embedded_stop_while_starting);
+  g_test_add_func ("/embedded-pg/start-failures", test_embedded_failures);
   if (geteuid () == 0)
     g_test_add_func ("/embedded-pg/foreign-state-dir", test_embedded_foreign_state_dir);
 

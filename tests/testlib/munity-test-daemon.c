@@ -625,6 +625,8 @@ munity_test_session_new (gboolean cookie_jar)
                                                         "max-conns-per-host", 64,
                                                         NULL);
 
+  /* Straight to the daemon, whatever proxy the environment names. */
+  soup_session_set_proxy_resolver (session, NULL);
   if (cookie_jar)
     {
       g_autoptr(SoupCookieJar) jar = soup_cookie_jar_new ();

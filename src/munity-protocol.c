@@ -1,0 +1,380 @@
+/* munity-protocol.c — WebSocket frames and presence events (pure)
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "munity-protocol.h"
+
+/**
+ * munity_ws_parse_header:
+ * @data: received bytes
+ * @length: how many
+ * @header: (out caller-allocates): the parsed header
+ *
+ * Parses the header of a client-to-server frame (RFC 6455 §5.2). Checks
+ * what can be checked from the header alone: no reserved bits (no
+ * extension is negotiated), known opcodes, control frames unfragmented and
+ * at most 125 bytes, the 64-bit length's top bit clear. Whether the frame
+ * is masked is reported, not enforced.
+ *
+ * Returns: the outcome
+ */
+MunityWsParse
+munity_ws_parse_header (const guint8   *data,
+                        gsize           length,
+                        MunityWsHeader *header)
+{
+  gsize needed = 2;
+  guint64 payload_length;
+
+  if (length < 2)
+    return MUNITY_WS_PARSE_NEED_MORE;
+
+  memset (header, 0, sizeof *header);
+  header->fin = (data[0] & 0x80) != 0;
+  header->opcode = data[0] & 0x0F;
+  header->masked = (data[1] & 0x80) != 0;
+  payload_length = data[1] & 0x7F;
+
+  if ((data[0] & 0x70) != 0)
+    return MUNITY_WS_PARSE_PROTOCOL_ERROR;
+
+  switch (header->opcode)
+    {
+    case MUNITY_WS_OP_CONTINUATION:
+    case MUNITY_WS_OP_TEXT:
+    case MUNITY_WS_OP_BINARY:
+      break;
+    case MUNITY_WS_OP_CLOSE:
+    case MUNITY_WS_OP_PING:
+    case MUNITY_WS_OP_PONG:
+      if (!header->fin || payload_length > 125)
+        return MUNITY_WS_PARSE_PROTOCOL_ERROR;
+      break;
+    default:
+      return MUNITY_WS_PARSE_PROTOCOL_ERROR;
+    }
+
+  if (payload_length == 126)
+    needed += 2;
+  else if (payload_length == 127)
+    needed += 8;
+  if (header->masked)
+    needed += 4;
+  if (length < needed)
+    return MUNITY_WS_PARSE_NEED_MORE;
+
+  if (payload_length == 126)
+    {
+      payload_length = ((guint64) data[2] << 8) | data[3];
+      if (payload_length < 126)
+        return MUNITY_WS_PARSE_PROTOCOL_ERROR;
+    }
+  else if (payload_length == 127)
+    {
+      payload_length = 0;
+      for (int i = 0; i < 8; i++)
+        payload_length = (payload_length << 8) | data[2 + i];
+      if ((payload_length >> 63) != 0 || payload_length <= 0xFFFF)
+        return MUNITY_WS_PARSE_PROTOCOL_ERROR;
+    }
+
+  if (header->masked)
+    memcpy (header->mask, data + needed - 4, 4);
+
+  header->payload_length = payload_length;
+  header->header_length = needed;
+  return MUNITY_WS_PARSE_OK;
+}
+
+/**
+ * munity_ws_unmask:
+ * @payload: (array length=length): the payload, unmasked in place
+ * @length: its length
+ * @mask: the masking key
+ */
+void
+munity_ws_unmask (guint8       *payload,
+                  gsize         length,
+                  const guint8  mask[4])
+{
+  for (gsize i = 0; i < length; i++)
+    payload[i] ^= mask[i & 3];
+}
+
+/**
+ * munity_ws_write_header:
+ * @out: (out caller-allocates) (array fixed-size=10): where to write
+ * @opcode: the opcode
+ * @payload_length: the payload's length
+ *
+ * Writes the header of an unmasked, unfragmented server-to-client frame.
+ *
+ * Returns: the header's length (2, 4 or 10)
+ */
+gsize
+munity_ws_write_header (guint8 *out,
+                        guint8  opcode,
+                        gsize   payload_length)
+{
+  out[0] = 0x80 | (opcode & 0x0F);
+  if (payload_length < 126)
+    {
+      out[1] = (guint8) payload_length;
+      return 2;
+    }
+  if (payload_length <= 0xFFFF)
+    {
+      out[1] = 126;
+      out[2] = (guint8) (payload_length >> 8);
+      out[3] = (guint8) payload_length;
+      return 4;
+    }
+  out[1] = 127;
+  for (int i = 0; i < 8; i++)
+    out[2 + i] = (guint8) ((guint64) payload_length >> (56 - 8 * i));
+  return 10;
+}
+
+/**
+ * munity_ws_frame_new:
+ * @opcode: the opcode
+ * @payload: (array length=length) (nullable): the payload
+ * @length: its length
+ *
+ * Returns: (transfer full): a whole server-to-client frame
+ */
+GBytes *
+munity_ws_frame_new (guint8      opcode,
+                     const void *payload,
+                     gsize       length)
+{
+  guint8 header[10];
+  gsize header_length = munity_ws_write_header (header, opcode, length);
+  guint8 *frame = g_malloc (header_length + length);
+
+  memcpy (frame, header, header_length);
+  if (length > 0)
+    memcpy (frame + header_length, payload, length);
+  return g_bytes_new_take (frame, header_length + length);
+}
+
+/**
+ * munity_ws_close_code_is_valid:
+ * @code: a close code a peer sent
+ *
+ * Returns: %TRUE if @code may appear in a close frame (RFC 6455 §7.4)
+ */
+gboolean
+munity_ws_close_code_is_valid (guint16 code)
+{
+  if (code >= 3000 && code <= 4999)
+    return TRUE;
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011);
+}
+
+/**
+ * munity_ws_close_frame_new:
+ * @code: the close code
+ * @reason: (nullable): a short reason, at most 123 bytes are kept
+ *
+ * Returns: (transfer full): a close frame
+ */
+GBytes *
+munity_ws_close_frame_new (guint16     code,
+                           const char *reason)
+{
+  guint8 payload[125];
+  gsize reason_length = reason != NULL ? MIN (strlen (reason), 123) : 0;
+
+  payload[0] = (guint8) (code >> 8);
+  payload[1] = (guint8) code;
+  if (reason_length > 0)
+    memcpy (payload + 2, reason, reason_length);
+  return munity_ws_frame_new (MUNITY_WS_OP_CLOSE, payload, 2 + reason_length);
+}
+
+/**
+ * munity_protocol_user_json:
+ * @user: an online user
+ *
+ * Returns: (transfer full): the user as events show it:
+ *   `{"id":…,"first":…,"last":…,"imageUrl":…}`
+ */
+char *
+munity_protocol_user_json (MunityUser *user)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonNode) root = NULL;
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "id");
+  json_builder_add_int_value (builder, munity_user_get_id (user));
+  json_builder_set_member_name (builder, "first");
+  json_builder_add_string_value (builder, munity_user_get_first (user));
+  json_builder_set_member_name (builder, "last");
+  json_builder_add_string_value (builder, munity_user_get_last (user));
+  json_builder_set_member_name (builder, "imageUrl");
+  if (munity_user_get_image_url (user) != NULL)
+    json_builder_add_string_value (builder, munity_user_get_image_url (user));
+  else
+    json_builder_add_null_value (builder);
+  json_builder_end_object (builder);
+  root = json_builder_get_root (builder);
+
+  return json_to_string (root, FALSE);
+}
+
+static GBytes *
+text_frame_from_pieces (const char * const *pieces,
+                        const gsize        *lengths,
+                        guint               n_pieces)
+{
+  gsize payload_length = 0;
+  gsize header_length;
+  guint8 header[10];
+  guint8 *frame;
+  gsize at;
+
+  for (guint i = 0; i < n_pieces; i++)
+    payload_length += lengths[i];
+
+  header_length = munity_ws_write_header (header, MUNITY_WS_OP_TEXT, payload_length);
+  frame = g_malloc (header_length + payload_length);
+  memcpy (frame, header, header_length);
+  at = header_length;
+  for (guint i = 0; i < n_pieces; i++)
+    {
+      memcpy (frame + at, pieces[i], lengths[i]);
+      at += lengths[i];
+    }
+  return g_bytes_new_take (frame, at);
+}
+
+/**
+ * munity_protocol_event_frame:
+ * @event: the event name, a plain identifier
+ * @data_json: the payload, already JSON
+ *
+ * Returns: (transfer full): the text frame `{"event":EVENT,"data":DATA}`
+ */
+GBytes *
+munity_protocol_event_frame (const char *event,
+                             const char *data_json)
+{
+  const char *pieces[] = { "{\"event\":\"", event, "\",\"data\":", data_json, "}" };
+  gsize lengths[G_N_ELEMENTS (pieces)];
+
+  for (guint i = 0; i < G_N_ELEMENTS (pieces); i++)
+    lengths[i] = strlen (pieces[i]);
+  return text_frame_from_pieces (pieces, lengths, G_N_ELEMENTS (pieces));
+}
+
+/**
+ * munity_protocol_online_users_frame:
+ * @fragments: (element-type GBytes): each online user's JSON, as made by
+ *   munity_protocol_user_json()
+ *
+ * Builds the snapshot by concatenating cached fragments, so a snapshot
+ * costs a copy, not a serialisation of every user.
+ *
+ * Returns: (transfer full): the `onlineUsers` text frame
+ */
+GBytes *
+munity_protocol_online_users_frame (GPtrArray *fragments)
+{
+  static const char head[] = "{\"event\":\"onlineUsers\",\"data\":[";
+  static const char tail[] = "]}";
+  gsize payload_length = strlen (head) + strlen (tail);
+  guint8 header[10];
+  gsize header_length;
+  guint8 *frame;
+  gsize at;
+
+  for (guint i = 0; i < fragments->len; i++)
+    payload_length += g_bytes_get_size (fragments->pdata[i]) + (i > 0 ? 1 : 0);
+
+  header_length = munity_ws_write_header (header, MUNITY_WS_OP_TEXT, payload_length);
+  frame = g_malloc (header_length + payload_length);
+  memcpy (frame, header, header_length);
+  at = header_length;
+  memcpy (frame + at, head, strlen (head));
+  at += strlen (head);
+  for (guint i = 0; i < fragments->len; i++)
+    {
+      gsize size;
+      const void *data = g_bytes_get_data (fragments->pdata[i], &size);
+
+      if (i > 0)
+        frame[at++] = ',';
+      memcpy (frame + at, data, size);
+      at += size;
+    }
+  memcpy (frame + at, tail, strlen (tail));
+  at += strlen (tail);
+
+  return g_bytes_new_take (frame, at);
+}
+
+/**
+ * munity_protocol_user_left_frame:
+ * @user_id: the user who left
+ *
+ * Returns: (transfer full): the `userLeft` text frame
+ */
+GBytes *
+munity_protocol_user_left_frame (gint64 user_id)
+{
+  g_autofree char *data = g_strdup_printf ("{\"id\":%" G_GINT64_FORMAT "}", user_id);
+  return munity_protocol_event_frame ("userLeft", data);
+}
+
+/**
+ * munity_protocol_error_frame:
+ * @code: an error code such as `bad-message`
+ *
+ * Returns: (transfer full): the `error` text frame
+ */
+GBytes *
+munity_protocol_error_frame (const char *code)
+{
+  g_autofree char *data = g_strdup_printf ("{\"code\":\"%s\"}", code);
+  return munity_protocol_event_frame ("error", data);
+}
+
+/**
+ * munity_protocol_client_message_is_valid:
+ * @text: a text message from a client
+ * @length: its length
+ *
+ * Clients need to send nothing (PROTOCOL.md §3), so no client event is
+ * known yet: a message is valid only if it is a JSON object whose `event`
+ * is one the server knows — today, none.
+ *
+ * Returns: %TRUE if the server understands the message
+ */
+gboolean
+munity_protocol_client_message_is_valid (const char *text,
+                                         gsize       length)
+{
+  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+  JsonNode *root;
+  JsonObject *object;
+
+  if (!g_utf8_validate (text, length, NULL) ||
+      !json_parser_load_from_data (parser, text, length, NULL))
+    return FALSE;
+
+  root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    return FALSE;
+
+  object = json_node_get_object (root);
+  if (!json_object_has_member (object, "event"))
+    return FALSE;
+
+  return FALSE;
+}

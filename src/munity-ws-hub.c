@@ -1,0 +1,1058 @@
+/* munity-ws-hub.c — every open WebSocket, on one epoll set
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib-unix.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "munity-error.h"
+#include "munity-protocol.h"
+#include "munity-ws-hub.h"
+
+/*
+ * The data plane (see doc/websocket-design.md for the measurements behind
+ * it). libsoup answers the handshake; then the connection's file descriptor
+ * is taken over and joins one epoll set, which is a single source on the
+ * main loop: an idle socket costs the loop nothing per pass. Keepalive is
+ * one sweep timer, not a timer per socket.
+ *
+ * Every event after the snapshot goes to every open socket (userJoined goes
+ * to "every other user", but the joining user's sockets are exactly the new
+ * ones, which start after the frame), so events of one main-loop iteration
+ * are appended to one shared batch buffer, and at the end of the iteration
+ * each socket gets a reference to the part of the batch that came after it
+ * joined, written with one writev() together with anything else it has
+ * pending. A frame is serialised once; a storm costs one write per socket
+ * per iteration, not one per frame.
+ */
+
+#define SNDBUF_BYTES (128 * 1024)
+#define MAX_IOV 64
+#define READ_CHUNK 8192
+#define BAD_FRAME_LIMIT 20
+#define BAD_FRAME_WINDOW_US (60 * G_USEC_PER_SEC)
+#define CLOSE_LINGER_US (2 * G_USEC_PER_SEC)
+#define SLOW_CLOSE_LINGER_US (5 * G_USEC_PER_SEC)
+
+typedef enum {
+  CONN_OPEN,
+  CONN_CLOSING,   /* our close frame is queued or sent */
+  CONN_DEAD,      /* fd closed, waiting to be freed */
+} ConnState;
+
+typedef struct {
+  GBytes  *bytes;   /* (owned) */
+  gsize    offset;  /* next byte to send */
+  gsize    start;   /* where this segment began, to know if it started */
+  gsize    end;
+  gboolean snapshot;
+} Segment;
+
+typedef struct {
+  MunityWsHub  *hub;              /* (unowned) */
+  int           fd;
+  guint         index;            /* in hub->conns */
+  ConnState     state;
+  MunitySocket *socket;           /* (owned) */
+  gulong        close_handler;
+  GQueue        out;              /* of Segment (owned) */
+  gsize         out_bytes;        /* unsent bytes, snapshot excluded */
+  gsize         batch_start;      /* first byte of hub->batch for us */
+  guint32       epoll_events;
+  gboolean      dirty;            /* in hub->dirty */
+  GByteArray   *in;               /* (owned) (nullable) partial frame */
+  GByteArray   *message;          /* (owned) (nullable) fragmented message */
+  guint8        message_opcode;
+  gint64        last_ping;
+  gint64        ping_outstanding; /* 0 when no ping waits for its pong */
+  gint64        bad[BAD_FRAME_LIMIT];
+  guint         n_bad;
+  guint         bad_head;
+  gint64        close_deadline;
+  gboolean      write_shut;
+} Conn;
+
+struct _MunityWsHub
+{
+  GObject         parent_instance;
+
+  MunityPresence *presence;       /* (owned) */
+  MunityMetrics  *metrics;        /* (owned) */
+  int             epfd;
+  guint           epoll_id;
+  guint           sweep_id;
+  GSource        *flush_source;   /* (owned) */
+  GPtrArray      *conns;          /* of Conn (owned) */
+  GPtrArray      *dirty;          /* of Conn (unowned) */
+  GPtrArray      *graveyard;      /* of Conn (owned), freed after dispatch */
+  GByteArray     *batch;          /* (owned) frames of this iteration */
+  gboolean        flush_pending;
+  gboolean        closing_all;
+  gint64          ping_interval_us;
+  gint64          pong_timeout_us;
+  gulong          handlers[3];
+};
+
+G_DEFINE_FINAL_TYPE (MunityWsHub, munity_ws_hub, G_TYPE_OBJECT)
+
+static GQuark fragment_quark;
+static GQuark conn_quark;
+
+static void conn_close (Conn *conn, guint16 code, const char *reason);
+static void conn_destroy (Conn *conn);
+static void conn_write (Conn *conn);
+
+/* ---- output ------------------------------------------------------------ */
+
+static void
+segment_free (gpointer data)
+{
+  Segment *segment = data;
+
+  g_bytes_unref (segment->bytes);
+  g_free (segment);
+}
+
+static void
+mark_dirty (Conn *conn)
+{
+  MunityWsHub *hub = conn->hub;
+
+  if (!conn->dirty)
+    {
+      conn->dirty = TRUE;
+      g_ptr_array_add (hub->dirty, conn);
+    }
+  hub->flush_pending = TRUE;
+}
+
+static void
+conn_push (Conn     *conn,
+           GBytes   *bytes,
+           gsize     start,
+           gsize     end,
+           gboolean  snapshot)
+{
+  Segment *segment = g_new (Segment, 1);
+
+  segment->bytes = g_bytes_ref (bytes);
+  segment->offset = start;
+  segment->start = start;
+  segment->end = end;
+  segment->snapshot = snapshot;
+  g_queue_push_tail (&conn->out, segment);
+  if (!snapshot)
+    conn->out_bytes += end - start;
+}
+
+static void
+conn_push_frame (Conn   *conn,
+                 GBytes *frame)
+{
+  conn_push (conn, frame, 0, g_bytes_get_size (frame), FALSE);
+  mark_dirty (conn);
+}
+
+static void
+set_epoll (Conn    *conn,
+           guint32  events)
+{
+  struct epoll_event ev = { .events = events, .data.ptr = conn };
+
+  if (conn->epoll_events == events || conn->fd < 0)
+    return;
+  if (epoll_ctl (conn->hub->epfd, EPOLL_CTL_MOD, conn->fd, &ev) == 0)
+    conn->epoll_events = events;
+}
+
+static void
+conn_write (Conn *conn)
+{
+  while (conn->state != CONN_DEAD && !g_queue_is_empty (&conn->out))
+    {
+      struct iovec iov[MAX_IOV];
+      int n_iov = 0;
+      ssize_t written;
+
+      for (GList *l = conn->out.head; l != NULL && n_iov < MAX_IOV; l = l->next)
+        {
+          Segment *segment = l->data;
+          iov[n_iov].iov_base = (guint8 *) g_bytes_get_data (segment->bytes, NULL) + segment->offset;
+          iov[n_iov].iov_len = segment->end - segment->offset;
+          n_iov++;
+        }
+
+      written = writev (conn->fd, iov, n_iov);
+      if (written < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          if (errno == EAGAIN || errno == EWOULDBLOCK)
+            {
+              set_epoll (conn, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+              return;
+            }
+          g_debug ("WebSocket write failed: %s", g_strerror (errno));
+          conn_destroy (conn);
+          return;
+        }
+
+      while (written > 0)
+        {
+          Segment *segment = g_queue_peek_head (&conn->out);
+          gsize left = segment->end - segment->offset;
+          gsize step = MIN (left, (gsize) written);
+
+          segment->offset += step;
+          written -= step;
+          if (!segment->snapshot)
+            conn->out_bytes -= step;
+          if (segment->offset == segment->end)
+            segment_free (g_queue_pop_head (&conn->out));
+        }
+    }
+
+  if (conn->state == CONN_DEAD)
+    return;
+
+  set_epoll (conn, EPOLLIN | EPOLLRDHUP);
+
+  /* Our close frame is out: half-close and wait for the peer's. */
+  if (conn->state == CONN_CLOSING && !conn->write_shut)
+    {
+      conn->write_shut = TRUE;
+      shutdown (conn->fd, SHUT_WR);
+    }
+}
+
+/* Drops every output segment not yet begun, keeping frame boundaries. */
+static void
+conn_drop_unsent (Conn *conn)
+{
+  GList *l = conn->out.head;
+
+  while (l != NULL)
+    {
+      GList *next = l->next;
+      Segment *segment = l->data;
+
+      if (segment->offset == segment->start)
+        {
+          if (!segment->snapshot)
+            conn->out_bytes -= segment->end - segment->offset;
+          segment_free (segment);
+          g_queue_delete_link (&conn->out, l);
+        }
+      l = next;
+    }
+}
+
+static void
+conn_close (Conn       *conn,
+            guint16     code,
+            const char *reason)
+{
+  g_autoptr(GBytes) frame = NULL;
+
+  if (conn->state != CONN_OPEN)
+    return;
+
+  g_debug ("Closing WebSocket %s with %u (%s)", munity_socket_get_id (conn->socket), code, reason);
+  if (code == MUNITY_CLOSE_POLICY_VIOLATION || code == MUNITY_CLOSE_TOO_BIG)
+    conn_drop_unsent (conn);
+
+  frame = munity_ws_close_frame_new (code, reason);
+  conn_push_frame (conn, frame);
+  conn->state = CONN_CLOSING;
+  conn->close_deadline = g_get_monotonic_time () +
+                         (code == MUNITY_CLOSE_POLICY_VIOLATION ? SLOW_CLOSE_LINGER_US : CLOSE_LINGER_US);
+
+  /* The model forgets the socket now, not when TCP is done. */
+  munity_presence_remove_socket (conn->hub->presence, conn->socket);
+}
+
+static void
+conn_destroy (Conn *conn)
+{
+  MunityWsHub *hub = conn->hub;
+  Conn *last;
+
+  if (conn->state == CONN_DEAD)
+    return;
+
+  conn->state = CONN_DEAD;
+  epoll_ctl (hub->epfd, EPOLL_CTL_DEL, conn->fd, NULL);
+  close (conn->fd);
+  conn->fd = -1;
+
+  /* swap-remove from the connection list */
+  last = g_ptr_array_index (hub->conns, hub->conns->len - 1);
+  hub->conns->pdata[conn->index] = last;
+  last->index = conn->index;
+  g_ptr_array_set_size (hub->conns, hub->conns->len - 1);
+
+  g_ptr_array_add (hub->graveyard, conn);
+  hub->flush_pending = TRUE;
+
+  munity_presence_remove_socket (hub->presence, conn->socket);
+}
+
+static void
+conn_free (Conn *conn)
+{
+  g_clear_signal_handler (&conn->close_handler, conn->socket);
+  g_object_set_qdata (G_OBJECT (conn->socket), conn_quark, NULL);
+  g_clear_object (&conn->socket);
+  g_queue_clear_full (&conn->out, segment_free);
+  g_clear_pointer (&conn->in, g_byte_array_unref);
+  g_clear_pointer (&conn->message, g_byte_array_unref);
+  g_free (conn);
+}
+
+static void
+bury_dead (MunityWsHub *self)
+{
+  if (self->graveyard->len > 0)
+    g_ptr_array_set_size (self->graveyard, 0);
+}
+
+/* ---- broadcasts -------------------------------------------------------- */
+
+static void
+broadcast (MunityWsHub *self,
+           GBytes      *frame,
+           const char  *event)
+{
+  gsize size;
+  const guint8 *data = g_bytes_get_data (frame, &size);
+  guint recipients = 0;
+
+  if (self->closing_all)
+    return;
+
+  for (guint i = 0; i < self->conns->len; i++)
+    recipients += ((Conn *) self->conns->pdata[i])->state == CONN_OPEN;
+
+  g_byte_array_append (self->batch, data, size);
+  munity_metrics_count_event (self->metrics, event, recipients);
+  self->flush_pending = TRUE;
+}
+
+static void
+flush (MunityWsHub *self)
+{
+  self->flush_pending = FALSE;
+
+  if (self->batch->len > 0)
+    {
+      gsize length = self->batch->len;
+      g_autoptr(GBytes) batch = g_byte_array_free_to_bytes (self->batch);
+
+      self->batch = g_byte_array_new ();
+      for (guint i = 0; i < self->conns->len; i++)
+        {
+          Conn *conn = self->conns->pdata[i];
+
+          if (conn->state == CONN_OPEN && conn->batch_start < length)
+            {
+              conn_push (conn, batch, conn->batch_start, length, FALSE);
+              mark_dirty (conn);
+            }
+          conn->batch_start = 0;
+        }
+      self->flush_pending = FALSE;
+    }
+
+  for (guint i = 0; i < self->dirty->len; i++)
+    {
+      Conn *conn = self->dirty->pdata[i];
+
+      conn->dirty = FALSE;
+      if (conn->state == CONN_DEAD)
+        continue;
+
+      conn_write (conn);
+
+      /* A reader that does not keep up is closed; nobody waits for it. */
+      if (conn->state == CONN_OPEN && conn->out_bytes > MUNITY_WS_MAX_PENDING_OUTPUT)
+        {
+          g_message ("Closing WebSocket %s of user %" G_GINT64_FORMAT ": %" G_GSIZE_FORMAT " bytes unread",
+                     munity_socket_get_id (conn->socket), munity_socket_get_user_id (conn->socket),
+                     conn->out_bytes);
+          conn_close (conn, MUNITY_CLOSE_POLICY_VIOLATION, "too slow");
+          conn_write (conn);
+        }
+    }
+  g_ptr_array_set_size (self->dirty, 0);
+
+  bury_dead (self);
+}
+
+typedef struct {
+  GSource      source;
+  MunityWsHub *hub;
+} FlushSource;
+
+static gboolean
+flush_source_prepare (GSource *source,
+                      gint    *timeout)
+{
+  *timeout = -1;
+  return ((FlushSource *) source)->hub->flush_pending;
+}
+
+static gboolean
+flush_source_check (GSource *source)
+{
+  return ((FlushSource *) source)->hub->flush_pending;
+}
+
+static gboolean
+flush_source_dispatch (GSource     *source,
+                       GSourceFunc  callback,
+                       gpointer     user_data)
+{
+  flush (((FlushSource *) source)->hub);
+  return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs flush_source_funcs = {
+  flush_source_prepare,
+  flush_source_check,
+  flush_source_dispatch,
+  NULL, NULL, NULL
+};
+
+/* ---- model events ------------------------------------------------------ */
+
+static GBytes *
+user_fragment (MunityUser *user)
+{
+  GBytes *fragment = g_object_get_qdata (G_OBJECT (user), fragment_quark);
+
+  if (fragment == NULL)
+    {
+      char *json = munity_protocol_user_json (user);
+      fragment = g_bytes_new_take (json, strlen (json));
+      g_object_set_qdata_full (G_OBJECT (user), fragment_quark, fragment, (GDestroyNotify) g_bytes_unref);
+    }
+  return fragment;
+}
+
+static void
+broadcast_user_event (MunityWsHub *self,
+                      const char  *event,
+                      MunityUser  *user)
+{
+  GBytes *fragment = user_fragment (user);
+  g_autofree char *json = g_strndup (g_bytes_get_data (fragment, NULL), g_bytes_get_size (fragment));
+  g_autoptr(GBytes) frame = munity_protocol_event_frame (event, json);
+
+  broadcast (self, frame, event);
+}
+
+static void
+on_user_joined (MunityPresence *presence,
+                MunityUser     *user,
+                MunityWsHub    *self)
+{
+  broadcast_user_event (self, "userJoined", user);
+}
+
+static void
+on_user_left (MunityPresence *presence,
+              MunityUser     *user,
+              MunityWsHub    *self)
+{
+  g_autoptr(GBytes) frame = munity_protocol_user_left_frame (munity_user_get_id (user));
+
+  broadcast (self, frame, "userLeft");
+}
+
+static void
+on_user_updated (MunityPresence *presence,
+                 MunityUser     *user,
+                 MunityWsHub    *self)
+{
+  g_object_set_qdata (G_OBJECT (user), fragment_quark, NULL);
+  broadcast_user_event (self, "userUpdated", user);
+}
+
+static void
+on_close_requested (MunitySocket *socket,
+                    guint         code,
+                    const char   *reason,
+                    gpointer      user_data)
+{
+  Conn *conn = user_data;
+
+  conn_close (conn, (guint16) code, reason);
+}
+
+/* ---- input ------------------------------------------------------------- */
+
+static void
+bad_frame (Conn *conn)
+{
+  gint64 now = g_get_monotonic_time ();
+  guint kept = 0;
+  gint64 kept_times[BAD_FRAME_LIMIT];
+
+  /* Forget bad frames older than a minute. */
+  for (guint i = 0; i < conn->n_bad; i++)
+    {
+      gint64 t = conn->bad[(conn->bad_head + i) % BAD_FRAME_LIMIT];
+      if (now - t < BAD_FRAME_WINDOW_US)
+        kept_times[kept++] = t;
+    }
+  memcpy (conn->bad, kept_times, kept * sizeof (gint64));
+  conn->bad_head = 0;
+  conn->n_bad = kept;
+
+  if (conn->n_bad >= BAD_FRAME_LIMIT)
+    {
+      g_message ("Closing WebSocket %s: too many bad messages", munity_socket_get_id (conn->socket));
+      conn_close (conn, MUNITY_CLOSE_POLICY_VIOLATION, "too many bad messages");
+      return;
+    }
+
+  conn->bad[conn->n_bad++] = now;
+  {
+    g_autoptr(GBytes) frame = munity_protocol_error_frame ("bad-message");
+    conn_push_frame (conn, frame);
+    munity_metrics_count_event (conn->hub->metrics, "error", 1);
+  }
+}
+
+static void
+handle_message (Conn         *conn,
+                guint8        opcode,
+                const guint8 *payload,
+                gsize         length)
+{
+  if (opcode == MUNITY_WS_OP_BINARY)
+    {
+      conn_close (conn, MUNITY_CLOSE_UNSUPPORTED_DATA, "binary frames are not accepted");
+      return;
+    }
+
+  if (!munity_protocol_client_message_is_valid ((const char *) payload, length))
+    bad_frame (conn);
+}
+
+static void
+handle_control (Conn         *conn,
+                guint8        opcode,
+                const guint8 *payload,
+                gsize         length)
+{
+  switch (opcode)
+    {
+    case MUNITY_WS_OP_PING:
+      if (conn->state == CONN_OPEN)
+        {
+          g_autoptr(GBytes) pong = munity_ws_frame_new (MUNITY_WS_OP_PONG, payload, length);
+          conn_push_frame (conn, pong);
+        }
+      break;
+
+    case MUNITY_WS_OP_PONG:
+      conn->ping_outstanding = 0;
+      break;
+
+    case MUNITY_WS_OP_CLOSE:
+      if (conn->state == CONN_OPEN)
+        {
+          guint16 code = 1000;
+
+          if (length == 1)
+            code = MUNITY_CLOSE_PROTOCOL_ERROR;
+          else if (length >= 2)
+            {
+              guint16 theirs = (guint16) ((payload[0] << 8) | payload[1]);
+              code = munity_ws_close_code_is_valid (theirs) ? theirs : MUNITY_CLOSE_PROTOCOL_ERROR;
+            }
+          conn_close (conn, code, "");
+        }
+      else
+        {
+          /* They answered our close: done. */
+          conn_destroy (conn);
+        }
+      break;
+
+    default:
+      break;
+    }
+}
+
+/* Returns how many bytes of @data were consumed; stops early when the
+ * connection closes. */
+static gsize
+parse_frames (Conn   *conn,
+              guint8 *data,
+              gsize   length)
+{
+  gsize at = 0;
+
+  while (at < length && conn->state != CONN_DEAD)
+    {
+      MunityWsHeader header;
+      MunityWsParse result = munity_ws_parse_header (data + at, length - at, &header);
+      guint8 *payload;
+
+      if (result == MUNITY_WS_PARSE_NEED_MORE)
+        break;
+      if (result == MUNITY_WS_PARSE_PROTOCOL_ERROR || !header.masked)
+        {
+          conn_close (conn, MUNITY_CLOSE_PROTOCOL_ERROR, "protocol error");
+          return length;
+        }
+
+      if (header.opcode < MUNITY_WS_OP_CLOSE)
+        {
+          gsize so_far = conn->message != NULL ? conn->message->len : 0;
+
+          if ((header.opcode == MUNITY_WS_OP_CONTINUATION) != (conn->message != NULL))
+            {
+              conn_close (conn, MUNITY_CLOSE_PROTOCOL_ERROR, "bad fragmentation");
+              return length;
+            }
+          if (header.payload_length > MUNITY_WS_MAX_MESSAGE - so_far)
+            {
+              conn_close (conn, MUNITY_CLOSE_TOO_BIG, "message too big");
+              return length;
+            }
+        }
+
+      if (length - at < header.header_length + header.payload_length)
+        break;
+
+      payload = data + at + header.header_length;
+      munity_ws_unmask (payload, header.payload_length, header.mask);
+      at += header.header_length + header.payload_length;
+
+      if (conn->state != CONN_OPEN && header.opcode != MUNITY_WS_OP_CLOSE)
+        continue;  /* after our close, only their close matters */
+
+      if (header.opcode >= MUNITY_WS_OP_CLOSE)
+        {
+          handle_control (conn, header.opcode, payload, header.payload_length);
+          continue;
+        }
+
+      if (!header.fin)
+        {
+          if (conn->message == NULL)
+            {
+              conn->message = g_byte_array_new ();
+              conn->message_opcode = header.opcode;
+            }
+          g_byte_array_append (conn->message, payload, header.payload_length);
+          continue;
+        }
+
+      if (conn->message != NULL)
+        {
+          g_autoptr(GByteArray) message = g_steal_pointer (&conn->message);
+          g_byte_array_append (message, payload, header.payload_length);
+          handle_message (conn, conn->message_opcode, message->data, message->len);
+        }
+      else
+        {
+          handle_message (conn, header.opcode, payload, header.payload_length);
+        }
+    }
+
+  return at;
+}
+
+static void
+conn_read (Conn *conn)
+{
+  guint8 buffer[READ_CHUNK];
+
+  for (int round = 0; round < 4 && conn->state != CONN_DEAD; round++)
+    {
+      ssize_t n = read (conn->fd, buffer, sizeof buffer);
+
+      if (n < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          if (errno != EAGAIN && errno != EWOULDBLOCK)
+            conn_destroy (conn);
+          return;
+        }
+      if (n == 0)
+        {
+          conn_destroy (conn);
+          return;
+        }
+
+      if (conn->in != NULL)
+        {
+          gsize used;
+
+          g_byte_array_append (conn->in, buffer, n);
+          used = parse_frames (conn, conn->in->data, conn->in->len);
+          if (conn->in != NULL)
+            {
+              g_byte_array_remove_range (conn->in, 0, used);
+              if (conn->in->len == 0)
+                g_clear_pointer (&conn->in, g_byte_array_unref);
+            }
+        }
+      else
+        {
+          gsize used = parse_frames (conn, buffer, n);
+          if (used < (gsize) n && conn->state != CONN_DEAD)
+            {
+              conn->in = g_byte_array_sized_new (n - used);
+              g_byte_array_append (conn->in, buffer + used, n - used);
+            }
+        }
+
+      if ((gsize) n < sizeof buffer)
+        return;
+    }
+}
+
+static gboolean
+epoll_cb (gint         fd,
+          GIOCondition condition,
+          gpointer     user_data)
+{
+  MunityWsHub *self = user_data;
+  struct epoll_event events[256];
+  int n = epoll_wait (self->epfd, events, G_N_ELEMENTS (events), 0);
+
+  for (int i = 0; i < n; i++)
+    {
+      Conn *conn = events[i].data.ptr;
+
+      if (conn->state == CONN_DEAD)
+        continue;
+      if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        conn_read (conn);
+      if (conn->state != CONN_DEAD && (events[i].events & (EPOLLHUP | EPOLLERR)))
+        conn_destroy (conn);
+      if (conn->state != CONN_DEAD && (events[i].events & EPOLLOUT))
+        conn_write (conn);
+    }
+
+  bury_dead (self);
+  return G_SOURCE_CONTINUE;
+}
+
+/* ---- keepalive sweep --------------------------------------------------- */
+
+static gboolean
+sweep_cb (gpointer user_data)
+{
+  MunityWsHub *self = user_data;
+  gint64 now = g_get_monotonic_time ();
+  g_autoptr(GBytes) ping = munity_ws_frame_new (MUNITY_WS_OP_PING, NULL, 0);
+
+  for (guint i = self->conns->len; i > 0; i--)
+    {
+      Conn *conn = self->conns->pdata[i - 1];
+
+      if (conn->state == CONN_CLOSING)
+        {
+          if (now >= conn->close_deadline)
+            conn_destroy (conn);
+          continue;
+        }
+      if (conn->state != CONN_OPEN)
+        continue;
+
+      if (conn->ping_outstanding != 0 && now - conn->ping_outstanding >= self->pong_timeout_us)
+        {
+          g_message ("Closing WebSocket %s: no pong for %" G_GINT64_FORMAT " s",
+                     munity_socket_get_id (conn->socket), (now - conn->ping_outstanding) / G_USEC_PER_SEC);
+          conn_close (conn, MUNITY_CLOSE_POLICY_VIOLATION, "no pong");
+          conn_destroy (conn);
+          continue;
+        }
+
+      if (now - conn->last_ping >= self->ping_interval_us)
+        {
+          conn->last_ping = now;
+          if (conn->ping_outstanding == 0)
+            conn->ping_outstanding = now;
+          conn_push_frame (conn, ping);
+        }
+    }
+
+  bury_dead (self);
+  return G_SOURCE_CONTINUE;
+}
+
+/* ---- GObject ----------------------------------------------------------- */
+
+static void
+munity_ws_hub_dispose (GObject *object)
+{
+  MunityWsHub *self = MUNITY_WS_HUB (object);
+
+  self->closing_all = TRUE;
+  for (guint i = 0; i < G_N_ELEMENTS (self->handlers); i++)
+    g_clear_signal_handler (&self->handlers[i], self->presence);
+  while (self->conns != NULL && self->conns->len > 0)
+    conn_destroy (self->conns->pdata[self->conns->len - 1]);
+  if (self->graveyard != NULL)
+    bury_dead (self);
+
+  g_clear_handle_id (&self->epoll_id, g_source_remove);
+  g_clear_handle_id (&self->sweep_id, g_source_remove);
+  if (self->flush_source != NULL)
+    {
+      g_source_destroy (self->flush_source);
+      g_clear_pointer (&self->flush_source, g_source_unref);
+    }
+  if (self->epfd >= 0)
+    {
+      close (self->epfd);
+      self->epfd = -1;
+    }
+  g_clear_object (&self->presence);
+  g_clear_object (&self->metrics);
+
+  G_OBJECT_CLASS (munity_ws_hub_parent_class)->dispose (object);
+}
+
+static void
+munity_ws_hub_finalize (GObject *object)
+{
+  MunityWsHub *self = MUNITY_WS_HUB (object);
+
+  g_clear_pointer (&self->conns, g_ptr_array_unref);
+  g_clear_pointer (&self->dirty, g_ptr_array_unref);
+  g_clear_pointer (&self->graveyard, g_ptr_array_unref);
+  g_clear_pointer (&self->batch, g_byte_array_unref);
+
+  G_OBJECT_CLASS (munity_ws_hub_parent_class)->finalize (object);
+}
+
+static void
+munity_ws_hub_class_init (MunityWsHubClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = munity_ws_hub_dispose;
+  object_class->finalize = munity_ws_hub_finalize;
+
+  fragment_quark = g_quark_from_static_string ("munity-ws-user-fragment");
+  conn_quark = g_quark_from_static_string ("munity-ws-conn");
+}
+
+static gint64
+env_ms (const char *name,
+        gint64      fallback_ms)
+{
+  const char *value = g_getenv (name);
+  guint64 ms;
+
+  if (value != NULL && g_ascii_string_to_unsigned (value, 10, 1, G_MAXUINT32, &ms, NULL))
+    return (gint64) ms * 1000;
+  return fallback_ms * 1000;
+}
+
+static void
+munity_ws_hub_init (MunityWsHub *self)
+{
+  self->epfd = -1;
+  self->conns = g_ptr_array_new ();
+  self->dirty = g_ptr_array_new ();
+  self->graveyard = g_ptr_array_new_with_free_func ((GDestroyNotify) conn_free);
+  self->batch = g_byte_array_new ();
+  /* Test hooks: tests cannot wait 60 s for a pong timeout. */
+  self->ping_interval_us = env_ms ("MUNITY_WS_PING_INTERVAL_MS", 30000);
+  self->pong_timeout_us = env_ms ("MUNITY_WS_PONG_TIMEOUT_MS", 60000);
+}
+
+/**
+ * munity_ws_hub_new:
+ * @presence: the presence model the sockets belong to
+ * @metrics: where to count sent events
+ *
+ * Returns: (transfer full): a hub with no connections
+ */
+MunityWsHub *
+munity_ws_hub_new (MunityPresence *presence,
+                   MunityMetrics  *metrics)
+{
+  MunityWsHub *self = g_object_new (MUNITY_TYPE_WS_HUB, NULL);
+  gint64 sweep_ms;
+
+  self->presence = g_object_ref (presence);
+  self->metrics = g_object_ref (metrics);
+  self->epfd = epoll_create1 (EPOLL_CLOEXEC);
+  g_assert (self->epfd >= 0);
+  self->epoll_id = g_unix_fd_add (self->epfd, G_IO_IN, epoll_cb, self);
+
+  sweep_ms = CLAMP (self->ping_interval_us / 1000 / 6, 50, 5000);
+  self->sweep_id = g_timeout_add ((guint) sweep_ms, sweep_cb, self);
+
+  self->flush_source = g_source_new (&flush_source_funcs, sizeof (FlushSource));
+  ((FlushSource *) self->flush_source)->hub = self;
+  g_source_set_name (self->flush_source, "munity-ws-flush");
+  g_source_attach (self->flush_source, NULL);
+
+  self->handlers[0] = g_signal_connect (presence, "user-joined", G_CALLBACK (on_user_joined), self);
+  self->handlers[1] = g_signal_connect (presence, "user-left", G_CALLBACK (on_user_left), self);
+  self->handlers[2] = g_signal_connect (presence, "user-updated", G_CALLBACK (on_user_updated), self);
+
+  return self;
+}
+
+static void
+tune_socket (int fd)
+{
+  int one = 1;
+  int idle = 30, interval = 10, count = 3;
+  unsigned int user_timeout_ms = 60000;
+  int sndbuf = SNDBUF_BYTES;
+
+  /* A vanished peer (no FIN) is noticed within 90 s: keepalive probes when
+   * idle, TCP_USER_TIMEOUT when our pings go unacknowledged. */
+  setsockopt (fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  setsockopt (fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  setsockopt (fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+  setsockopt (fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+  setsockopt (fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof user_timeout_ms);
+  setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  /* Bounded kernel buffering, so "unsent output" means something and a
+   * stalled reader cannot park megabytes in the kernel. */
+  setsockopt (fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+}
+
+/**
+ * munity_ws_hub_add:
+ * @self: the hub
+ * @fd: (transfer full): an upgraded WebSocket connection's descriptor
+ * @info: the authenticated user
+ * @session: (nullable): the session that opened it (its token hash)
+ * @error: return location for an error
+ *
+ * Takes over a connection: it joins the presence model, gets its
+ * `onlineUsers` snapshot as its first frame, and every later event.
+ *
+ * Returns: %TRUE on success; on failure @fd is closed
+ */
+gboolean
+munity_ws_hub_add (MunityWsHub     *self,
+                   int              fd,
+                   MunityUserInfo  *info,
+                   const char      *session,
+                   GError         **error)
+{
+  struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
+  g_autoptr(GPtrArray) fragments = NULL;
+  g_autoptr(GBytes) snapshot = NULL;
+  Conn *conn;
+
+  if (self->closing_all)
+    {
+      close (fd);
+      g_set_error_literal (error, MUNITY_ERROR, MUNITY_ERROR_FAILED, "shutting down");
+      return FALSE;
+    }
+
+  if (!g_unix_set_fd_nonblocking (fd, TRUE, error))
+    {
+      close (fd);
+      return FALSE;
+    }
+  tune_socket (fd);
+
+  conn = g_new0 (Conn, 1);
+  conn->hub = self;
+  conn->fd = fd;
+  conn->state = CONN_OPEN;
+  conn->last_ping = g_get_monotonic_time ();
+  g_queue_init (&conn->out);
+  conn->socket = munity_socket_new (info->id, session);
+  g_object_set_qdata (G_OBJECT (conn->socket), conn_quark, conn);
+  conn->close_handler = g_signal_connect (conn->socket, "close-requested",
+                                          G_CALLBACK (on_close_requested), conn);
+
+  ev.data.ptr = conn;
+  if (epoll_ctl (self->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
+    {
+      int saved_errno = errno;
+      close (fd);
+      conn->fd = -1;
+      conn_free (conn);
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+                   "epoll_ctl: %s", g_strerror (saved_errno));
+      return FALSE;
+    }
+  conn->epoll_events = ev.events;
+
+  /* Join first (a userJoined goes into the batch for everyone already
+   * here), then the snapshot, which includes this user; the socket gets
+   * only what is batched after this point. */
+  munity_presence_add_socket (self->presence, conn->socket, info);
+
+  fragments = g_ptr_array_new ();
+  for (GList *l = munity_presence_peek_users (self->presence); l != NULL; l = l->next)
+    g_ptr_array_add (fragments, user_fragment (l->data));
+  snapshot = munity_protocol_online_users_frame (fragments);
+  conn_push (conn, snapshot, 0, g_bytes_get_size (snapshot), TRUE);
+  munity_metrics_count_event (self->metrics, "onlineUsers", 1);
+
+  conn->batch_start = self->batch->len;
+  conn->index = self->conns->len;
+  g_ptr_array_add (self->conns, conn);
+  mark_dirty (conn);
+
+  g_debug ("WebSocket %s opened for user %" G_GINT64_FORMAT, munity_socket_get_id (conn->socket), info->id);
+  return TRUE;
+}
+
+/**
+ * munity_ws_hub_close_all:
+ * @self: the hub
+ * @code: the close code, 1001 at shutdown
+ * @reason: the close reason
+ *
+ * Sends every socket a close frame and stops accepting new ones. The
+ * connections finish closing on their own (or when the hub is disposed).
+ */
+void
+munity_ws_hub_close_all (MunityWsHub *self,
+                         guint        code,
+                         const char  *reason)
+{
+  self->closing_all = TRUE;
+  for (guint i = 0; i < self->conns->len; i++)
+    {
+      Conn *conn = self->conns->pdata[i];
+      conn_close (conn, (guint16) code, reason);
+    }
+  flush (self);
+}
+
+/**
+ * munity_ws_hub_get_n_connections:
+ * @self: the hub
+ *
+ * Returns: how many connections are open or closing
+ */
+guint
+munity_ws_hub_get_n_connections (MunityWsHub *self)
+{
+  return self->conns->len;
+}

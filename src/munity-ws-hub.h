@@ -1,0 +1,31 @@
+/* munity-ws-hub.h — every open WebSocket, on one epoll set
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include "munity-accounts.h"
+#include "munity-metrics.h"
+#include "munity-presence.h"
+
+G_BEGIN_DECLS
+
+/* PROTOCOL.md §3: output a slow reader may have pending, snapshot aside. */
+#define MUNITY_WS_MAX_PENDING_OUTPUT (1024 * 1024)
+
+#define MUNITY_TYPE_WS_HUB (munity_ws_hub_get_type ())
+G_DECLARE_FINAL_TYPE (MunityWsHub, munity_ws_hub, MUNITY, WS_HUB, GObject)
+
+MunityWsHub *munity_ws_hub_new               (MunityPresence *presence,
+                                              MunityMetrics  *metrics);
+gboolean     munity_ws_hub_add               (MunityWsHub    *self,
+                                              int             fd,
+                                              MunityUserInfo *info,
+                                              const char     *session,
+                                              GError        **error);
+void         munity_ws_hub_close_all         (MunityWsHub    *self,
+                                              guint           code,
+                                              const char     *reason);
+guint        munity_ws_hub_get_n_connections (MunityWsHub    *self);
+
+G_END_DECLS
