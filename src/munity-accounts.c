@@ -343,6 +343,7 @@ register_hashed_cb (GObject      *source,
    * failure leaves neither behind. */
   {
     const char *params[] = { op->first, op->last, op->email, op->hash, token_hash };
+    GCancellable *task_cancellable = g_task_get_cancellable (task);
     munity_db_query_async (self->db,
                            "WITH u AS ("
                            "  INSERT INTO users (first, last, email, password_hash)"
@@ -354,7 +355,7 @@ register_hashed_cb (GObject      *source,
                            "  SELECT $5::bytea, id FROM u)"
                            " SELECT " USER_COLUMNS " FROM u",
                            G_N_ELEMENTS (params), params,
-                           g_task_get_cancellable (task), register_inserted_cb,
+                           task_cancellable, register_inserted_cb,
                            g_steal_pointer (&task));
   }
 }
@@ -384,7 +385,8 @@ register_checked_cb (GObject      *source,
       return;
     }
 
-  hash_task = g_task_new (NULL, g_task_get_cancellable (task), register_hashed_cb, g_steal_pointer (&task));
+  GCancellable *task_cancellable = g_task_get_cancellable (task);
+  hash_task = g_task_new (NULL, task_cancellable, register_hashed_cb, g_steal_pointer (&task));
   g_task_set_task_data (hash_task, op, NULL);
   g_task_run_in_thread (hash_task, hash_password_thread);
 }
@@ -556,9 +558,10 @@ login_verified_cb (GObject      *source,
   user_id = g_strdup_printf ("%" G_GINT64_FORMAT, op->user->id);
   {
     const char *params[] = { token_hash, user_id };
+    GCancellable *task_cancellable = g_task_get_cancellable (task);
     munity_db_query_async (self->db,
                            "INSERT INTO sessions (token_hash, user_id) VALUES ($1, $2)",
-                           G_N_ELEMENTS (params), params, g_task_get_cancellable (task),
+                           G_N_ELEMENTS (params), params, task_cancellable,
                            login_session_cb, g_steal_pointer (&task));
   }
 }
@@ -587,7 +590,8 @@ login_found_cb (GObject      *source,
       op->hash = g_strdup (PQgetvalue (res, 0, 6));
     }
 
-  verify_task = g_task_new (NULL, g_task_get_cancellable (task), login_verified_cb, g_steal_pointer (&task));
+  GCancellable *task_cancellable = g_task_get_cancellable (task);
+  verify_task = g_task_new (NULL, task_cancellable, login_verified_cb, g_steal_pointer (&task));
   g_task_set_task_data (verify_task, op, NULL);
   g_task_run_in_thread (verify_task, verify_password_thread);
 }

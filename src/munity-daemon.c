@@ -15,11 +15,14 @@
 #include "munity-accounts.h"
 #include "munity-daemon.h"
 #include "munity-db.h"
+#include "munity-dbus.h"
 #include "munity-embedded-pg.h"
 #include "munity-error.h"
 #include "munity-http-server.h"
 #include "munity-metrics.h"
 #include "munity-migrations.h"
+#include "munity-presence.h"
+#include "munity-ws-hub.h"
 
 #define LISTEN_BACKLOG 4096
 #define DB_CONNECTIONS 4
@@ -50,6 +53,9 @@ struct _MunityDaemon
   MunityMetrics    *metrics;      /* (owned) */
   MunityAccounts   *accounts;     /* (owned) (nullable) */
   MunityHttpServer *http;         /* (owned) (nullable) */
+  MunityPresence   *presence;     /* (owned) (nullable) */
+  MunityWsHub      *hub;          /* (owned) (nullable) */
+  MunityDbusService *dbus;        /* (owned) (nullable) */
 
   int               exit_status;
   gboolean          running;
@@ -75,6 +81,9 @@ munity_daemon_dispose (GObject *object)
   g_clear_handle_id (&self->watchdog_id, g_source_remove);
   g_clear_handle_id (&self->drain_id, g_source_remove);
   g_clear_object (&self->http);
+  g_clear_object (&self->dbus);
+  g_clear_object (&self->hub);
+  g_clear_object (&self->presence);
   g_clear_object (&self->accounts);
   g_clear_object (&self->db);
   g_clear_object (&self->migrate_db);
@@ -240,12 +249,29 @@ on_db_up_changed (MunityDb   *db,
 }
 
 static void
+on_presence_changed (MunityPresence *presence,
+                     GParamSpec     *pspec,
+                     gpointer        user_data)
+{
+  MunityDaemon *self = user_data;
+
+  munity_metrics_set_gauge (self->metrics, "munity_online_users", munity_presence_get_n_users (presence));
+  munity_metrics_set_gauge (self->metrics, "munity_sockets", munity_presence_get_n_sockets (presence));
+}
+
+static void
 serve (MunityDaemon *self)
 {
   GError *error = NULL;
 
   self->accounts = munity_accounts_new (self->db);
+  self->presence = munity_presence_new (self->config->leave_grace_ms);
+  g_signal_connect (self->presence, "notify::n-users", G_CALLBACK (on_presence_changed), self);
+  g_signal_connect (self->presence, "notify::n-sockets", G_CALLBACK (on_presence_changed), self);
+  on_presence_changed (self->presence, NULL, self);
+  self->hub = munity_ws_hub_new (self->presence, self->metrics);
   self->http = munity_http_server_new (self->config, self->db, self->accounts, self->metrics);
+  munity_http_server_set_presence (self->http, self->presence, self->hub);
 
   for (guint i = 0; i < self->sockets->len; i++)
     {
@@ -268,6 +294,13 @@ serve (MunityDaemon *self)
           g_message ("Listening on http://%s%s%s:%u/", v6 ? "[" : "", host, v6 ? "]" : "",
                      g_inet_socket_address_get_port (inet));
         }
+    }
+
+  /* Never fatal: without a bus munityd still serves HTTP and WebSockets. */
+  if (self->config->bus != MUNITY_BUS_NONE)
+    {
+      self->dbus = munity_dbus_service_new (self->presence, self->config->bus, self->config->replace);
+      munity_dbus_service_start (self->dbus);
     }
 
   self->running = TRUE;
@@ -440,6 +473,13 @@ embedded_stopped_cb (GObject      *source,
 static void
 shutdown_finish (MunityDaemon *self)
 {
+  /* The name goes first: whoever watches it knows presence is gone. */
+  if (self->dbus != NULL)
+    munity_dbus_service_stop (self->dbus);
+  /* Sockets that did not answer our close in time are cut now. */
+  g_clear_object (&self->hub);
+  if (self->http != NULL)
+    munity_http_server_set_presence (self->http, self->presence, NULL);
   if (self->http != NULL)
     munity_http_server_disconnect (self->http);
   if (self->db != NULL)
@@ -462,7 +502,8 @@ drain_cb (gpointer user_data)
 {
   MunityDaemon *self = user_data;
 
-  if (self->http != NULL && munity_http_server_get_n_in_flight (self->http) > 0 &&
+  if (((self->http != NULL && munity_http_server_get_n_in_flight (self->http) > 0) ||
+       (self->hub != NULL && munity_ws_hub_get_n_connections (self->hub) > 0)) &&
       g_get_monotonic_time () < self->drain_deadline)
     return G_SOURCE_CONTINUE;
 
@@ -486,6 +527,8 @@ shutdown_begin (MunityDaemon *self,
 
   if (self->http != NULL)
     munity_http_server_stop_listening (self->http);
+  if (self->hub != NULL)
+    munity_ws_hub_close_all (self->hub, MUNITY_CLOSE_GOING_AWAY, "going away");
 
   /* Requests in flight get a moment to finish. */
   self->drain_deadline = g_get_monotonic_time () + DRAIN_TIMEOUT_MS * 1000;

@@ -5,10 +5,14 @@
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <poll.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "munity-error.h"
 #include "munity-http-server.h"
+#include "munity-presence.h"
+#include "munity-ws-hub.h"
 #include "munity-session.h"
 #include "munity-validate.h"
 
@@ -28,9 +32,11 @@ struct _MunityHttpServer
   MunityDb       *db;               /* (owned) */
   MunityAccounts *accounts;         /* (owned) */
   MunityMetrics  *metrics;          /* (owned) */
+  MunityPresence *presence;         /* (owned) (nullable) */
+  MunityWsHub    *hub;              /* (owned) (nullable) */
   char          **allowed_origins;  /* (owned) */
   gboolean        cookie_secure;
-  guint           n_in_flight;
+  GHashTable     *in_flight;        /* (owned) set of SoupServerMessage (unowned) */
   guint           prune_id;
 };
 
@@ -382,11 +388,21 @@ logout_cb (GObject      *source,
 {
   Req *req = user_data;
   g_autoptr(GError) error = NULL;
+  gint64 user_id;
 
-  if (munity_accounts_logout_finish (MUNITY_ACCOUNTS (source), result, &error) < 0)
+  user_id = munity_accounts_logout_finish (MUNITY_ACCOUNTS (source), result, &error);
+  if (user_id < 0)
     {
       req_fail (req, error);
       return;
+    }
+
+  /* That session's sockets close with 4001; the user leaves at once if
+   * nothing else of theirs is open. */
+  if (user_id > 0 && req->self->presence != NULL)
+    {
+      g_autofree char *session = munity_session_token_hash (req->token);
+      munity_presence_end_session (req->self->presence, user_id, session);
     }
 
   set_session_cookie (req, NULL);
@@ -423,6 +439,8 @@ update_cb (GObject      *source,
       return;
     }
 
+  if (req->self->presence != NULL)
+    munity_presence_update_user (req->self->presence, user);
   req_reply_user (req, SOUP_STATUS_OK, user, TRUE);
 }
 
@@ -568,6 +586,28 @@ handle_metrics (Req *req)
 }
 
 static void
+handle_online (Req *req)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonNode) root = NULL;
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "users");
+  json_builder_begin_array (builder);
+  if (req->self->presence != NULL)
+    {
+      for (GList *l = munity_presence_peek_users (req->self->presence); l != NULL; l = l->next)
+        json_builder_add_value (builder, munity_user_info_to_json (munity_user_get_info (l->data), FALSE));
+    }
+  json_builder_end_array (builder);
+  json_builder_end_object (builder);
+  root = json_builder_get_root (builder);
+
+  set_json (req->msg, SOUP_STATUS_OK, root);
+  req_done (req);
+}
+
+static void
 handle_root (Req *req)
 {
   static const char page[] =
@@ -577,6 +617,160 @@ handle_root (Req *req)
   soup_server_message_set_status (req->msg, SOUP_STATUS_OK, NULL);
   soup_server_message_set_response (req->msg, "text/html; charset=utf-8",
                                     SOUP_MEMORY_STATIC, page, strlen (page));
+  req_done (req);
+}
+
+/* ---- the WebSocket handshake ------------------------------------------- */
+
+/* Origin (403) and session (401) are checked in the early handler, before
+ * libsoup decides on the upgrade, with the message paused while the
+ * session is looked up (FINDINGS.md). */
+
+typedef struct {
+  MunityHttpServer  *self;     /* (owned) */
+  SoupServerMessage *msg;      /* (owned) */
+  char              *session;  /* (owned) token hash */
+  gboolean           gone;
+  gulong             disconnected_id;
+} WsAuth;
+
+static void
+ws_auth_gone (SoupServerMessage *msg,
+              gpointer           user_data)
+{
+  ((WsAuth *) user_data)->gone = TRUE;
+}
+
+static void
+ws_authenticated_cb (GObject      *source,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  WsAuth *auth = user_data;
+  g_autoptr(MunityUserInfo) user = NULL;
+  g_autoptr(GError) error = NULL;
+
+  user = munity_accounts_authenticate_finish (MUNITY_ACCOUNTS (source), result, &error);
+  g_clear_signal_handler (&auth->disconnected_id, auth->msg);
+
+  if (!auth->gone)
+    {
+      if (user == NULL)
+        set_error (auth->msg, error);
+      else
+        {
+          g_object_set_data_full (G_OBJECT (auth->msg), "munity-ws-user",
+                                  g_steal_pointer (&user), (GDestroyNotify) munity_user_info_unref);
+          g_object_set_data_full (G_OBJECT (auth->msg), "munity-ws-session",
+                                  g_steal_pointer (&auth->session), g_free);
+        }
+      soup_server_message_unpause (auth->msg);
+    }
+
+  g_object_unref (auth->msg);
+  g_object_unref (auth->self);
+  g_free (auth->session);
+  g_free (auth);
+}
+
+static void
+ws_early (MunityHttpServer  *self,
+          SoupServerMessage *msg)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  const char *origin = soup_message_headers_get_one (headers, "Origin");
+  g_autofree char *token = NULL;
+  WsAuth *auth;
+
+  if (origin != NULL &&
+      !munity_http_origin_is_allowed (origin, g_uri_get_scheme (soup_server_message_get_uri (msg)),
+                                      soup_message_headers_get_one (headers, "Host"),
+                                      (const char * const *) self->allowed_origins))
+    {
+      g_message ("Refused a WebSocket from origin %s", origin);
+      set_error_code (msg, SOUP_STATUS_FORBIDDEN, "forbidden-origin",
+                      _("Requests from this origin are not allowed."));
+      return;
+    }
+
+  token = munity_session_token_from_cookie (soup_message_headers_get_one (headers, "Cookie"));
+  if (token == NULL)
+    {
+      set_error_code (msg, SOUP_STATUS_UNAUTHORIZED, "not-logged-in", _("You are not logged in."));
+      return;
+    }
+
+  auth = g_new0 (WsAuth, 1);
+  auth->self = g_object_ref (self);
+  auth->msg = g_object_ref (msg);
+  auth->session = munity_session_token_hash (token);
+  auth->disconnected_id = g_signal_connect (msg, "disconnected", G_CALLBACK (ws_auth_gone), auth);
+  soup_server_message_pause (msg);
+  munity_accounts_authenticate_async (self->accounts, token, NULL, ws_authenticated_cb, auth);
+}
+
+static gboolean
+peer_is_gone (int fd)
+{
+  struct pollfd pfd = { .fd = fd, .events = POLLIN | POLLRDHUP };
+
+  return poll (&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
+static void
+ws_upgraded_cb (SoupServerMessage *msg,
+                gpointer           user_data)
+{
+  MunityHttpServer *self = user_data;
+  g_autoptr(SoupServerMessage) keep = g_object_ref (msg);
+  MunityUserInfo *user = g_object_get_data (G_OBJECT (msg), "munity-ws-user");
+  const char *session = g_object_get_data (G_OBJECT (msg), "munity-ws-session");
+  GSocket *socket = soup_server_message_get_socket (msg);
+  g_autoptr(GIOStream) stream = NULL;
+  g_autoptr(GError) error = NULL;
+  int fd = socket != NULL ? dup (g_socket_get_fd (socket)) : -1;
+
+  /* From here the connection is ours: libsoup's objects go, the
+   * descriptor joins the hub's epoll set. */
+  stream = soup_server_message_steal_connection (msg);
+  g_hash_table_remove (self->in_flight, msg);
+  munity_metrics_count_http (self->metrics, SOUP_STATUS_SWITCHING_PROTOCOLS);
+  if (stream != NULL)
+    g_io_stream_close (stream, NULL, NULL);
+
+  if (fd < 0)
+    return;
+  if (self->hub == NULL || peer_is_gone (fd))
+    {
+      close (fd);
+      return;
+    }
+  if (!munity_ws_hub_add (self->hub, fd, user, session, &error))
+    g_message ("Could not take over a WebSocket: %s", error->message);
+}
+
+static void
+handle_ws_upgrade (Req *req)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (g_object_get_data (G_OBJECT (req->msg), "munity-ws-user") == NULL)
+    {
+      req_fail_code (req, MUNITY_ERROR_NOT_LOGGED_IN, _("You are not logged in."));
+      return;
+    }
+
+  /* No extension is offered: permessage-deflate costs ~90 KiB per socket
+   * (FINDINGS.md). */
+  if (!soup_websocket_server_check_handshake (req->msg, NULL, NULL, NULL, &error))
+    {
+      set_error_code (req->msg, SOUP_STATUS_BAD_REQUEST, "bad-request", error->message);
+      req_done (req);
+      return;
+    }
+
+  soup_websocket_server_process_handshake (req->msg, NULL, NULL, NULL, NULL);
+  g_signal_connect_object (req->msg, "wrote-informational", G_CALLBACK (ws_upgraded_cb), req->self, 0);
   req_done (req);
 }
 
@@ -590,6 +784,8 @@ static const Route routes[] = {
       { "GET", handle_me_get, ROUTE_AUTH },
       { "PATCH", handle_me_patch, ROUTE_AUTH | ROUTE_JSON } } },
   { "/api/users/", TRUE, "GET, HEAD, OPTIONS", { { "GET", handle_user_get, ROUTE_AUTH } } },
+  { "/api/online", FALSE, "GET, HEAD, OPTIONS", { { "GET", handle_online, ROUTE_AUTH } } },
+  { "/ws", FALSE, "GET, OPTIONS", { { "GET", NULL, 0 } } },
   { "/healthz", FALSE, "GET, HEAD, OPTIONS", { { "GET", handle_healthz, 0 } } },
   { "/metrics", FALSE, "GET, HEAD, OPTIONS", { { "GET", handle_metrics, 0 } } },
   { "/", FALSE, "GET, HEAD, OPTIONS", { { "GET", handle_root, 0 } } },
@@ -767,6 +963,12 @@ handle_request (SoupServer        *server,
       return;
     }
 
+  if (req->method->func == NULL)
+    {
+      handle_ws_upgrade (req);
+      return;
+    }
+
   req->token = munity_session_token_from_cookie (soup_message_headers_get_one (headers, "Cookie"));
 
   if (req->method->flags & ROUTE_AUTH)
@@ -809,9 +1011,18 @@ handle_early (SoupServer        *server,
               GHashTable        *query,
               gpointer           user_data)
 {
+  MunityHttpServer *self = user_data;
   SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
   goffset length = soup_message_headers_get_content_length (headers);
-  const Route *route = find_route (path);
+  const Route *route;
+
+  if (g_str_equal (path, "/ws") && g_str_equal (soup_server_message_get_method (msg), "GET"))
+    {
+      ws_early (self, msg);
+      return;
+    }
+
+  route = find_route (path);
   const RouteMethod *method = route ? find_method (route, soup_server_message_get_method (msg)) : NULL;
 
   /* Refuse an announced oversized body before reading it, but only where
@@ -836,7 +1047,7 @@ on_request_started (SoupServer        *server,
 {
   MunityHttpServer *self = user_data;
 
-  self->n_in_flight++;
+  g_hash_table_add (self->in_flight, msg);
 }
 
 static void
@@ -846,8 +1057,7 @@ on_request_done (SoupServer        *server,
 {
   MunityHttpServer *self = user_data;
 
-  g_assert (self->n_in_flight > 0);
-  self->n_in_flight--;
+  g_hash_table_remove (self->in_flight, msg);
   munity_metrics_count_http (self->metrics, soup_server_message_get_status (msg));
 }
 
@@ -858,8 +1068,7 @@ on_request_aborted (SoupServer        *server,
 {
   MunityHttpServer *self = user_data;
 
-  g_assert (self->n_in_flight > 0);
-  self->n_in_flight--;
+  g_hash_table_remove (self->in_flight, msg);
 }
 
 static gboolean
@@ -889,6 +1098,9 @@ munity_http_server_dispose (GObject *object)
   g_clear_object (&self->db);
   g_clear_object (&self->metrics);
   g_clear_pointer (&self->allowed_origins, g_strfreev);
+  g_clear_object (&self->hub);
+  g_clear_object (&self->presence);
+  g_clear_pointer (&self->in_flight, g_hash_table_unref);
 
   G_OBJECT_CLASS (munity_http_server_parent_class)->dispose (object);
 }
@@ -902,6 +1114,7 @@ munity_http_server_class_init (MunityHttpServerClass *klass)
 static void
 munity_http_server_init (MunityHttpServer *self)
 {
+  self->in_flight = g_hash_table_new (NULL, NULL);
 }
 
 /**
@@ -992,7 +1205,7 @@ munity_http_server_disconnect (MunityHttpServer *self)
 guint
 munity_http_server_get_n_in_flight (MunityHttpServer *self)
 {
-  return self->n_in_flight;
+  return g_hash_table_size (self->in_flight);
 }
 
 /**
@@ -1005,4 +1218,22 @@ SoupServer *
 munity_http_server_get_soup_server (MunityHttpServer *self)
 {
   return self->server;
+}
+
+/**
+ * munity_http_server_set_presence:
+ * @self: the server
+ * @presence: the presence model
+ * @hub: the hub that takes over upgraded WebSockets
+ *
+ * Enables `/ws` and `/api/online`, and lets logout and profile changes
+ * reach the presence model.
+ */
+void
+munity_http_server_set_presence (MunityHttpServer *self,
+                                 MunityPresence   *presence,
+                                 MunityWsHub      *hub)
+{
+  g_set_object (&self->presence, presence);
+  g_set_object (&self->hub, hub);
 }

@@ -10,6 +10,8 @@
 #include "munity-config.h"
 #include "munity-db.h"
 #include "munity-metrics.h"
+#include "munity-presence.h"
+#include "munity-ws-hub.h"
 
 G_BEGIN_DECLS
 
@@ -29,6 +31,9 @@ void              munity_http_server_stop_listening  (MunityHttpServer   *self);
 guint             munity_http_server_get_n_in_flight (MunityHttpServer   *self);
 void              munity_http_server_disconnect      (MunityHttpServer   *self);
 SoupServer       *munity_http_server_get_soup_server (MunityHttpServer   *self);
+void              munity_http_server_set_presence    (MunityHttpServer   *self,
+                                                      MunityPresence     *presence,
+                                                      MunityWsHub        *hub);
 
 gboolean          munity_http_origin_is_allowed      (const char         *origin,
                                                       const char         *scheme,

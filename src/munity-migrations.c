@@ -9,6 +9,7 @@
 
 #include "munity-error.h"
 #include "munity-migrations.h"
+#include "munity-sql-resources.h"
 
 #define SQL_RESOURCE_DIR "/org/munity/sql"
 /* Serialises migrations of several munityd nodes sharing one database. */
@@ -59,7 +60,7 @@ static GPtrArray *
 list_migrations (void)
 {
   GPtrArray *migrations = g_ptr_array_new_with_free_func (migration_free);
-  g_auto(GStrv) names = g_resources_enumerate_children (SQL_RESOURCE_DIR, G_RESOURCE_LOOKUP_FLAGS_NONE, NULL);
+  g_auto(GStrv) names = g_resource_enumerate_children (munity_sql_get_resource (), SQL_RESOURCE_DIR, G_RESOURCE_LOOKUP_FLAGS_NONE, NULL);
 
   for (gsize i = 0; names != NULL && names[i] != NULL; i++)
     {
@@ -167,7 +168,7 @@ apply_next (GTask *task)
 
   migration = run->migrations->pdata[run->next];
   path = g_build_path ("/", SQL_RESOURCE_DIR, migration->name, NULL);
-  bytes = g_resources_lookup_data (path, G_RESOURCE_LOOKUP_FLAGS_NONE, &error);
+  bytes = g_resource_lookup_data (munity_sql_get_resource (), path, G_RESOURCE_LOOKUP_FLAGS_NONE, &error);
   if (bytes == NULL)
     {
       g_task_return_error (task, error);
@@ -231,8 +232,9 @@ table_cb (GObject      *source,
       return;
     }
 
+  GCancellable *task_cancellable = g_task_get_cancellable (task);
   munity_db_query_async (run->db, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL,
-                         g_task_get_cancellable (task), version_cb, g_steal_pointer (&task));
+                         task_cancellable, version_cb, g_steal_pointer (&task));
 }
 
 /**

@@ -23,6 +23,7 @@ struct _MunityUser
   char      *first;         /* (owned) */
   char      *last;          /* (owned) */
   char      *image_url;     /* (owned) (nullable) */
+  MunityUserInfo *info;     /* (owned) everything stored, bio included */
   GPtrArray *sockets;       /* (owned) of MunitySocket (owned) */
   gint64     online_since;  /* real time, µs */
   gboolean   lingering;
@@ -54,6 +55,7 @@ munity_user_finalize (GObject *object)
   g_free (self->first);
   g_free (self->last);
   g_free (self->image_url);
+  g_clear_pointer (&self->info, munity_user_info_unref);
   g_clear_pointer (&self->sockets, g_ptr_array_unref);
 
   G_OBJECT_CLASS (munity_user_parent_class)->finalize (object);
@@ -131,6 +133,7 @@ munity_user_new (MunityUserInfo *info,
   self->first = g_strdup (info->first);
   self->last = g_strdup (info->last);
   self->image_url = g_strdup (info->image_url);
+  self->info = munity_user_info_ref (info);
   self->online_since = online_since;
   return self;
 }
@@ -147,6 +150,10 @@ munity_user_update (MunityUser     *self,
                     MunityUserInfo *info)
 {
   gboolean changed = FALSE;
+
+  /* The bio is kept too (for GET /api/online) but is not news. */
+  g_clear_pointer (&self->info, munity_user_info_unref);
+  self->info = munity_user_info_ref (info);
 
   g_object_freeze_notify (G_OBJECT (self));
   if (g_strcmp0 (self->first, info->first) != 0)
@@ -341,4 +348,17 @@ gboolean
 munity_user_is_lingering (MunityUser *self)
 {
   return self->lingering;
+}
+
+/**
+ * munity_user_get_info:
+ * @self: a user
+ *
+ * Returns: (transfer none): the user's stored details, bio included, as of
+ *   the last session lookup or profile change
+ */
+MunityUserInfo *
+munity_user_get_info (MunityUser *self)
+{
+  return self->info;
 }

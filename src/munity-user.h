@@ -6,6 +6,8 @@
 
 #include <glib-object.h>
 
+#include "munity-accounts.h"
+
 G_BEGIN_DECLS
 
 #define MUNITY_TYPE_USER (munity_user_get_type ())
@@ -20,5 +22,6 @@ guint       munity_user_get_n_sockets    (MunityUser *self);
 GPtrArray  *munity_user_get_sockets      (MunityUser *self);
 gint64      munity_user_get_online_since (MunityUser *self);
 gboolean    munity_user_is_lingering     (MunityUser *self);
+MunityUserInfo *munity_user_get_info     (MunityUser *self);
 
 G_END_DECLS

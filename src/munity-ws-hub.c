@@ -197,7 +197,7 @@ conn_write (Conn *conn)
         {
           if (errno == EINTR)
             continue;
-          if (errno == EAGAIN || errno == EWOULDBLOCK)
+          if (errno == EAGAIN)
             {
               set_epoll (conn, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
               return;
@@ -690,7 +690,7 @@ conn_read (Conn *conn)
         {
           if (errno == EINTR)
             continue;
-          if (errno != EAGAIN && errno != EWOULDBLOCK)
+          if (errno != EAGAIN)
             conn_destroy (conn);
           return;
         }

@@ -1,0 +1,118 @@
+// Profiles the viewer looked at (GET /api/users/:id), and the viewer's own
+// edits: name and bio (PATCH /api/me) and picture (POST /api/me/avatar).
+import { createAsyncThunk, createSlice } from '@reduxjs/toolkit';
+import { api, errorValue } from '../api/http.js';
+import { sessionEnded } from '../auth/sessionActions.js';
+import { userJoined, userUpdated } from '../online/onlineSlice.js';
+
+export const MAX_AVATAR_BYTES = 5 * 1024 * 1024;
+export const AVATAR_TYPES = ['image/png', 'image/jpeg', 'image/webp', 'image/gif'];
+
+export const fetchUser = createAsyncThunk('profile/fetchUser', async (id, { rejectWithValue }) => {
+  try {
+    return (await api(`/api/users/${encodeURIComponent(id)}`)).user;
+  } catch (error) {
+    return rejectWithValue(errorValue(error));
+  }
+});
+
+export const saveProfile = createAsyncThunk('profile/save', async (changes, { rejectWithValue }) => {
+  try {
+    return (await api('/api/me', { method: 'PATCH', json: changes })).user;
+  } catch (error) {
+    return rejectWithValue(errorValue(error));
+  }
+});
+
+export const uploadAvatar = createAsyncThunk('profile/uploadAvatar', async (file, { rejectWithValue }) => {
+  if (!AVATAR_TYPES.includes(file.type)) {
+    return rejectWithValue({ status: 0, code: 'bad-image', message: 'Choose a PNG, JPEG, WebP or GIF picture.' });
+  }
+  if (file.size > MAX_AVATAR_BYTES) {
+    return rejectWithValue({ status: 0, code: 'payload-too-large', message: 'The picture is larger than 5 MiB.' });
+  }
+  try {
+    return (await api('/api/me/avatar', { method: 'POST', body: file, contentType: file.type })).user;
+  } catch (error) {
+    return rejectWithValue(errorValue(error));
+  }
+});
+
+const initialState = {
+  // id → {status: 'loading' | 'loaded' | 'failed', user, error}
+  users: {},
+  // the viewer's own edits: {status: 'idle' | 'saving' | 'saved' | 'failed', error}
+  save: { status: 'idle', error: null },
+  avatar: { status: 'idle', error: null },
+};
+
+function remember(state, user) {
+  const entry = state.users[user.id];
+  if (entry?.user) {
+    entry.user = { ...entry.user, ...user };
+  } else {
+    state.users[user.id] = { status: 'loaded', user, error: null };
+  }
+}
+
+function freshen(state, action) {
+  const user = action.payload;
+  const entry = user && state.users[user.id];
+  if (entry?.user) {
+    entry.user.first = user.first;
+    entry.user.last = user.last;
+    entry.user.imageUrl = user.imageUrl;
+  }
+}
+
+const profileSlice = createSlice({
+  name: 'profile',
+  initialState,
+  reducers: {
+    resetEditStatus(state) {
+      state.save = initialState.save;
+      state.avatar = initialState.avatar;
+    },
+  },
+  extraReducers: (builder) => {
+    builder
+      .addCase(fetchUser.pending, (state, action) => {
+        const entry = state.users[action.meta.arg];
+        state.users[action.meta.arg] = { status: 'loading', user: entry?.user ?? null, error: null };
+      })
+      .addCase(fetchUser.fulfilled, (state, action) => {
+        state.users[action.meta.arg] = { status: 'loaded', user: action.payload, error: null };
+      })
+      .addCase(fetchUser.rejected, (state, action) => {
+        state.users[action.meta.arg] = { status: 'failed', user: null, error: action.payload ?? null };
+      })
+      .addCase(saveProfile.pending, (state) => {
+        state.save = { status: 'saving', error: null };
+      })
+      .addCase(saveProfile.fulfilled, (state, action) => {
+        state.save = { status: 'saved', error: null };
+        remember(state, action.payload);
+      })
+      .addCase(saveProfile.rejected, (state, action) => {
+        state.save = { status: 'failed', error: action.payload ?? null };
+      })
+      .addCase(uploadAvatar.pending, (state) => {
+        state.avatar = { status: 'saving', error: null };
+      })
+      .addCase(uploadAvatar.fulfilled, (state, action) => {
+        state.avatar = { status: 'saved', error: null };
+        remember(state, action.payload);
+      })
+      .addCase(uploadAvatar.rejected, (state, action) => {
+        state.avatar = { status: 'failed', error: action.payload ?? null };
+      })
+      .addCase(userUpdated, freshen)
+      .addCase(userJoined, freshen)
+      .addCase(sessionEnded, () => initialState);
+  },
+});
+
+export const { resetEditStatus } = profileSlice.actions;
+export default profileSlice.reducer;
+
+export const selectProfileEntry = (state, id) => state.profile.users[id] ?? null;
