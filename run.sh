@@ -7,9 +7,11 @@ cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")"
 
 .ci/install-deps
 
-# The web client (src/web), once it exists.
+# The web client (src/web), once it exists; munityd serves this fresh build
+# rather than an installed copy.
 if [ -f src/web/package.json ]; then
   (cd src/web && npm ci && npm run build)
+  export MUNITY_WEB_DIR="$PWD/src/web/dist"
 fi
 
 if [ -f _build/meson-private/coredata.dat ]; then

@@ -9,6 +9,7 @@
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <systemd/sd-daemon.h>
 
@@ -413,10 +414,26 @@ embedded_started_cb (GObject      *source,
   connect_database (self);
 }
 
+/* Every WebSocket is a descriptor: take all the hard limit allows. */
+static void
+raise_fd_limit (void)
+{
+  struct rlimit limit;
+
+  if (getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max)
+    {
+      limit.rlim_cur = limit.rlim_max;
+      if (setrlimit (RLIMIT_NOFILE, &limit) != 0)
+        g_debug ("Could not raise the file limit: %s", g_strerror (errno));
+    }
+}
+
 static void
 start (MunityDaemon *self)
 {
   g_autoptr(GError) error = NULL;
+
+  raise_fd_limit ();
 
   if (g_mkdir_with_parents (self->config->state_dir, 0700) != 0)
     {

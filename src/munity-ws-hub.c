@@ -97,6 +97,7 @@ struct _MunityWsHub
   GPtrArray      *graveyard;      /* of Conn (owned), freed after dispatch */
   GByteArray     *batch;          /* (owned) frames of this iteration */
   gboolean        flush_pending;
+  gint64          last_flush;     /* monotonic µs, end of the last flush */
   gboolean        closing_all;
   gint64          ping_interval_us;
   gint64          pong_timeout_us;
@@ -351,8 +352,6 @@ broadcast (MunityWsHub *self,
 static void
 flush (MunityWsHub *self)
 {
-  self->flush_pending = FALSE;
-
   if (self->batch->len > 0)
     {
       gsize length = self->batch->len;
@@ -370,7 +369,6 @@ flush (MunityWsHub *self)
             }
           conn->batch_start = 0;
         }
-      self->flush_pending = FALSE;
     }
 
   for (guint i = 0; i < self->dirty->len; i++)
@@ -396,6 +394,9 @@ flush (MunityWsHub *self)
   g_ptr_array_set_size (self->dirty, 0);
 
   bury_dead (self);
+  /* Closes above may have produced events (userLeft with no grace). */
+  self->flush_pending = self->batch->len > 0;
+  self->last_flush = g_get_monotonic_time ();
 }
 
 typedef struct {
@@ -403,18 +404,41 @@ typedef struct {
   MunityWsHub *hub;
 } FlushSource;
 
+/* Every flush writes to every socket, so its cost grows with the number
+ * of sockets; during a storm the frames of several iterations are gathered
+ * and sent together. The wait grows with the sockets (1 µs each, at most
+ * 20 ms), which bounds the writes per second whatever the event rate. */
+static gint64
+flush_wait_us (MunityWsHub *self)
+{
+  return MIN ((gint64) self->conns->len, 20000);
+}
+
 static gboolean
 flush_source_prepare (GSource *source,
                       gint    *timeout)
 {
+  MunityWsHub *hub = ((FlushSource *) source)->hub;
+  gint64 due;
+
   *timeout = -1;
-  return ((FlushSource *) source)->hub->flush_pending;
+  if (!hub->flush_pending)
+    return FALSE;
+
+  due = hub->last_flush + flush_wait_us (hub) - g_get_monotonic_time ();
+  if (due <= 0)
+    return TRUE;
+  *timeout = (gint) ((due + 999) / 1000);
+  return FALSE;
 }
 
 static gboolean
 flush_source_check (GSource *source)
 {
-  return ((FlushSource *) source)->hub->flush_pending;
+  MunityWsHub *hub = ((FlushSource *) source)->hub;
+
+  return hub->flush_pending &&
+         g_get_monotonic_time () >= hub->last_flush + flush_wait_us (hub);
 }
 
 static gboolean

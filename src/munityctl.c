@@ -168,7 +168,7 @@ print_table (GVariant *users)
   gint64 since;
 
   g_variant_iter_init (&iter, users);
-  while (g_variant_iter_next (&iter, "(&t&s&sux)", &id, &name, &image_url, &sockets, &since))
+  while (g_variant_iter_next (&iter, "(t&s&sux)", &id, &name, &image_url, &sockets, &since))
     {
       g_autofree char *id_str = g_strdup_printf ("%" G_GUINT64_FORMAT, id);
       g_autofree char *sockets_str = g_strdup_printf ("%u", sockets);
@@ -184,7 +184,7 @@ print_table (GVariant *users)
   g_string_append_printf (out, "%s\n", h_since);
 
   g_variant_iter_init (&iter, users);
-  while (g_variant_iter_next (&iter, "(&t&s&sux)", &id, &name, &image_url, &sockets, &since))
+  while (g_variant_iter_next (&iter, "(t&s&sux)", &id, &name, &image_url, &sockets, &since))
     {
       g_autofree char *id_str = g_strdup_printf ("%" G_GUINT64_FORMAT, id);
       g_autofree char *sockets_str = g_strdup_printf ("%u", sockets);
@@ -215,7 +215,7 @@ print_json (GVariant *users)
 
   json_builder_begin_array (builder);
   g_variant_iter_init (&iter, users);
-  while (g_variant_iter_next (&iter, "(&t&s&sux)", &id, &name, &image_url, &sockets, &since))
+  while (g_variant_iter_next (&iter, "(t&s&sux)", &id, &name, &image_url, &sockets, &since))
     {
       g_autofree char *since_str = format_time (since, TRUE);
 
@@ -470,11 +470,9 @@ static void
 usage_error (GOptionContext *context,
              const char     *message)
 {
-  g_autofree char *help = g_option_context_get_help (context, TRUE, NULL);
-
-  if (message != NULL)
-    g_printerr ("munityctl: %s\n", message);
-  g_printerr ("%s", help);
+  g_printerr ("munityctl: %s\n", message);
+  g_printerr ("%s\n", _("Usage: munityctl [--system] online [--json] | watch | disconnect USER-ID | status"));
+  g_printerr ("%s\n", _("Try “munityctl --help” for more information."));
 }
 
 static gboolean
@@ -566,7 +564,7 @@ main (int   argc,
     {
       if (argc != 3 || json)
         {
-          usage_error (context, _("usage: munityctl disconnect USER-ID"));
+          usage_error (context, _("“disconnect” takes exactly one USER-ID"));
           return EXIT_USAGE;
         }
       if (!parse_user_id (argv[2], &id))

@@ -17,6 +17,13 @@ export default defineConfig({
     // Keep every asset a file of its own under /assets/ (hashed, immutable).
     assetsInlineLimit: 0,
     cssCodeSplit: false,
+    rollupOptions: {
+      onwarn(warning, warn) {
+        // react-router marks its modules "use client", which means nothing here.
+        if (warning.code === 'MODULE_LEVEL_DIRECTIVE') return;
+        warn(warning);
+      },
+    },
   },
   // `npm run dev` talks to a munityd started with ./run.sh.
   server: {

@@ -1,0 +1,1243 @@
+/* munity-load — a load generator for munityd's WebSocket presence.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Plain non-blocking sockets and epoll, no libsoup: the client must be
+ * cheaper than the server it measures. Users and sessions are inserted
+ * directly into PostgreSQL (argon2id logins are not what is measured).
+ * Every frame received is checked against the guarantee of PROTOCOL.md §3:
+ * onlineUsers first, then userJoined only for users not in the list and
+ * userLeft only for users in it.
+ *
+ * Bounded: every phase has a deadline; loopback only.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <libpq-fe.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_PER_PROCESS 9000
+#define MAX_PENDING_HANDSHAKES 512
+#define PORTS_PER_ADDRESS 25000
+#define HIST_BUCKETS 256
+
+/* ---- options ----------------------------------------------------------- */
+
+static int opt_users = 1000;
+static char *opt_munityd = NULL;
+static char *opt_database = NULL;
+static char *opt_host = NULL;
+static int opt_port = 0;
+static int opt_pid = 0;
+static int opt_idle_s = 10;
+static int opt_churn_rate = 0;
+static int opt_churn_s = 10;
+static int opt_timeout_s = 120;
+static gboolean opt_leave_storm = FALSE;
+static gboolean opt_json_only = FALSE;
+
+static GOptionEntry entries[] = {
+  { "users", 'n', 0, G_OPTION_ARG_INT, &opt_users, "Users (one socket each) for the storm (default 1000)", "N" },
+  { "munityd", 0, 0, G_OPTION_ARG_FILENAME, &opt_munityd, "Start this munityd (embedded PostgreSQL, grace 0) and measure it", "PATH" },
+  { "database", 'd', 0, G_OPTION_ARG_STRING, &opt_database, "With an already running munityd: its database (libpq string)", "CONNINFO" },
+  { "host", 0, 0, G_OPTION_ARG_STRING, &opt_host, "With an already running munityd: its address (default 127.0.0.1)", "ADDR" },
+  { "port", 'p', 0, G_OPTION_ARG_INT, &opt_port, "With an already running munityd: its port", "PORT" },
+  { "pid", 0, 0, G_OPTION_ARG_INT, &opt_pid, "With an already running munityd: its pid, for CPU and RSS", "PID" },
+  { "idle", 0, 0, G_OPTION_ARG_INT, &opt_idle_s, "Seconds to hold the sockets idle for the idle-CPU figure (default 10; 60 for the budget)", "S" },
+  { "churn-rate", 0, 0, G_OPTION_ARG_INT, &opt_churn_rate, "Joins and leaves per second in the churn phase (0: no churn)", "R" },
+  { "churn-seconds", 0, 0, G_OPTION_ARG_INT, &opt_churn_s, "Length of the churn phase (default 10)", "S" },
+  { "leave-storm", 0, 0, G_OPTION_ARG_NONE, &opt_leave_storm, "End with half the users leaving at once", NULL },
+  { "timeout", 0, 0, G_OPTION_ARG_INT, &opt_timeout_s, "Give up a phase after this many seconds (default 120)", "S" },
+  { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json_only, "Print only the JSON line", NULL },
+  { NULL }
+};
+
+/* ---- time -------------------------------------------------------------- */
+
+static int64_t
+now_us (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ---- shared between processes ------------------------------------------ */
+
+/* Lives in MAP_SHARED memory so that every client process sees when each
+ * user joined (for latencies) and the counters. */
+typedef struct {
+  int64_t  join_time[1];   /* per user index, µs; really n_users long */
+} Shared;
+
+typedef struct {
+  uint64_t violations;
+  uint64_t frames;
+  uint64_t bytes;
+  uint64_t complete;       /* clients holding the complete list */
+  uint64_t opened;
+  uint64_t failed;
+  uint64_t closed_by_server;
+  uint64_t hist_join[HIST_BUCKETS];
+  uint64_t hist_leave[HIST_BUCKETS];
+  int64_t  storm_last_open_us;
+  int64_t  storm_done_us;
+  int64_t  phase_start_us;
+  uint64_t leave_observers_done;
+} Counters;
+
+static int64_t *join_time;    /* shared, per user */
+static int64_t *leave_time;   /* shared, per user */
+static Counters *counters;     /* shared, one per process */
+static int n_processes;
+
+static int
+hist_bucket (int64_t us)
+{
+  /* 16 buckets per power of two from 1 µs */
+  double v = us < 1 ? 1 : (double) us;
+  int b = (int) (log2 (v) * 8.0);
+  return b < 0 ? 0 : b >= HIST_BUCKETS ? HIST_BUCKETS - 1 : b;
+}
+
+static double
+bucket_value (int b)
+{
+  return pow (2.0, (b + 0.5) / 8.0);
+}
+
+/* ---- users and sessions ------------------------------------------------- */
+
+typedef struct {
+  int64_t first_id;
+  int     n;
+  char  **tokens;   /* per user */
+} Users;
+
+static char *
+random_token (void)
+{
+  static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  char *token = g_malloc (44);
+  for (int i = 0; i < 43; i++)
+    token[i] = alphabet[g_random_int_range (0, 64)];
+  token[43] = '\0';
+  return token;
+}
+
+static gboolean
+prepare_users (const char *conninfo,
+               int         n,
+               Users      *users)
+{
+  PGconn *conn = PQconnectdb (conninfo);
+  g_autoptr(GString) hashes = g_string_new ("{");
+  g_autoptr(GString) ids = g_string_new ("{");
+  g_autofree char *tag = g_strdup_printf ("%" G_GINT64_FORMAT, g_get_real_time ());
+  g_autofree char *count = g_strdup_printf ("%d", n);
+  const char *params[2] = { tag, count };
+  PGresult *res;
+
+  if (PQstatus (conn) != CONNECTION_OK)
+    {
+      g_printerr ("munity-load: cannot connect to the database: %s", PQerrorMessage (conn));
+      PQfinish (conn);
+      return FALSE;
+    }
+
+  res = PQexecParams (conn,
+                      "INSERT INTO users (first, last, email, password_hash)"
+                      " SELECT 'Load', 'User ' || g, 'load-' || $1 || '-' || g || '@bench.invalid', 'not-a-hash'"
+                      " FROM generate_series(1, $2::int) g ORDER BY g RETURNING id",
+                      2, NULL, params, NULL, NULL, 0);
+  if (PQresultStatus (res) != PGRES_TUPLES_OK || PQntuples (res) != n)
+    {
+      g_printerr ("munity-load: inserting users failed: %s", PQerrorMessage (conn));
+      PQclear (res);
+      PQfinish (conn);
+      return FALSE;
+    }
+
+  users->n = n;
+  users->first_id = g_ascii_strtoll (PQgetvalue (res, 0, 0), NULL, 10);
+  users->tokens = g_new0 (char *, n + 1);
+  for (int i = 0; i < n; i++)
+    {
+      int64_t id = g_ascii_strtoll (PQgetvalue (res, i, 0), NULL, 10);
+      g_autoptr(GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+
+      if (id != users->first_id + i)
+        {
+          g_printerr ("munity-load: user ids are not contiguous\n");
+          PQclear (res);
+          PQfinish (conn);
+          return FALSE;
+        }
+      users->tokens[i] = random_token ();
+      g_checksum_update (sum, (const guchar *) users->tokens[i], 43);
+      g_string_append_printf (hashes, "%s%s", i ? "," : "", g_checksum_get_string (sum));
+      g_string_append_printf (ids, "%s%" G_GINT64_FORMAT, i ? "," : "", id);
+    }
+  PQclear (res);
+  g_string_append_c (hashes, '}');
+  g_string_append_c (ids, '}');
+
+  {
+    const char *p2[2] = { hashes->str, ids->str };
+    res = PQexecParams (conn,
+                        "INSERT INTO sessions (token_hash, user_id)"
+                        " SELECT decode(h, 'hex'), u FROM unnest($1::text[], $2::bigint[]) AS t(h, u)",
+                        2, NULL, p2, NULL, NULL, 0);
+    if (PQresultStatus (res) != PGRES_COMMAND_OK)
+      {
+        g_printerr ("munity-load: inserting sessions failed: %s", PQerrorMessage (conn));
+        PQclear (res);
+        PQfinish (conn);
+        return FALSE;
+      }
+    PQclear (res);
+  }
+
+  PQfinish (conn);
+  return TRUE;
+}
+
+/* ---- /proc ------------------------------------------------------------- */
+
+static double
+proc_cpu_seconds (int pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", pid);
+  g_autofree char *text = NULL;
+  char *p;
+  unsigned long utime = 0, stime = 0;
+
+  if (pid <= 0 || !g_file_get_contents (path, &text, NULL, NULL))
+    return 0;
+  p = strrchr (text, ')');
+  if (p == NULL)
+    return 0;
+  /* fields after the command: state(3) ... utime(14) stime(15) */
+  if (sscanf (p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
+    return 0;
+  return (double) (utime + stime) / (double) sysconf (_SC_CLK_TCK);
+}
+
+static long
+proc_rss_kib (int pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/status", pid);
+  g_autofree char *text = NULL;
+  char *p;
+
+  if (pid <= 0 || !g_file_get_contents (path, &text, NULL, NULL))
+    return 0;
+  p = strstr (text, "VmRSS:");
+  return p != NULL ? strtol (p + 6, NULL, 10) : 0;
+}
+
+/* ---- clients ----------------------------------------------------------- */
+
+enum { C_IDLE, C_CONNECTING, C_HANDSHAKE, C_OPEN, C_CLOSED };
+
+typedef struct {
+  int       fd;
+  int       state;
+  int       user;          /* index */
+  uint64_t *seen;          /* bitset of users in the replayed list */
+  int       count;         /* users in the list */
+  gboolean  got_snapshot;
+  gboolean  complete;
+  /* frame parsing */
+  uint8_t   hdr[14];
+  int       hdr_len;
+  uint64_t  payload_left;
+  uint8_t   opcode;
+  gboolean  big;           /* streaming a snapshot */
+  GByteArray *payload;     /* small frames, whole */
+  char      carry[32];     /* snapshot scanning across reads */
+  int       carry_len;
+  GString  *http;          /* handshake response */
+} Client;
+
+static Users users;
+static Client *clients;
+static int n_clients;        /* in this process */
+static int client_base;      /* first user index of this process */
+static int epfd;
+static int words_per_set;
+static int proc_index;
+static int pending_handshakes;
+static int n_pending_opens;
+static struct sockaddr_in server_addr;
+static int storm_target;     /* users every client must see */
+
+static inline gboolean
+seen_test (Client *c, int u)
+{
+  return (c->seen[u >> 6] >> (u & 63)) & 1;
+}
+
+static inline void
+seen_set (Client *c, int u, gboolean on)
+{
+  if (on)
+    c->seen[u >> 6] |= (uint64_t) 1 << (u & 63);
+  else
+    c->seen[u >> 6] &= ~((uint64_t) 1 << (u & 63));
+}
+
+static void
+violation (Client *c, const char *what, int64_t id)
+{
+  Counters *me = &counters[proc_index];
+  if (me->violations < 10)
+    g_printerr ("munity-load: VIOLATION on user %d's socket: %s %" G_GINT64_FORMAT "\n", c->user, what, id);
+  me->violations++;
+}
+
+static void
+check_complete (Client *c)
+{
+  if (!c->complete && c->count >= storm_target)
+    {
+      c->complete = TRUE;
+      counters[proc_index].complete++;
+      counters[proc_index].storm_done_us = now_us ();
+    }
+}
+
+static void
+add_user (Client *c, int64_t id, gboolean snapshot)
+{
+  int64_t u = id - users.first_id;
+
+  if (u < 0 || u >= users.n)
+    return;  /* someone else's user */
+  if (seen_test (c, (int) u))
+    {
+      violation (c, snapshot ? "duplicate in onlineUsers" : "userJoined for a listed user", id);
+      return;
+    }
+  seen_set (c, (int) u, TRUE);
+  c->count++;
+  if (!snapshot && join_time[u] > 0)
+    counters[proc_index].hist_join[hist_bucket (now_us () - join_time[u])]++;
+  check_complete (c);
+}
+
+static void
+remove_user (Client *c, int64_t id)
+{
+  int64_t u = id - users.first_id;
+
+  if (u < 0 || u >= users.n)
+    return;
+  if (!seen_test (c, (int) u))
+    {
+      violation (c, "userLeft for an unlisted user", id);
+      return;
+    }
+  seen_set (c, (int) u, FALSE);
+  c->count--;
+  if (leave_time[u] > 0)
+    counters[proc_index].hist_leave[hist_bucket (now_us () - leave_time[u])]++;
+}
+
+/* Scans `"id":N` in snapshot bytes as they stream in. */
+static void
+scan_snapshot (Client *c, const uint8_t *data, size_t len)
+{
+  char buf[32 + 8192];
+  size_t total, i, safe;
+
+  while (len > 0)
+    {
+      size_t step = len > 8192 ? 8192 : len;
+
+      memcpy (buf, c->carry, c->carry_len);
+      memcpy (buf + c->carry_len, data, step);
+      total = c->carry_len + step;
+      /* A match starting in the last 24 bytes may be cut: keep them. */
+      safe = total > 24 ? total - 24 : 0;
+      for (i = 0; i < safe; i++)
+        {
+          if (buf[i] == '"' && memcmp (buf + i, "\"id\":", 5) == 0)
+            {
+              add_user (c, strtoll (buf + i + 5, NULL, 10), TRUE);
+              i += 5;
+            }
+        }
+      c->carry_len = (int) (total - safe);
+      if (c->carry_len > 0 && i > safe)  /* a match ran past safe */
+        {
+          size_t skip = i - safe;
+          c->carry_len -= (int) skip;
+          memmove (c->carry, buf + i, c->carry_len);
+        }
+      else
+        memmove (c->carry, buf + safe, c->carry_len);
+      data += step;
+      len -= step;
+    }
+}
+
+static void
+finish_snapshot (Client *c)
+{
+  /* the carry holds the tail, where the last user may be */
+  for (int i = 0; i + 5 < c->carry_len; i++)
+    {
+      if (memcmp (c->carry + i, "\"id\":", 5) == 0)
+        add_user (c, strtoll (c->carry + i + 5, NULL, 10), TRUE);
+    }
+  c->carry_len = 0;
+  c->got_snapshot = TRUE;
+  check_complete (c);
+}
+
+static void
+handle_small_frame (Client *c, const char *text, size_t len)
+{
+  const char *id;
+
+  if (len < 12 || memcmp (text, "{\"event\":\"", 10) != 0)
+    {
+      violation (c, "unexpected frame", 0);
+      return;
+    }
+  if (!c->got_snapshot)
+    {
+      violation (c, "delta before onlineUsers", 0);
+      return;
+    }
+  id = g_strstr_len (text, len, "\"id\":");
+  if (strncmp (text + 10, "userJoined", 10) == 0 && id != NULL)
+    add_user (c, strtoll (id + 5, NULL, 10), FALSE);
+  else if (strncmp (text + 10, "userLeft", 8) == 0 && id != NULL)
+    remove_user (c, strtoll (id + 5, NULL, 10));
+  /* userUpdated, error: nothing to replay */
+}
+
+static void
+client_close (Client *c)
+{
+  if (c->fd >= 0)
+    {
+      epoll_ctl (epfd, EPOLL_CTL_DEL, c->fd, NULL);
+      close (c->fd);
+    }
+  if (c->state == C_HANDSHAKE || c->state == C_CONNECTING)
+    pending_handshakes--;
+  c->fd = -1;
+  c->state = C_CLOSED;
+  c->count = 0;
+  c->got_snapshot = FALSE;
+  c->complete = FALSE;
+  c->hdr_len = 0;
+  c->payload_left = 0;
+  c->big = FALSE;
+  c->carry_len = 0;
+  if (c->payload)
+    g_byte_array_set_size (c->payload, 0);
+  memset (c->seen, 0, words_per_set * sizeof (uint64_t));
+}
+
+static void
+client_feed_frames (Client *c, const uint8_t *data, size_t len)
+{
+  Counters *me = &counters[proc_index];
+
+  while (len > 0)
+    {
+      if (c->payload_left == 0 && !c->big && (c->payload == NULL || c->payload->len == 0))
+        {
+          /* header */
+          size_t need, take;
+          uint64_t plen;
+
+          while (c->hdr_len < 2 && len > 0)
+            {
+              c->hdr[c->hdr_len++] = *data++;
+              len--;
+            }
+          if (c->hdr_len < 2)
+            return;
+          plen = c->hdr[1] & 0x7F;
+          need = 2 + (plen == 126 ? 2 : plen == 127 ? 8 : 0);
+          take = MIN (need - c->hdr_len, len);
+          memcpy (c->hdr + c->hdr_len, data, take);
+          c->hdr_len += (int) take;
+          data += take;
+          len -= take;
+          if ((size_t) c->hdr_len < need)
+            return;
+          if (plen == 126)
+            plen = ((uint64_t) c->hdr[2] << 8) | c->hdr[3];
+          else if (plen == 127)
+            {
+              plen = 0;
+              for (int i = 0; i < 8; i++)
+                plen = (plen << 8) | c->hdr[2 + i];
+            }
+          c->opcode = c->hdr[0] & 0x0F;
+          c->hdr_len = 0;
+          me->frames++;
+
+          if (c->opcode == 0x8)
+            {
+              me->closed_by_server++;
+              client_close (c);
+              return;
+            }
+          if (c->opcode == 0x9)  /* ping: answer with an empty masked pong */
+            {
+              static const uint8_t pong[6] = { 0x8A, 0x80, 0, 0, 0, 0 };
+              if (write (c->fd, pong, sizeof pong) < 0)
+                { /* the read side will notice */ }
+            }
+          c->payload_left = plen;
+          if (plen == 0)
+            continue;
+          if (c->opcode == 0x1 && !c->got_snapshot && plen > 4096)
+            c->big = TRUE;
+          else if (c->payload == NULL)
+            c->payload = g_byte_array_new ();
+          continue;
+        }
+
+      {
+        size_t take = MIN (c->payload_left, (uint64_t) len);
+
+        if (c->big)
+          scan_snapshot (c, data, take);
+        else
+          g_byte_array_append (c->payload, data, (guint) take);
+        data += take;
+        len -= take;
+        c->payload_left -= take;
+
+        if (c->payload_left == 0)
+          {
+            if (c->big)
+              {
+                c->big = FALSE;
+                finish_snapshot (c);
+              }
+            else if (c->opcode == 0x1)
+              {
+                const char *text = (const char *) c->payload->data;
+                if (!c->got_snapshot)
+                  {
+                    if (c->payload->len > 25 && memcmp (text, "{\"event\":\"onlineUsers\"", 22) == 0)
+                      {
+                        scan_snapshot (c, c->payload->data, c->payload->len);
+                        finish_snapshot (c);
+                      }
+                    else
+                      violation (c, "first frame is not onlineUsers", 0);
+                  }
+                else
+                  handle_small_frame (c, text, c->payload->len);
+              }
+            if (c->payload)
+              g_byte_array_set_size (c->payload, 0);
+          }
+      }
+    }
+}
+
+static void
+client_start (Client *c)
+{
+  struct sockaddr_in local = { 0 };
+  int idx = c->user;
+  struct epoll_event ev;
+  int one = 1;
+
+  c->fd = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (c->fd < 0)
+    {
+      counters[proc_index].failed++;
+      c->state = C_CLOSED;
+      return;
+    }
+  setsockopt (c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  /* Spread source addresses past the ephemeral port range of one pair. */
+  local.sin_family = AF_INET;
+  local.sin_addr.s_addr = htonl (0x7F000002 + (uint32_t) (idx / PORTS_PER_ADDRESS) % 200);
+  setsockopt (c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+  bind (c->fd, (struct sockaddr *) &local, sizeof local);
+
+  if (connect (c->fd, (struct sockaddr *) &server_addr, sizeof server_addr) < 0 && errno != EINPROGRESS)
+    {
+      counters[proc_index].failed++;
+      close (c->fd);
+      c->fd = -1;
+      c->state = C_CLOSED;
+      return;
+    }
+  c->state = C_CONNECTING;
+  pending_handshakes++;
+  ev.events = EPOLLOUT | EPOLLIN;
+  ev.data.ptr = c;
+  epoll_ctl (epfd, EPOLL_CTL_ADD, c->fd, &ev);
+}
+
+static void
+client_send_handshake (Client *c)
+{
+  char req[512];
+  int len = snprintf (req, sizeof req,
+                      "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+                      "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                      "Sec-WebSocket-Version: 13\r\nCookie: munity_session=%s\r\n\r\n",
+                      opt_port, users.tokens[c->user]);
+  struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+
+  if (write (c->fd, req, len) != len)
+    {
+      counters[proc_index].failed++;
+      client_close (c);
+      return;
+    }
+  epoll_ctl (epfd, EPOLL_CTL_MOD, c->fd, &ev);
+  c->state = C_HANDSHAKE;
+  if (c->http == NULL)
+    c->http = g_string_new (NULL);
+  g_string_truncate (c->http, 0);
+}
+
+static void
+client_readable (Client *c)
+{
+  uint8_t buf[65536];
+
+  for (int round = 0; round < 8; round++)
+    {
+      ssize_t n = read (c->fd, buf, sizeof buf);
+
+      if (n < 0)
+        {
+          if (errno == EAGAIN || errno == EINTR)
+            return;
+          client_close (c);
+          return;
+        }
+      if (n == 0)
+        {
+          client_close (c);
+          return;
+        }
+      counters[proc_index].bytes += n;
+
+      if (c->state == C_HANDSHAKE)
+        {
+          char *end;
+          size_t used;
+
+          g_string_append_len (c->http, (const char *) buf, n);
+          end = strstr (c->http->str, "\r\n\r\n");
+          if (end == NULL)
+            continue;
+          if (strncmp (c->http->str, "HTTP/1.1 101", 12) != 0)
+            {
+              counters[proc_index].failed++;
+              client_close (c);
+              return;
+            }
+          used = end + 4 - c->http->str;
+          pending_handshakes--;
+          c->state = C_OPEN;
+          counters[proc_index].opened++;
+          counters[proc_index].storm_last_open_us = now_us ();
+          join_time[c->user] = now_us ();
+          if (c->http->len > used)
+            client_feed_frames (c, (const uint8_t *) c->http->str + used, c->http->len - used);
+          g_string_truncate (c->http, 0);
+        }
+      else if (c->state == C_OPEN)
+        client_feed_frames (c, buf, n);
+
+      if (c->state != C_OPEN && c->state != C_HANDSHAKE)
+        return;
+      if ((size_t) n < sizeof buf)
+        return;
+    }
+}
+
+static void
+pump (int timeout_ms)
+{
+  struct epoll_event events[512];
+  int n = epoll_wait (epfd, events, G_N_ELEMENTS (events), timeout_ms);
+
+  for (int i = 0; i < n; i++)
+    {
+      Client *c = events[i].data.ptr;
+
+      if (c->state == C_CONNECTING && (events[i].events & EPOLLOUT))
+        {
+          int err = 0;
+          socklen_t len = sizeof err;
+          getsockopt (c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+          if (err != 0)
+            {
+              counters[proc_index].failed++;
+              client_close (c);
+              continue;
+            }
+          client_send_handshake (c);
+          continue;
+        }
+      if (c->state == C_HANDSHAKE || c->state == C_OPEN)
+        client_readable (c);
+    }
+}
+
+/* Starts as many queued clients as the handshake window allows. */
+static void
+open_some (void)
+{
+  while (n_pending_opens > 0 && pending_handshakes < MAX_PENDING_HANDSHAKES)
+    {
+      Client *c = &clients[n_clients - n_pending_opens];
+      n_pending_opens--;
+      client_start (c);
+    }
+}
+
+/* ---- phases, run in each client process ---------------------------------- */
+
+/* Control from the parent: one byte per command on a pipe. */
+static int cmd_fd = -1;
+static int ack_fd = -1;
+
+static void
+ack (void)
+{
+  char b = 'k';
+  if (write (ack_fd, &b, 1) != 1)
+    _exit (3);
+}
+
+static void
+run_child (int index, int first, int count)
+{
+  char cmd;
+
+  proc_index = index;
+  client_base = first;
+  n_clients = count;
+  clients = g_new0 (Client, count);
+  for (int i = 0; i < count; i++)
+    {
+      clients[i].fd = -1;
+      clients[i].user = first + i;
+      clients[i].seen = g_new0 (uint64_t, words_per_set);
+    }
+  epfd = epoll_create1 (EPOLL_CLOEXEC);
+
+  for (;;)
+    {
+      ssize_t r = read (cmd_fd, &cmd, 1);
+      if (r <= 0)
+        _exit (0);
+
+      switch (cmd)
+        {
+        case 'S': /* storm: open every client, until all complete */
+          {
+            int64_t deadline = now_us () + (int64_t) opt_timeout_s * 1000000;
+            n_pending_opens = n_clients;
+            counters[proc_index].phase_start_us = now_us ();
+            ack ();
+            while (now_us () < deadline)
+              {
+                open_some ();
+                pump (5);
+                if (counters[proc_index].complete + counters[proc_index].failed >= (uint64_t) n_clients &&
+                    n_pending_opens == 0)
+                  break;
+              }
+            ack ();
+          }
+          break;
+
+        case 'I': /* idle: keep answering pings */
+          {
+            int64_t deadline = now_us () + (int64_t) opt_idle_s * 1000000;
+            while (now_us () < deadline)
+              pump (100);
+            ack ();
+          }
+          break;
+
+        case 'C': /* churn: the churn clients of this process open/close at a rate */
+          {
+            /* The last quarter of each process's clients churn. */
+            int n_churn = MAX (n_clients / 4, 1);
+            int64_t start = now_us ();
+            int64_t end = start + (int64_t) opt_churn_s * 1000000;
+            int64_t interval = opt_churn_rate > 0 ? (int64_t) 1000000 * n_processes / opt_churn_rate : 1000000;
+            int64_t next = start;
+            int k = 0;
+
+            ack ();
+            while (now_us () < end)
+              {
+                int64_t t = now_us ();
+                if (t >= next)
+                  {
+                    Client *c = &clients[n_clients - n_churn + (k % n_churn)];
+                    /* one leave and one join */
+                    if (c->state == C_OPEN)
+                      {
+                        leave_time[c->user] = now_us ();
+                        client_close (c);
+                      }
+                    join_time[c->user] = 0;
+                    client_start (c);
+                    k++;
+                    next += interval;
+                  }
+                pump (1);
+              }
+            /* settle */
+            end = now_us () + 2000000;
+            while (now_us () < end)
+              pump (10);
+            ack ();
+          }
+          break;
+
+        case 'L': /* leave storm: the second half of the users close */
+          {
+            int64_t t = now_us ();
+            counters[proc_index].phase_start_us = t;
+            for (int i = 0; i < n_clients; i++)
+              {
+                Client *c = &clients[i];
+                if (c->user >= users.n / 2 && c->state == C_OPEN)
+                  {
+                    leave_time[c->user] = t;
+                    client_close (c);
+                  }
+              }
+            ack ();
+            {
+              int64_t deadline = now_us () + (int64_t) opt_timeout_s * 1000000;
+              while (now_us () < deadline)
+                {
+                  uint64_t done = 0;
+                  pump (5);
+                  for (int i = 0; i < n_clients; i++)
+                    done += clients[i].state == C_OPEN && clients[i].count == users.n / 2;
+                  if (done == (uint64_t) MIN (n_clients, MAX (0, users.n / 2 - client_base)))
+                    {
+                      counters[proc_index].leave_observers_done = done;
+                      counters[proc_index].storm_done_us = now_us ();
+                      break;
+                    }
+                }
+            }
+            ack ();
+          }
+          break;
+
+        case 'Q':
+        default:
+          _exit (0);
+        }
+    }
+}
+
+/* ---- the parent ---------------------------------------------------------- */
+
+typedef struct {
+  GPid pid;
+  int  cmd;
+  int  ack;
+} Child;
+
+static Child *children;
+
+static void
+broadcast_cmd (char cmd)
+{
+  for (int i = 0; i < n_processes; i++)
+    if (write (children[i].cmd, &cmd, 1) != 1)
+      g_error ("child %d went away", i);
+}
+
+static void
+wait_acks (void)
+{
+  for (int i = 0; i < n_processes; i++)
+    {
+      char b;
+      if (read (children[i].ack, &b, 1) != 1)
+        g_error ("child %d went away", i);
+    }
+}
+
+static uint64_t
+sum_counter (size_t offset)
+{
+  uint64_t total = 0;
+  for (int i = 0; i < n_processes; i++)
+    total += *(uint64_t *) ((char *) &counters[i] + offset);
+  return total;
+}
+
+static void
+percentiles (size_t hist_offset, double *p50, double *p99, double *max, uint64_t *n)
+{
+  uint64_t hist[HIST_BUCKETS] = { 0 };
+  uint64_t total = 0, acc = 0;
+
+  for (int i = 0; i < n_processes; i++)
+    for (int b = 0; b < HIST_BUCKETS; b++)
+      hist[b] += ((uint64_t *) ((char *) &counters[i] + hist_offset))[b];
+  for (int b = 0; b < HIST_BUCKETS; b++)
+    total += hist[b];
+  *n = total;
+  *p50 = *p99 = *max = 0;
+  for (int b = 0; b < HIST_BUCKETS; b++)
+    {
+      if (hist[b] == 0)
+        continue;
+      acc += hist[b];
+      if (*p50 == 0 && acc * 2 >= total)
+        *p50 = bucket_value (b);
+      if (*p99 == 0 && acc * 100 >= total * 99)
+        *p99 = bucket_value (b);
+      *max = bucket_value (b);
+    }
+}
+
+static GPtrArray *report_keys;
+static GPtrArray *report_values;
+
+static void put (const char *key, const char *format, ...) G_GNUC_PRINTF (2, 3);
+
+static void
+put (const char *key,
+     const char *format,
+     ...)
+{
+  va_list args;
+
+  va_start (args, format);
+  g_ptr_array_add (report_keys, g_strdup (key));
+  g_ptr_array_add (report_values, g_strdup_vprintf (format, args));
+  va_end (args);
+}
+
+static GPid daemon_pid;
+static char *daemon_state;
+
+static void
+stop_daemon (void)
+{
+  if (daemon_pid > 0)
+    {
+      kill (daemon_pid, SIGTERM);
+      waitpid (daemon_pid, NULL, 0);
+      daemon_pid = 0;
+    }
+}
+
+static gboolean
+http_ok (const char *path)
+{
+  int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  char buf[256];
+  g_autofree char *req = g_strdup_printf ("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
+  gboolean ok = FALSE;
+
+  if (connect (fd, (struct sockaddr *) &server_addr, sizeof server_addr) == 0 &&
+      write (fd, req, strlen (req)) == (ssize_t) strlen (req))
+    {
+      ssize_t n = read (fd, buf, sizeof buf - 1);
+      ok = n > 12 && strncmp (buf, "HTTP/1.1 200", 12) == 0;
+    }
+  close (fd);
+  return ok;
+}
+
+static gboolean
+start_daemon (void)
+{
+  int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  socklen_t len = sizeof a;
+  g_autofree char *listen = NULL;
+  g_autoptr(GError) error = NULL;
+
+  bind (fd, (struct sockaddr *) &a, sizeof a);
+  getsockname (fd, (struct sockaddr *) &a, &len);
+  opt_port = ntohs (a.sin_port);
+  close (fd);
+
+  daemon_state = g_dir_make_tmp ("munity-load-XXXXXX", NULL);
+  listen = g_strdup_printf ("127.0.0.1:%d", opt_port);
+  {
+    const char *argv[] = { opt_munityd, "--listen", listen, "--state-dir", daemon_state,
+                           "--bus", "none", "--leave-grace-ms", "0", NULL };
+    if (!g_spawn_async (NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL,
+                        NULL, NULL, &daemon_pid, &error))
+      {
+        g_printerr ("munity-load: cannot start %s: %s\n", opt_munityd, error->message);
+        return FALSE;
+      }
+  }
+  opt_pid = daemon_pid;
+  opt_database = g_strdup_printf ("host=%s port=5432 user=munity dbname=postgres", daemon_state);
+
+  server_addr.sin_family = AF_INET;
+  server_addr.sin_port = htons (opt_port);
+  server_addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  for (int i = 0; i < 600; i++)
+    {
+      if (http_ok ("/healthz"))
+        return TRUE;
+      g_usleep (100000);
+    }
+  g_printerr ("munity-load: munityd did not become healthy\n");
+  return FALSE;
+}
+
+int
+main (int argc, char *argv[])
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (NULL);
+  g_autoptr(GError) error = NULL;
+  struct rlimit limit;
+  double cpu0, cpu1, t_storm_s, cpu_storm;
+  long rss0, rss1;
+  uint64_t frames_storm, violations;
+  int per_process;
+
+  g_option_context_set_summary (context,
+    "Measures munityd's WebSocket presence: join storm, memory, idle CPU, churn latency,\n"
+    "leave storm. Users and sessions are inserted DIRECTLY into PostgreSQL through libpq\n"
+    "(argon2id logins are not what is measured). Loopback only; every phase is bounded.");
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      g_printerr ("munity-load: %s\n", error->message);
+      return 2;
+    }
+  if (opt_users < 2 || opt_users > 100000 || (opt_munityd == NULL && (opt_database == NULL || opt_port == 0)))
+    {
+      g_printerr ("munity-load: give --munityd PATH, or --database, --port (and --pid) of a running munityd; --users 2..100000\n");
+      return 2;
+    }
+
+  signal (SIGPIPE, SIG_IGN);
+  report_keys = g_ptr_array_new_with_free_func (g_free);
+  report_values = g_ptr_array_new_with_free_func (g_free);
+  if (getrlimit (RLIMIT_NOFILE, &limit) == 0)
+    {
+      limit.rlim_cur = limit.rlim_max;
+      setrlimit (RLIMIT_NOFILE, &limit);
+    }
+
+  server_addr.sin_family = AF_INET;
+  server_addr.sin_port = htons (opt_port);
+  inet_pton (AF_INET, opt_host ? opt_host : "127.0.0.1", &server_addr.sin_addr);
+
+  if (opt_munityd != NULL && !start_daemon ())
+    {
+      stop_daemon ();
+      return 1;
+    }
+
+  rss0 = proc_rss_kib (opt_pid);
+  if (!prepare_users (opt_database, opt_users, &users))
+    {
+      stop_daemon ();
+      return 1;
+    }
+  words_per_set = (users.n + 63) / 64;
+  storm_target = users.n;
+
+  per_process = MIN (MAX_PER_PROCESS, (int) (limit.rlim_cur > 200 ? limit.rlim_cur - 200 : 100));
+  n_processes = (users.n + per_process - 1) / per_process;
+  per_process = (users.n + n_processes - 1) / n_processes;
+
+  join_time = mmap (NULL, sizeof (int64_t) * users.n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  leave_time = mmap (NULL, sizeof (int64_t) * users.n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  counters = mmap (NULL, sizeof (Counters) * n_processes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  memset (join_time, 0, sizeof (int64_t) * users.n);
+  memset (leave_time, 0, sizeof (int64_t) * users.n);
+  memset (counters, 0, sizeof (Counters) * n_processes);
+
+  children = g_new0 (Child, n_processes);
+  for (int i = 0; i < n_processes; i++)
+    {
+      int to_child[2], from_child[2];
+      pid_t pid;
+
+      if (pipe (to_child) != 0 || pipe (from_child) != 0)
+        g_error ("pipe: %s", g_strerror (errno));
+      pid = fork ();
+      if (pid == 0)
+        {
+          close (to_child[1]);
+          close (from_child[0]);
+          cmd_fd = to_child[0];
+          ack_fd = from_child[1];
+          run_child (i, i * per_process, MIN (per_process, users.n - i * per_process));
+          _exit (0);
+        }
+      close (to_child[0]);
+      close (from_child[1]);
+      children[i].pid = pid;
+      children[i].cmd = to_child[1];
+      children[i].ack = from_child[0];
+    }
+
+  /* ---- join storm ---- */
+  {
+    int64_t t0;
+    cpu0 = proc_cpu_seconds (opt_pid);
+    broadcast_cmd ('S');
+    wait_acks ();
+    wait_acks ();
+    t0 = G_MAXINT64;
+    for (int i = 0; i < n_processes; i++)
+      t0 = MIN (t0, counters[i].phase_start_us);
+    {
+      int64_t done = 0;
+      for (int i = 0; i < n_processes; i++)
+        done = MAX (done, counters[i].storm_done_us);
+      t_storm_s = (done - t0) / 1e6;
+    }
+    cpu1 = proc_cpu_seconds (opt_pid);
+    cpu_storm = cpu1 - cpu0;
+    frames_storm = sum_counter (G_STRUCT_OFFSET (Counters, frames));
+    {
+      int64_t last_open = 0;
+      for (int i = 0; i < n_processes; i++)
+        last_open = MAX (last_open, counters[i].storm_last_open_us);
+      put ("users", "%d", users.n);
+      put ("processes", "%d", n_processes);
+      put ("storm_complete_clients", "%" G_GUINT64_FORMAT, sum_counter (G_STRUCT_OFFSET (Counters, complete)));
+      put ("storm_failed", "%" G_GUINT64_FORMAT, sum_counter (G_STRUCT_OFFSET (Counters, failed)));
+      put ("storm_seconds", "%.3f", t_storm_s);
+      put ("accept_per_second", "%.0f", users.n / MAX ((last_open - t0) / 1e6, 1e-6));
+      put ("storm_frames", "%" G_GUINT64_FORMAT, frames_storm);
+      put ("frames_per_second", "%.0f", frames_storm / MAX (t_storm_s, 1e-6));
+      put ("storm_cpu_seconds", "%.3f", cpu_storm);
+      put ("cpu_us_per_frame", "%.3f", frames_storm > 0 ? cpu_storm * 1e6 / frames_storm : 0.0);
+    }
+  }
+
+  /* ---- memory and idle CPU ---- */
+  {
+    double c0, c1;
+    rss1 = proc_rss_kib (opt_pid);
+    c0 = proc_cpu_seconds (opt_pid);
+    broadcast_cmd ('I');
+    wait_acks ();
+    c1 = proc_cpu_seconds (opt_pid);
+    put ("rss_kib_empty", "%ld", rss0);
+    put ("rss_kib_loaded", "%ld", rss1);
+    put ("kib_per_socket", "%.2f", (double) (rss1 - rss0) / users.n);
+    put ("idle_seconds", "%d", opt_idle_s);
+    put ("idle_cpu_percent", "%.3f", (c1 - c0) * 100.0 / MAX (opt_idle_s, 1));
+  }
+
+  /* ---- churn ---- */
+  if (opt_churn_rate > 0)
+    {
+      double p50, p99, max;
+      uint64_t n;
+
+      for (int i = 0; i < n_processes; i++)
+        {
+          memset (counters[i].hist_join, 0, sizeof counters[i].hist_join);
+          memset (counters[i].hist_leave, 0, sizeof counters[i].hist_leave);
+        }
+      broadcast_cmd ('C');
+      wait_acks ();
+      wait_acks ();
+      percentiles (G_STRUCT_OFFSET (Counters, hist_join), &p50, &p99, &max, &n);
+      put ("churn_rate", "%d", opt_churn_rate);
+      put ("churn_seconds", "%d", opt_churn_s);
+      put ("join_deliveries", "%" G_GUINT64_FORMAT, n);
+      put ("join_p50_ms", "%.2f", p50 / 1000);
+      put ("join_p99_ms", "%.2f", p99 / 1000);
+      put ("join_max_ms", "%.2f", max / 1000);
+      percentiles (G_STRUCT_OFFSET (Counters, hist_leave), &p50, &p99, &max, &n);
+      put ("leave_deliveries", "%" G_GUINT64_FORMAT, n);
+      put ("leave_p50_ms", "%.2f", p50 / 1000);
+      put ("leave_p99_ms", "%.2f", p99 / 1000);
+      put ("leave_max_ms", "%.2f", max / 1000);
+    }
+
+  /* ---- leave storm ---- */
+  if (opt_leave_storm)
+    {
+      int64_t t0;
+      for (int i = 0; i < n_processes; i++)
+        counters[i].storm_done_us = 0;
+      broadcast_cmd ('L');
+      wait_acks ();
+      wait_acks ();
+      t0 = G_MAXINT64;
+      for (int i = 0; i < n_processes; i++)
+        t0 = MIN (t0, counters[i].phase_start_us);
+      {
+        int64_t done = 0;
+        for (int i = 0; i < n_processes; i++)
+          done = MAX (done, counters[i].storm_done_us);
+        put ("leave_storm_users", "%d", users.n - users.n / 2);
+        put ("leave_storm_seconds", "%.3f", done > 0 ? (done - t0) / 1e6 : -1.0);
+      }
+    }
+
+  violations = sum_counter (G_STRUCT_OFFSET (Counters, violations));
+  put ("violations", "%" G_GUINT64_FORMAT, violations);
+  put ("closed_by_server", "%" G_GUINT64_FORMAT, sum_counter (G_STRUCT_OFFSET (Counters, closed_by_server)));
+
+  broadcast_cmd ('Q');
+  for (int i = 0; i < n_processes; i++)
+    waitpid (children[i].pid, NULL, 0);
+  stop_daemon ();
+
+  /* One JSON line (every value is a number), then a table for people. */
+  putchar ('{');
+  for (guint i = 0; i < report_keys->len; i++)
+    printf ("%s\"%s\":%s", i ? "," : "", (char *) report_keys->pdata[i], (char *) report_values->pdata[i]);
+  printf ("}\n");
+  if (!opt_json_only)
+    {
+      printf ("\n%-24s %s\n", "figure", "value");
+      for (guint i = 0; i < report_keys->len; i++)
+        printf ("%-24s %s\n", (char *) report_keys->pdata[i], (char *) report_values->pdata[i]);
+    }
+  fflush (stdout);
+  return violations == 0 && sum_counter (G_STRUCT_OFFSET (Counters, complete)) == (uint64_t) users.n ? 0 : 1;
+}
