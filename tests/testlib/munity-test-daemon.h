@@ -32,6 +32,16 @@ MunityTestDaemon *munity_test_daemon_try_start (const char * const *extra_args,
                                                 guint               timeout_s,
                                                 GError            **error);
 
+/* Like munity_test_daemon_try_start() with extra environment variables for
+ * munityd on top of the test's own environment: @env is a NULL-terminated
+ * array of name, value pairs (may be NULL). For test hooks such as
+ * MUNITY_WS_PING_INTERVAL_MS, without changing the test process's own
+ * environment. */
+MunityTestDaemon *munity_test_daemon_try_start_with_env (const char * const *extra_args,
+                                                         const char * const *env,
+                                                         guint               timeout_s,
+                                                         GError            **error);
+
 const char       *munity_test_daemon_base_url  (MunityTestDaemon *d); /* "http://127.0.0.1:PORT" */
 guint16           munity_test_daemon_port      (MunityTestDaemon *d);
 GPid              munity_test_daemon_pid       (MunityTestDaemon *d);
