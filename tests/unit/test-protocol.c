@@ -90,8 +90,11 @@ test_snapshot_concatenation (void)
   gsize size;
   JsonArray *data;
 
-  g_ptr_array_add (fragments, g_bytes_new_static ("{\"id\":1,\"first\":\"A\",\"last\":\"B\",\"imageUrl\":null}", 46));
-  g_ptr_array_add (fragments, g_bytes_new_static ("{\"id\":2,\"first\":\"C\",\"last\":\"D\",\"imageUrl\":null}", 46));
+  static const char one[] = "{\"id\":1,\"first\":\"A\",\"last\":\"B\",\"imageUrl\":null}";
+  static const char two[] = "{\"id\":2,\"first\":\"C\",\"last\":\"D\",\"imageUrl\":null}";
+
+  g_ptr_array_add (fragments, g_bytes_new_static (one, strlen (one)));
+  g_ptr_array_add (fragments, g_bytes_new_static (two, strlen (two)));
   MunityWsHeader header;
 
   frame = munity_protocol_online_users_frame (fragments);
