@@ -5,10 +5,12 @@
 #
 # A skipped test counts as failed: a test that cannot run in CI must fail it.
 # Exit status: 0 only when every test passed and nothing failed on the way.
+#
+# MUNITY_BUILDDIR=DIR uses another build directory than _build.
 set -uo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")"
 
-BUILD=_build
+BUILD=${MUNITY_BUILDDIR:-_build}
 TESTLOG="$BUILD/meson-logs/testlog.json"
 extra_failures=()
 

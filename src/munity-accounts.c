@@ -189,6 +189,39 @@ munity_accounts_prune (MunityAccounts *self)
   munity_throttle_prune (self->account_throttle, now);
 }
 
+/* ---- password hashing -------------------------------------------------- */
+
+/* argon2id is deliberately expensive (64 MiB, ~0.1 s). GLib's shared GTask
+ * pool would run as many at once as there are requests and starve the
+ * main loop and PostgreSQL on a small machine; this pool leaves a core
+ * free: logins queue instead. */
+static GThreadPool *hash_pool;
+
+static void
+hash_pool_run (gpointer data,
+               gpointer user_data)
+{
+  g_autoptr(GTask) task = data;
+  GTaskThreadFunc func = g_object_get_data (G_OBJECT (task), "munity-hash-func");
+
+  func (task, g_task_get_source_object (task), g_task_get_task_data (task),
+        g_task_get_cancellable (task));
+}
+
+static void
+run_in_hash_pool (GTask           *task,
+                  GTaskThreadFunc  func)
+{
+  if (g_once_init_enter (&hash_pool))
+    {
+      gint threads = MAX (1, (gint) g_get_num_processors () - 1);
+      g_once_init_leave (&hash_pool, g_thread_pool_new (hash_pool_run, NULL, threads, FALSE, NULL));
+    }
+
+  g_object_set_data (G_OBJECT (task), "munity-hash-func", func);
+  g_thread_pool_push (hash_pool, g_object_ref (task), NULL);
+}
+
 /* ---- shared state of one operation ------------------------------------- */
 
 typedef struct {
@@ -388,7 +421,7 @@ register_checked_cb (GObject      *source,
   GCancellable *task_cancellable = g_task_get_cancellable (task);
   hash_task = g_task_new (NULL, task_cancellable, register_hashed_cb, g_steal_pointer (&task));
   g_task_set_task_data (hash_task, op, NULL);
-  g_task_run_in_thread (hash_task, hash_password_thread);
+  run_in_hash_pool (hash_task, hash_password_thread);
 }
 
 /**
@@ -593,7 +626,7 @@ login_found_cb (GObject      *source,
   GCancellable *task_cancellable = g_task_get_cancellable (task);
   verify_task = g_task_new (NULL, task_cancellable, login_verified_cb, g_steal_pointer (&task));
   g_task_set_task_data (verify_task, op, NULL);
-  g_task_run_in_thread (verify_task, verify_password_thread);
+  run_in_hash_pool (verify_task, verify_password_thread);
 }
 
 /**

@@ -4,7 +4,6 @@
  */
 /* nftw () */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE
 #endif
 
 #include "munity-test-daemon.h"

@@ -7,7 +7,6 @@
  * tests run as root it belongs to, and runs as, the `postgres` account
  * (PostgreSQL refuses to run as root).
  */
-#define _GNU_SOURCE  /* nftw */
 #include "config.h"
 
 #include "munity-test-pg.h"
