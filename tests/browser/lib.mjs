@@ -21,7 +21,9 @@ import { deflateSync } from 'node:zlib';
 export const SOURCE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const WEB_DIR = process.env.MUNITY_WEB_DIR || join(SOURCE_ROOT, 'src', 'web', 'dist');
 export const ARTIFACTS = resolve(process.env.MUNITY_BROWSER_ARTIFACTS || join('tests', 'browser-artifacts'));
-export const GRACE_MS = 1500;
+// The grace of munityd in these tests: long enough that "at once" (logout) and
+// "after the grace" (closing the last tab) stay apart on a busy machine.
+export const GRACE_MS = 2000;
 
 // playwright-core is a devDependency of the web client: one package-lock.
 function loadPlaywright() {
@@ -73,6 +75,18 @@ export async function until(check, { timeout = 10000, interval = 100, what = 'a 
   }
 }
 
+// A munityd must not outlive the tests, even when meson's timeout ends them.
+const running = new Set();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGTERM');
+});
+for (const signal of ['SIGTERM', 'SIGINT']) {
+  process.once(signal, () => {
+    for (const child of running) child.kill('SIGTERM');
+    process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+  });
+}
+
 /**
  * munityd on a free loopback port, embedded PostgreSQL in a fresh state
  * directory, no D-Bus, a short grace. stop() and start() again keep the
@@ -112,9 +126,11 @@ export class Daemon {
     child.stdout.pipe(log);
     child.stderr.pipe(log);
     this.process = child;
+    running.add(child);
     let exited = null;
     child.once('exit', (code, signal) => {
       exited = { code, signal };
+      running.delete(child);
     });
 
     const deadline = Date.now() + timeout;

@@ -21,9 +21,10 @@ const PEOPLE = [
 
 checkPrerequisites();
 const daemon = new Daemon();
-await daemon.start();
-const browser = await launchBrowser();
+let browser = null;
 try {
+  await daemon.start();
+  browser = await launchBrowser();
   const pages = [];
   const ids = [];
   for (const [first, last, color] of PEOPLE) {
@@ -46,6 +47,6 @@ try {
   await pages[0].screenshot({ path });
   console.log(`wrote ${path}`);
 } finally {
-  await browser.close();
+  await browser?.close();
   await daemon.dispose();
 }
