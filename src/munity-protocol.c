@@ -364,7 +364,7 @@ munity_protocol_client_message_is_valid (const char *text,
   JsonNode *root;
   JsonObject *object;
 
-  if (!g_utf8_validate (text, length, NULL) ||
+  if (text == NULL || length == 0 || !g_utf8_validate (text, length, NULL) ||
       !json_parser_load_from_data (parser, text, length, NULL))
     return FALSE;
 
