@@ -129,6 +129,8 @@ struct _MunityAccounts
   MunityDb       *db;                /* (owned) */
   MunityThrottle *address_throttle;  /* (owned) */
   MunityThrottle *account_throttle;  /* (owned) */
+  GPtrArray      *auth_batch;        /* (owned) of GTask (owned), waiting to be sent */
+  guint           auth_batch_id;
 };
 
 G_DEFINE_FINAL_TYPE (MunityAccounts, munity_accounts, G_TYPE_OBJECT)
@@ -141,6 +143,13 @@ munity_accounts_dispose (GObject *object)
   g_clear_object (&self->db);
   g_clear_object (&self->address_throttle);
   g_clear_object (&self->account_throttle);
+  g_clear_handle_id (&self->auth_batch_id, g_source_remove);
+  if (self->auth_batch != NULL)
+    {
+      for (guint i = 0; i < self->auth_batch->len; i++)
+        g_task_return_new_error (self->auth_batch->pdata[i], G_IO_ERROR, G_IO_ERROR_CANCELLED, "shutting down");
+      g_clear_pointer (&self->auth_batch, g_ptr_array_unref);
+    }
 
   G_OBJECT_CLASS (munity_accounts_parent_class)->dispose (object);
 }
@@ -769,6 +778,90 @@ query_user (MunityAccounts      *self,
   munity_db_query_async (self->db, sql, n_params, params, cancellable, user_row_cb, task);
 }
 
+#define AUTH_BATCH_MAX 512
+
+static void
+auth_batch_cb (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(GPtrArray) tasks = user_data;
+  g_autoptr(PGresult) res = NULL;
+  g_autoptr(GHashTable) rows = g_hash_table_new (g_str_hash, g_str_equal);
+  GError *error = NULL;
+
+  res = munity_db_query_finish (MUNITY_DB (source), result, &error);
+  if (res == NULL)
+    {
+      for (guint i = 0; i < tasks->len; i++)
+        g_task_return_error (tasks->pdata[i], g_error_copy (error));
+      g_error_free (error);
+      return;
+    }
+
+  /* column 6 is the hex hash of the row's session */
+  for (int row = 0; row < PQntuples (res); row++)
+    g_hash_table_insert (rows, PQgetvalue (res, row, 6), GINT_TO_POINTER (row + 1));
+
+  for (guint i = 0; i < tasks->len; i++)
+    {
+      GTask *task = tasks->pdata[i];
+      Op *op = g_task_get_task_data (task);
+      int row = GPOINTER_TO_INT (g_hash_table_lookup (rows, op->hash));
+
+      if (row == 0)
+        g_task_return_new_error (task, MUNITY_ERROR, MUNITY_ERROR_NOT_LOGGED_IN,
+                                 _("You are not logged in."));
+      else
+        return_user (task, user_info_from_row (res, row - 1));
+    }
+}
+
+static gboolean
+send_auth_batch (gpointer user_data)
+{
+  MunityAccounts *self = user_data;
+
+  g_autoptr(GPtrArray) all = g_steal_pointer (&self->auth_batch);
+
+  self->auth_batch_id = 0;
+  for (guint start = 0; all != NULL && start < all->len; start += AUTH_BATCH_MAX)
+    {
+      guint end = MIN (all->len, start + AUTH_BATCH_MAX);
+      GPtrArray *tasks = g_ptr_array_new_with_free_func (g_object_unref);
+      g_autoptr(GString) hashes = g_string_new ("{");
+
+      for (guint i = start; i < end; i++)
+        {
+          GTask *task = all->pdata[i];
+          Op *op = g_task_get_task_data (task);
+
+          g_ptr_array_add (tasks, g_object_ref (task));
+          g_string_append_printf (hashes, "%s%s", i > start ? "," : "", op->hash);
+        }
+      g_string_append_c (hashes, '}');
+
+      {
+        const char *params[] = { hashes->str };
+        munity_db_query_async (self->db,
+                               "WITH h AS (SELECT decode(x, 'hex') AS token_hash FROM unnest($1::text[]) x),"
+                               " s AS ("
+                               "  SELECT s.token_hash, s.user_id FROM sessions s JOIN h USING (token_hash)"
+                               "  WHERE s.last_used > now() - interval '30 days'),"
+                               " t AS ("
+                               "  UPDATE sessions SET last_used = now() FROM h"
+                               "  WHERE sessions.token_hash = h.token_hash"
+                               "    AND last_used < now() - interval '1 hour'"
+                               "    AND last_used > now() - interval '30 days')"
+                               " SELECT " USER_COLUMNS ", encode(s.token_hash, 'hex')"
+                               " FROM users u JOIN s ON u.id = s.user_id",
+                               1, params, NULL, auth_batch_cb, tasks);
+      }
+    }
+
+  return G_SOURCE_REMOVE;
+}
+
 /**
  * munity_accounts_authenticate_async:
  * @self: the accounts service
@@ -787,31 +880,28 @@ munity_accounts_authenticate_async (MunityAccounts      *self,
                                     GAsyncReadyCallback  callback,
                                     gpointer             user_data)
 {
-  g_autofree char *token_hash = NULL;
+  Op *op;
+  g_autoptr(GTask) task = op_task_new (self, munity_accounts_authenticate_async,
+                                       cancellable, callback, user_data, &op);
+  g_autofree char *hash = NULL;
 
   if (!munity_session_token_is_valid (token))
     {
-      g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
-      g_task_set_source_tag (task, munity_accounts_authenticate_async);
       g_task_return_new_error (task, MUNITY_ERROR, MUNITY_ERROR_NOT_LOGGED_IN,
                                _("You are not logged in."));
       return;
     }
 
-  token_hash = munity_session_token_hash (token);
-  {
-    const char *params[] = { token_hash };
-    query_user (self, munity_accounts_authenticate_async, MUNITY_ERROR_NOT_LOGGED_IN,
-                "WITH s AS ("
-                "  SELECT user_id, last_used FROM sessions"
-                "  WHERE token_hash = $1 AND last_used > now() - interval '30 days'),"
-                " t AS ("
-                "  UPDATE sessions SET last_used = now()"
-                "  WHERE token_hash = $1 AND last_used < now() - interval '1 hour'"
-                "    AND last_used > now() - interval '30 days')"
-                " SELECT " USER_COLUMNS " FROM users u JOIN s ON u.id = s.user_id",
-                1, params, cancellable, callback, user_data);
-  }
+  /* Lookups are gathered for one main-loop iteration and sent as one
+   * query: a join storm of thousands of sockets costs a few queries, not
+   * thousands. The hash travels in op->hash, hex without the \x. */
+  hash = munity_session_token_hash (token);
+  op->hash = g_strdup (hash + 2);
+  if (self->auth_batch == NULL)
+    self->auth_batch = g_ptr_array_new_with_free_func (g_object_unref);
+  g_ptr_array_add (self->auth_batch, g_steal_pointer (&task));
+  if (self->auth_batch_id == 0)
+    self->auth_batch_id = g_timeout_add (0, send_auth_batch, self);
 }
 
 /**
