@@ -68,20 +68,23 @@ typedef struct {
   guint       grace_ms;
   gboolean    fast_ping;        /* ping every 300 ms, pong within 900 ms */
   const char *allowed_origin;   /* allowed-origins in a config file */
+  gboolean    dbus;             /* --bus session, on a private bus */
 } Opts;
 
-static const Opts grace_0 = { 0, FALSE, NULL };
-static const Opts grace_1s = { 1000, FALSE, NULL };
-static const Opts grace_5s = { 5000, FALSE, NULL };
-static const Opts grace_default = { GRACE_DEFAULT, FALSE, NULL };
-static const Opts fast_ping = { 0, TRUE, NULL };
-static const Opts with_allowed = { 1000, FALSE, "https://app.example.org" };
+static const Opts grace_0 = { 0, FALSE, NULL, FALSE };
+static const Opts grace_1s = { 1000, FALSE, NULL, FALSE };
+static const Opts grace_5s = { 5000, FALSE, NULL, FALSE };
+static const Opts grace_default = { GRACE_DEFAULT, FALSE, NULL, FALSE };
+static const Opts fast_ping = { 0, TRUE, NULL, FALSE };
+static const Opts with_allowed = { 1000, FALSE, "https://app.example.org", FALSE };
+static const Opts with_dbus = { 5000, FALSE, NULL, TRUE };
 
 typedef struct _Ws Ws;
 
 typedef struct {
   const Opts       *opts;
   MunityTestDaemon *d;
+  GTestDBus        *bus;          /* (owned) (nullable) private session bus */
   char             *config_dir;   /* (owned) (nullable) */
   GPtrArray        *sockets;      /* of Ws (owned) */
   Ws               *sentinel;     /* (unowned) (nullable) in sockets */
@@ -156,7 +159,16 @@ ms_since (gint64 t)
 typedef struct {
   gboolean expired;
   guint    id;
+  guint    tick_id;
 } Deadline;
+
+/* Wakes the loop now and then, for conditions that change outside it
+ * (munityd exiting is noticed by GLib's worker thread). */
+static gboolean
+tick_cb (gpointer user_data)
+{
+  return G_SOURCE_CONTINUE;
+}
 
 static gboolean
 deadline_cb (gpointer user_data)
@@ -171,11 +183,13 @@ deadline_cb (gpointer user_data)
 /* Runs the main loop until @cond holds; fails the test after @timeout_ms. */
 #define WAIT_UNTIL(cond, timeout_ms, ...)                                   \
   G_STMT_START {                                                            \
-    Deadline dl_ = { FALSE, 0 };                                            \
+    Deadline dl_ = { FALSE, 0, 0 };                                         \
     dl_.id = g_timeout_add ((timeout_ms), deadline_cb, &dl_);               \
+    dl_.tick_id = g_timeout_add (20, tick_cb, NULL);                        \
     while (!(cond) && !dl_.expired)                                         \
       g_main_context_iteration (NULL, TRUE);                                \
     g_clear_handle_id (&dl_.id, g_source_remove);                           \
+    g_clear_handle_id (&dl_.tick_id, g_source_remove);                      \
     if (!(cond))                                                            \
       {                                                                     \
         g_test_message (__VA_ARGS__);                                       \
@@ -188,7 +202,7 @@ deadline_cb (gpointer user_data)
 static void
 pump (guint ms)
 {
-  Deadline dl = { FALSE, 0 };
+  Deadline dl = { FALSE, 0, 0 };
 
   dl.id = g_timeout_add (ms, deadline_cb, &dl);
   while (!dl.expired)
@@ -927,15 +941,14 @@ send_all (GSocket      *sock,
   return TRUE;
 }
 
-/* A client frame: masked, as RFC 6455 requires. */
-static gboolean
-raw_send (Ws           *ws,
-          guint8        opcode,
-          gboolean      fin,
-          const void   *payload,
-          gsize         len)
+/* Appends a client frame to @frame: masked, as RFC 6455 requires. */
+static void
+frame_append (GByteArray *frame,
+              guint8      opcode,
+              gboolean    fin,
+              const void *payload,
+              gsize       len)
 {
-  g_autoptr(GByteArray) frame = g_byte_array_new ();
   guint8 head[14];
   gsize head_len = 2;
   guint8 mask[4];
@@ -967,7 +980,27 @@ raw_send (Ws           *ws,
       guint8 b = ((const guint8 *) payload)[i] ^ mask[i % 4];
       g_byte_array_append (frame, &b, 1);
     }
+}
+
+static gboolean
+raw_send (Ws         *ws,
+          guint8      opcode,
+          gboolean    fin,
+          const void *payload,
+          gsize       len)
+{
+  g_autoptr(GByteArray) frame = g_byte_array_new ();
+
+  frame_append (frame, opcode, fin, payload, len);
   return send_all (ws->sock, frame->data, frame->len);
+}
+
+/* Several frames in one write, so munityd reads them at once. */
+static void
+raw_send_burst (Ws         *ws,
+                GByteArray *frames)
+{
+  g_assert_true (send_all (ws->sock, frames->data, frames->len));
 }
 
 static void
@@ -1420,6 +1453,13 @@ fixture_set_up (Fixture       *fx,
       g_ptr_array_add (args, g_strdup ("--config"));
       g_ptr_array_add (args, g_steal_pointer (&file));
     }
+  if (opts->dbus)
+    {
+      fx->bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+      g_test_dbus_up (fx->bus);   /* sets DBUS_SESSION_BUS_ADDRESS, which munityd inherits */
+      g_ptr_array_add (args, g_strdup ("--bus"));
+      g_ptr_array_add (args, g_strdup ("session"));
+    }
   g_ptr_array_add (args, NULL);
 
   fx->d = munity_test_daemon_try_start_with_env ((const char * const *) args->pdata,
@@ -1479,6 +1519,11 @@ fixture_tear_down (Fixture       *fx,
       g_assert_cmpint (status, ==, 0);
     }
   g_clear_pointer (&fx->d, munity_test_daemon_free);
+  if (fx->bus != NULL)
+    {
+      g_test_dbus_down (fx->bus);
+      g_clear_object (&fx->bus);
+    }
   if (fx->config_dir != NULL)
     munity_test_rm_rf (fx->config_dir);
   g_clear_pointer (&fx->config_dir, g_free);
@@ -1988,6 +2033,205 @@ test_events_bio_silent (Fixture       *fx,
   barrier (fx, wb, a1, NULL);
 }
 
+/* The smallest PNG: one transparent pixel. */
+static const guint8 tiny_png[] = {
+  0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d,
+  0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01,
+  0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4, 0x89, 0x00, 0x00, 0x00,
+  0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x00, 0x01, 0x00, 0x00,
+  0x05, 0x00, 0x01, 0x0d, 0x0a, 0x2d, 0xb4, 0x00, 0x00, 0x00, 0x00, 0x49,
+  0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+};
+
+static char *
+upload_picture (Fixture *fx,
+                User    *u)
+{
+  g_autofree char *url = url_of (fx, "/api/me/avatar");
+  g_autoptr(GError) error = NULL;
+  const char *headers[] = { "Cookie", u->cookie, NULL };
+  g_autoptr(MunityTestResponse) resp = NULL;
+  JsonObject *user;
+
+  resp = munity_test_http_full (http, "POST", url, "image/png", (const char *) tiny_png,
+                                sizeof tiny_png, headers, &error);
+  g_assert_no_error (error);
+  if (resp->status != 200)
+    g_test_message ("POST /api/me/avatar: %u %s", resp->status, munity_test_response_text (resp));
+  g_assert_cmpuint (resp->status, ==, 200);
+  user = json_object_get_object_member (munity_test_response_object (resp), "user");
+  g_assert_nonnull (user);
+  g_assert_true (is_string (json_object_get_member (user, "imageUrl")));
+  return g_strdup (json_object_get_string_member (user, "imageUrl"));
+}
+
+static void
+test_events_picture_updated (Fixture       *fx,
+                             gconstpointer  data)
+{
+  User *a = &users[20], *b = &users[21];
+  Ws *wb = ws_open (fx, b);
+  Ws *a1 = ws_open (fx, a);
+  Ws *a2 = raw_open_user (fx, a);
+  Ws *all[3] = { wb, a1, a2 };
+  g_autofree char *image = NULL;
+  g_autoptr(MunityTestResponse) served = NULL;
+
+  ws_next_user (wb, "userJoined", a);
+  image = upload_picture (fx, a);
+  g_test_message ("picture at %s", image);
+  for (guint i = 0; i < G_N_ELEMENTS (all); i++)
+    {
+      JsonObject *o = ws_next_user (all[i], "userUpdated", a);
+      g_assert_cmpstr (json_object_get_string_member (o, "imageUrl"), ==, image);
+      g_assert_cmpstr (json_object_get_string_member (o, "first"), ==, a->first);
+      g_assert_cmpstr (json_object_get_string_member (o, "last"), ==, a->last);
+    }
+  /* The URL works without a session. */
+  served = api (fx, "GET", image, NULL, NULL);
+  g_assert_cmpuint (served->status, ==, 200);
+  barrier (fx, wb, a1, a2, NULL);
+}
+
+/* A lingering user is online everywhere: a rename reaches every socket. */
+static void
+test_events_lingering_user_updated (Fixture       *fx,
+                                    gconstpointer  data)
+{
+  User *a = &users[0], *b = &users[1], *c = &users[2];
+  g_autofree char *first = g_strdup_printf ("Lingering%u", ++barrier_serial);
+  Ws *wb = ws_open (fx, b);
+  Ws *a1 = ws_open (fx, a);
+  Ws *wc;
+  JsonObject *o;
+
+  ws_next_user (wb, "userJoined", a);
+  ws_close_wait (a1);
+  set_names (fx, a, first, NULL);
+  o = ws_next_user (wb, "userUpdated", a);
+  g_assert_cmpstr (json_object_get_string_member (o, "first"), ==, first);
+  wc = ws_open (fx, c);
+  ws_assert_list (wc, a, b, c, NULL);
+  o = json_node_get_object (g_hash_table_lookup (wc->list, &a->id));
+  g_assert_cmpstr (json_object_get_string_member (o, "first"), ==, first);
+  ws_next_user (wb, "userJoined", c);
+  barrier (fx, wb, wc, NULL);
+}
+
+/* ---- D-Bus Disconnect ---------------------------------------------------------- */
+
+static void
+name_appeared_cb (GDBusConnection *connection,
+                  const char      *name,
+                  const char      *owner,
+                  gpointer         user_data)
+{
+  *(gboolean *) user_data = TRUE;
+}
+
+static void
+call_done_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  GVariant **reply = user_data;
+  g_autoptr(GError) error = NULL;
+
+  *reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+  g_assert_no_error (error);
+}
+
+static GVariant *
+presence_call (GDBusConnection *bus,
+               const char      *method,
+               GVariant        *args,
+               const char      *reply_type)
+{
+  GVariant *reply = NULL;
+
+  g_dbus_connection_call (bus, "org.munity.Presence1", "/org/munity/Presence1",
+                          "org.munity.Presence1", method, args, G_VARIANT_TYPE (reply_type),
+                          G_DBUS_CALL_FLAGS_NONE, 10000, NULL, call_done_cb, &reply);
+  WAIT_UNTIL (reply != NULL, QUICK_MS, "waiting for %s over D-Bus", method);
+  return reply;
+}
+
+/* §3: Disconnect over D-Bus closes every socket of the user with 4003 and
+ * the user leaves at once; a lingering user shows on D-Bus with 0 sockets. */
+static void
+test_dbus_disconnect (Fixture       *fx,
+                      gconstpointer  data)
+{
+  User *a = &users[0], *b = &users[1], *c = &users[2];
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GDBusConnection) bus = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) list = NULL;
+  gboolean appeared = FALSE;
+  guint watch;
+  Ws *wb, *a1, *a2, *c1;
+  guint32 closed = 0;
+  gint64 t;
+  gboolean c_seen = FALSE;
+
+  bus = g_dbus_connection_new_for_address_sync (g_test_dbus_get_bus_address (fx->bus),
+                                                G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                                G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                NULL, NULL, &error);
+  g_assert_no_error (error);
+  watch = g_bus_watch_name_on_connection (bus, "org.munity.Presence1", G_BUS_NAME_WATCHER_FLAGS_NONE,
+                                          name_appeared_cb, NULL, &appeared, NULL);
+  WAIT_UNTIL (appeared, QUICK_MS, "waiting for munityd on the bus");
+  g_bus_unwatch_name (watch);
+
+  wb = ws_open (fx, b);
+  a1 = ws_open (fx, a);
+  a2 = raw_open_user (fx, a);
+  c1 = ws_open (fx, c);
+  ws_next_user (wb, "userJoined", a);
+  ws_next_user (wb, "userJoined", c);
+  ws_close_wait (c1);   /* c lingers */
+
+  list = presence_call (bus, "ListOnlineUsers", NULL, "(a(tssux))");
+  {
+    g_autoptr(GVariantIter) iter = NULL;
+    guint64 id;
+    const char *name, *image;
+    guint32 sockets;
+    gint64 since;
+
+    g_variant_get (list, "(a(tssux))", &iter);
+    while (g_variant_iter_loop (iter, "(t&s&sux)", &id, &name, &image, &sockets, &since))
+      if ((gint64) id == c->id)
+        {
+          c_seen = TRUE;
+          g_assert_cmpuint (sockets, ==, 0);
+        }
+  }
+  g_assert_true (c_seen);
+
+  t = now_us ();
+  reply = presence_call (bus, "Disconnect", g_variant_new ("(t)", (guint64) a->id), "(u)");
+  g_variant_get (reply, "(u)", &closed);
+  g_assert_cmpuint (closed, ==, 2);
+  WAIT_UNTIL (a1->closed && a2->closed, QUICK_MS, "waiting for the disconnected sockets to close");
+  g_assert_cmpuint (a1->close_code, ==, 4003);
+  g_assert_true (a2->got_close);
+  g_assert_cmpuint (a2->close_code, ==, 4003);
+  ws_next_user (wb, "userLeft", a);
+  g_test_message ("userLeft %.0f ms after Disconnect (grace %u ms)", (ws_last_time (wb) - t) / 1000.0,
+                  fx->opts->grace_ms);
+  g_assert_cmpfloat ((ws_last_time (wb) - t) / 1000.0, <, 1000);
+  g_assert_false (api_online_has (fx, b, a));
+
+  g_clear_pointer (&reply, g_variant_unref);
+  reply = presence_call (bus, "Disconnect", g_variant_new ("(t)", (guint64) a->id), "(u)");
+  g_variant_get (reply, "(u)", &closed);
+  g_assert_cmpuint (closed, ==, 0);
+
+  g_dbus_connection_close_sync (bus, NULL, NULL);
+}
+
 /* ---- logout ------------------------------------------------------------------ */
 
 static void
@@ -2182,6 +2426,7 @@ test_limits_too_big (Fixture       *fx,
   Ws *a1 = ws_open (fx, a);
   Ws *a2 = raw_open_user (fx, a);
   Ws *a3 = raw_open_user (fx, a);
+  Ws *a4 = raw_open_user (fx, a);
   g_autofree char *max = filler (4096);
   g_autofree char *over = filler (4097);
   g_autofree char *half = filler (2048);
@@ -2194,7 +2439,7 @@ test_limits_too_big (Fixture       *fx,
   raw_send (a2, OP_TEXT, FALSE, half, 2048);
   raw_send (a2, OP_CONTINUATION, TRUE, half, 2048);
   expect_errors (a2, 1);
-  barrier (fx, a1, a2, a3, NULL);
+  barrier (fx, a1, a2, a3, a4, NULL);
 
   soup_websocket_connection_send_text (a1->conn, over);
   WAIT_UNTIL (a1->closed, QUICK_MS, "waiting for the close after 4097 bytes");
@@ -2208,6 +2453,21 @@ test_limits_too_big (Fixture       *fx,
   g_assert_true (a3->got_close);
   g_assert_cmpuint (a3->close_code, ==, 1009);
   g_assert_cmpuint (a3->n_errors, ==, 0);
+
+  /* A bad frame and a message too big, in one write: the error frame for
+   * the first, then 1009. */
+  {
+    g_autoptr(GByteArray) burst = g_byte_array_new ();
+
+    frame_append (burst, OP_TEXT, TRUE, "not json", 8);
+    frame_append (burst, OP_TEXT, TRUE, over, 4097);
+    raw_send_burst (a4, burst);
+  }
+  WAIT_UNTIL (a4->closed, QUICK_MS, "waiting for the close after a bad frame and 4097 bytes");
+  g_test_message ("%s: %u error frames, then close code %u", a4->label, a4->n_errors, a4->close_code);
+  g_assert_true (a4->got_close);
+  g_assert_cmpuint (a4->close_code, ==, 1009);
+  g_assert_cmpuint (a4->n_errors, ==, 1);
 
   g_assert_true (a2->open);
 }
@@ -2239,10 +2499,17 @@ test_limits_bad_frames (Fixture       *fx,
   g_assert_cmpuint (s1->n_errors, ==, 20);
   g_assert_cmpuint (s1->events->len, ==, s1->n_seen);
 
-  /* 21 at once on a fresh socket: exactly 20 error frames, then 1008. */
-  for (guint i = 0; i < 21; i++)
-    raw_send (s3, OP_TEXT, TRUE, "{\"event\":\"nope\"}", 16);
+  /* 21 in one write on a fresh socket: still exactly 20 error frames, then
+   * 1008 — the errors owed for the first 20 are not lost with the close. */
+  {
+    g_autoptr(GByteArray) burst = g_byte_array_new ();
+
+    for (guint i = 0; i < 21; i++)
+      frame_append (burst, OP_TEXT, TRUE, "{\"event\":\"nope\"}", 16);
+    raw_send_burst (s3, burst);
+  }
   WAIT_UNTIL (s3->closed, QUICK_MS, "waiting for the close after 21 bad frames");
+  g_test_message ("%s: %u error frames, then close code %u", s3->label, s3->n_errors, s3->close_code);
   g_assert_true (s3->got_close);
   g_assert_cmpuint (s3->close_code, ==, 1008);
   g_assert_cmpuint (s3->n_errors, ==, 20);
@@ -2933,6 +3200,9 @@ main (int    argc,
   ADD ("/ws/events/grace-cancelled-by-new-socket", &grace_1s, test_events_grace_cancelled);
   ADD ("/ws/events/user-updated", &grace_1s, test_events_user_updated);
   ADD ("/ws/events/bio-change-silent", &grace_1s, test_events_bio_silent);
+  ADD ("/ws/events/picture-updated", &grace_1s, test_events_picture_updated);
+  ADD ("/ws/events/lingering-user-updated", &grace_5s, test_events_lingering_user_updated);
+  ADD ("/ws/dbus/disconnect-4003", &with_dbus, test_dbus_disconnect);
   ADD ("/ws/logout/closes-4001-leaves-at-once", &grace_5s, test_logout_closes_4001);
   ADD ("/ws/logout/while-lingering-leaves-at-once", &grace_5s, test_logout_while_lingering);
   ADD ("/ws/logout/other-session-stays-online", &grace_5s, test_logout_other_session_stays);
