@@ -14,7 +14,7 @@
 #define GROUP "munityd"
 
 /**
- * munity_config_new:
+ * munity_config_new: (skip)
  *
  * Returns: (transfer full): a configuration holding the defaults
  */
@@ -33,7 +33,7 @@ munity_config_new (void)
 }
 
 /**
- * munity_config_free:
+ * munity_config_free: (skip)
  * @config: (transfer full): a configuration
  */
 void

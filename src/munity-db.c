@@ -1505,7 +1505,7 @@ munity_db_query_async (MunityDb            *self,
 }
 
 /**
- * munity_db_query_finish:
+ * munity_db_query_finish: (skip)
  * @self: a #MunityDb
  * @result: the result passed to the callback
  * @error: return location for an error

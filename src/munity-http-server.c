@@ -583,6 +583,14 @@ handle_metrics (Req *req)
 
   munity_metrics_set_gauge (req->self->metrics, "munity_database_up",
                             munity_db_is_up (req->self->db) ? 1 : 0);
+  if (req->self->hub != NULL)
+    {
+      guint64 flushes, writes;
+
+      munity_ws_hub_get_stats (req->self->hub, &flushes, &writes);
+      munity_metrics_set_gauge (req->self->metrics, "munity_ws_flushes", (gint64) flushes);
+      munity_metrics_set_gauge (req->self->metrics, "munity_ws_writes", (gint64) writes);
+    }
   text = munity_metrics_render (req->self->metrics);
 
   soup_server_message_set_status (req->msg, SOUP_STATUS_OK, NULL);

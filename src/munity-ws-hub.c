@@ -98,6 +98,9 @@ struct _MunityWsHub
   GByteArray     *batch;          /* (owned) frames of this iteration */
   gboolean        flush_pending;
   gint64          last_flush;     /* monotonic µs, end of the last flush */
+  guint64         n_flushes;
+  gint64          last_flush_us;  /* how long the last flush took */
+  guint64         n_writes;
   gboolean        closing_all;
   gint64          ping_interval_us;
   gint64          pong_timeout_us;
@@ -194,6 +197,7 @@ conn_write (Conn *conn)
         }
 
       written = writev (conn->fd, iov, n_iov);
+      conn->hub->n_writes++;
       if (written < 0)
         {
           if (errno == EINTR)
@@ -352,6 +356,9 @@ broadcast (MunityWsHub *self,
 static void
 flush (MunityWsHub *self)
 {
+  gint64 start = g_get_monotonic_time ();
+
+  self->n_flushes++;
   if (self->batch->len > 0)
     {
       gsize length = self->batch->len;
@@ -397,6 +404,7 @@ flush (MunityWsHub *self)
   /* Closes above may have produced events (userLeft with no grace). */
   self->flush_pending = self->batch->len > 0;
   self->last_flush = g_get_monotonic_time ();
+  self->last_flush_us = self->last_flush - start;
 }
 
 typedef struct {
@@ -406,14 +414,14 @@ typedef struct {
 
 /* Every flush writes to every socket, so its cost grows with the number
  * of sockets; during a storm the frames of several iterations are gathered
- * and sent together. The pause after a flush is about as long as a flush
- * takes (2 µs a socket, at most 40 ms), so fanning out never takes more
+ * and sent together. The pause after a flush is as long as the flush took
+ * (at least 2 µs a socket, at most 40 ms), so fanning out never takes more
  * than about half the loop however fast events come; after a quiet spell
  * the next event goes out at once. */
 static gint64
 flush_wait_us (MunityWsHub *self)
 {
-  return MIN ((gint64) self->conns->len * 2, 40000);
+  return MIN (MAX ((gint64) self->conns->len * 2, self->last_flush_us), 40000);
 }
 
 static gboolean
@@ -1069,6 +1077,21 @@ munity_ws_hub_close_all (MunityWsHub *self,
       conn_close (conn, (guint16) code, reason);
     }
   flush (self);
+}
+
+/**
+ * munity_ws_hub_get_stats:
+ * @self: the hub
+ * @out_flushes: (out): how many times pending output was flushed
+ * @out_writes: (out): how many writev() calls were made
+ */
+void
+munity_ws_hub_get_stats (MunityWsHub *self,
+                         guint64     *out_flushes,
+                         guint64     *out_writes)
+{
+  *out_flushes = self->n_flushes;
+  *out_writes = self->n_writes;
 }
 
 /**
