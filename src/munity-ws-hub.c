@@ -324,6 +324,8 @@ conn_free (Conn *conn)
   g_free (conn);
 }
 
+/* Dead connections are freed only here, at the end of a flush, when no
+ * list (the dirty list above all) can still point at them. */
 static void
 bury_dead (MunityWsHub *self)
 {
@@ -785,7 +787,6 @@ epoll_cb (gint         fd,
         conn_write (conn);
     }
 
-  bury_dead (self);
   return G_SOURCE_CONTINUE;
 }
 
@@ -829,7 +830,6 @@ sweep_cb (gpointer user_data)
         }
     }
 
-  bury_dead (self);
   return G_SOURCE_CONTINUE;
 }
 

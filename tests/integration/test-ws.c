@@ -140,6 +140,8 @@ struct _Ws {
   GArray                  *storm;        /* (nullable) of guint64: id << 32 | number */
   guint                    n_updates;
   gint64                   last_update_at;
+  gint64                   last_left;    /* id of the last userLeft */
+  guint64                  bytes_at_left;   /* ws->bytes when it came */
 };
 
 static gint64
@@ -425,6 +427,8 @@ ws_got_text (Ws         *ws,
         g_test_message ("%s: userLeft for its own user while the socket is open", ws->label);
       g_assert_true (id != ws->user->id || ws->closing);
       g_hash_table_remove (ws->list, &id);
+      ws->last_left = id;
+      ws->bytes_at_left = ws->bytes;
     }
   else if (g_str_equal (event, "userUpdated"))
     {
@@ -2093,6 +2097,104 @@ test_events_picture_updated (Fixture       *fx,
   barrier (fx, wb, a1, a2, NULL);
 }
 
+/* The last name of @u in @ws's replayed list, or NULL. */
+static const char *
+user_last_in (Ws   *ws,
+              User *u)
+{
+  JsonNode *node = g_hash_table_lookup (ws->list, &u->id);
+
+  return node != NULL ? json_object_get_string_member (json_node_get_object (node), "last") : NULL;
+}
+
+typedef struct {
+  guint pending;
+  guint failed;
+} Batch;
+
+static void
+batch_patched_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  Batch *batch = user_data;
+  SoupMessage *msg = soup_session_get_async_result_message (SOUP_SESSION (source), result);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
+
+  if (body == NULL || soup_message_get_status (msg) != 200)
+    batch->failed++;
+  batch->pending--;
+  g_object_unref (msg);
+}
+
+/* Renames of one user racing each other (two tabs saving at once): when
+ * they are done, the name every socket shows is the name stored. */
+static void
+test_events_concurrent_renames (Fixture       *fx,
+                                gconstpointer  data)
+{
+  User *a = &users[22], *b = &users[23];
+  Ws *wb = ws_open (fx, b);
+  Ws *a1 = ws_open (fx, a);
+  g_autofree char *url = url_of (fx, "/api/me");
+  guint rounds = 60, per_round = 8, mismatches = 0;
+
+  ws_next_user (wb, "userJoined", a);
+  barrier (fx, wb, a1, NULL);   /* the sentinel comes online */
+  wb->keep = a1->keep = FALSE;
+  check_names = FALSE;
+  for (guint round = 0; round < rounds; round++)
+    {
+      Batch batch = { 0, 0 };
+      g_autoptr(MunityTestResponse) me = NULL;
+      JsonObject *stored, *shown;
+
+      for (guint i = 0; i < per_round; i++)
+        {
+          g_autofree char *name = g_strdup_printf ("Racer %u-%u", round, i);
+          g_autofree char *body = json_strings ("first", name, NULL);
+          g_autoptr(GBytes) bytes = g_bytes_new (body, strlen (body));
+          SoupMessage *msg = soup_message_new ("PATCH", url);
+
+          soup_message_headers_replace (soup_message_get_request_headers (msg), "Cookie", a->cookie);
+          soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
+          batch.pending++;
+          soup_session_send_and_read_async (http, msg, G_PRIORITY_DEFAULT, NULL, batch_patched_cb, &batch);
+        }
+      WAIT_UNTIL (batch.pending == 0, QUICK_MS, "waiting for %u concurrent renames", per_round);
+      g_assert_cmpuint (batch.failed, ==, 0);
+
+      me = api (fx, "GET", "/api/me", a->cookie, NULL);
+      g_assert_cmpuint (me->status, ==, 200);
+      stored = json_object_get_object_member (munity_test_response_object (me), "user");
+      /* Once the sentinel's rename, made after all of them, has arrived,
+       * every event of this round has. */
+      {
+        g_autofree char *mark = g_strdup_printf ("Mark %u", ++barrier_serial);
+
+        set_names (fx, &users[SENTINEL], NULL, mark);
+        WAIT_UNTIL (g_strcmp0 (user_last_in (wb, &users[SENTINEL]), mark) == 0 &&
+                    g_strcmp0 (user_last_in (a1, &users[SENTINEL]), mark) == 0,
+                    QUICK_MS, "waiting for the sentinel's rename");
+      }
+      shown = json_node_get_object (g_hash_table_lookup (wb->list, &a->id));
+      if (g_strcmp0 (json_object_get_string_member (stored, "first"),
+                     json_object_get_string_member (shown, "first")) != 0)
+        {
+          g_test_message ("round %u: stored \"%s\", every socket shows \"%s\"", round,
+                          json_object_get_string_member (stored, "first"),
+                          json_object_get_string_member (shown, "first"));
+          mismatches++;
+        }
+      g_free (a->first);
+      a->first = g_strdup (json_object_get_string_member (stored, "first"));
+    }
+  check_names = TRUE;
+  g_test_message ("%u of %u rounds ended with a name other than the stored one", mismatches, rounds);
+  g_assert_cmpuint (mismatches, ==, 0);
+}
+
 /* A lingering user is online everywhere: a rename reaches every socket. */
 static void
 test_events_lingering_user_updated (Fixture       *fx,
@@ -2426,7 +2528,6 @@ test_limits_too_big (Fixture       *fx,
   Ws *a1 = ws_open (fx, a);
   Ws *a2 = raw_open_user (fx, a);
   Ws *a3 = raw_open_user (fx, a);
-  Ws *a4 = raw_open_user (fx, a);
   g_autofree char *max = filler (4096);
   g_autofree char *over = filler (4097);
   g_autofree char *half = filler (2048);
@@ -2439,7 +2540,7 @@ test_limits_too_big (Fixture       *fx,
   raw_send (a2, OP_TEXT, FALSE, half, 2048);
   raw_send (a2, OP_CONTINUATION, TRUE, half, 2048);
   expect_errors (a2, 1);
-  barrier (fx, a1, a2, a3, a4, NULL);
+  barrier (fx, a1, a2, a3, NULL);
 
   soup_websocket_connection_send_text (a1->conn, over);
   WAIT_UNTIL (a1->closed, QUICK_MS, "waiting for the close after 4097 bytes");
@@ -2454,22 +2555,28 @@ test_limits_too_big (Fixture       *fx,
   g_assert_cmpuint (a3->close_code, ==, 1009);
   g_assert_cmpuint (a3->n_errors, ==, 0);
 
-  /* A bad frame and a message too big, in one write: the error frame for
-   * the first, then 1009. */
-  {
-    g_autoptr(GByteArray) burst = g_byte_array_new ();
-
-    frame_append (burst, OP_TEXT, TRUE, "not json", 8);
-    frame_append (burst, OP_TEXT, TRUE, over, 4097);
-    raw_send_burst (a4, burst);
-  }
-  WAIT_UNTIL (a4->closed, QUICK_MS, "waiting for the close after a bad frame and 4097 bytes");
-  g_test_message ("%s: %u error frames, then close code %u", a4->label, a4->n_errors, a4->close_code);
-  g_assert_true (a4->got_close);
-  g_assert_cmpuint (a4->close_code, ==, 1009);
-  g_assert_cmpuint (a4->n_errors, ==, 1);
-
   g_assert_true (a2->open);
+}
+
+/* Frames that arrive together are answered like frames that arrive one by
+ * one: a bad frame and a message too big, in one write, get the error
+ * frame for the first, then 1009. */
+static void
+test_limits_burst_error_then_too_big (Fixture       *fx,
+                                      gconstpointer  data)
+{
+  Ws *a1 = raw_open_user (fx, &users[0]);
+  g_autoptr(GByteArray) burst = g_byte_array_new ();
+  g_autofree char *over = filler (4097);
+
+  frame_append (burst, OP_TEXT, TRUE, "not json", 8);
+  frame_append (burst, OP_TEXT, TRUE, over, 4097);
+  raw_send_burst (a1, burst);
+  WAIT_UNTIL (a1->closed, QUICK_MS, "waiting for the close after a bad frame and 4097 bytes");
+  g_test_message ("%s: %u error frames, then close code %u", a1->label, a1->n_errors, a1->close_code);
+  g_assert_true (a1->got_close);
+  g_assert_cmpuint (a1->close_code, ==, 1009);
+  g_assert_cmpuint (a1->n_errors, ==, 1);
 }
 
 static void
@@ -2499,23 +2606,29 @@ test_limits_bad_frames (Fixture       *fx,
   g_assert_cmpuint (s1->n_errors, ==, 20);
   g_assert_cmpuint (s1->events->len, ==, s1->n_seen);
 
-  /* 21 in one write on a fresh socket: still exactly 20 error frames, then
-   * 1008 — the errors owed for the first 20 are not lost with the close. */
-  {
-    g_autoptr(GByteArray) burst = g_byte_array_new ();
-
-    for (guint i = 0; i < 21; i++)
-      frame_append (burst, OP_TEXT, TRUE, "{\"event\":\"nope\"}", 16);
-    raw_send_burst (s3, burst);
-  }
-  WAIT_UNTIL (s3->closed, QUICK_MS, "waiting for the close after 21 bad frames");
-  g_test_message ("%s: %u error frames, then close code %u", s3->label, s3->n_errors, s3->close_code);
-  g_assert_true (s3->got_close);
-  g_assert_cmpuint (s3->close_code, ==, 1008);
-  g_assert_cmpuint (s3->n_errors, ==, 20);
-
-  barrier (fx, s2, NULL);
+  /* The other tabs live on. */
+  barrier (fx, s2, s3, NULL);
   g_assert_true (s2->open);
+  g_assert_true (s3->open);
+}
+
+/* 21 bad frames in one write: still exactly 20 error frames, then 1008 —
+ * the errors owed for the first 20 are not lost with the close. */
+static void
+test_limits_burst_bad_frames (Fixture       *fx,
+                              gconstpointer  data)
+{
+  Ws *s1 = raw_open_user (fx, &users[0]);
+  g_autoptr(GByteArray) burst = g_byte_array_new ();
+
+  for (guint i = 0; i < 21; i++)
+    frame_append (burst, OP_TEXT, TRUE, "{\"event\":\"nope\"}", 16);
+  raw_send_burst (s1, burst);
+  WAIT_UNTIL (s1->closed, QUICK_MS, "waiting for the close after 21 bad frames");
+  g_test_message ("%s: %u error frames, then close code %u", s1->label, s1->n_errors, s1->close_code);
+  g_assert_true (s1->got_close);
+  g_assert_cmpuint (s1->close_code, ==, 1008);
+  g_assert_cmpuint (s1->n_errors, ==, 20);
 }
 
 /* ---- liveness ---------------------------------------------------------------- */
@@ -2768,6 +2881,13 @@ test_slow_reader (Fixture       *fx,
     }
   g_assert_cmpuint (w->bytes, >, 4 * 1024 * 1024);
 
+  /* The slow reader was closed once about 1 MiB waited for it (beyond what
+   * the kernel buffers hold), not at the end of the storm. */
+  g_test_message ("the slow reader's userLeft came after %" G_GUINT64_FORMAT " bytes of the storm",
+                  w->bytes_at_left);
+  g_assert_cmpint (w->last_left, ==, slow->id);
+  g_assert_cmpuint (w->bytes_at_left, <, 3 * 1024 * 1024);
+
   g_test_message ("munityd VmRSS %" G_GUINT64_FORMAT " KiB before, %" G_GUINT64_FORMAT " KiB at most",
                   rss_before, rss.max_kib);
   g_assert_cmpuint (rss.max_kib, <, rss_before + 64 * 1024);
@@ -2890,7 +3010,7 @@ test_online_matches_snapshot (Fixture       *fx,
 
 #define CHURN_USERS 32
 #define CHURN_OPENS 240
-#define CHURN_MAX_CONNECTING 16
+#define CHURN_MAX_CONNECTING 32
 
 static guint
 count_connecting (GPtrArray **tabs)
@@ -2916,6 +3036,28 @@ all_lists_equal (Fixture    *fx,
         return FALSE;
     }
   return TRUE;
+}
+
+/* For the failure message: the first socket whose list is not @expected.
+ * (Leaked: the test is about to abort.) */
+static char *
+describe_mismatch (Fixture    *fx,
+                   GHashTable *expected)
+{
+  g_autofree char *want = ids_text (expected);
+
+  for (guint i = 0; i < fx->sockets->len; i++)
+    {
+      Ws *ws = fx->sockets->pdata[i];
+
+      if (ws->open && !ws->closing && !same_ids (ws->list, expected))
+        {
+          g_autofree char *got = ids_text (ws->list);
+          return g_strdup_printf ("%s (%u frames) replays %s; expected %s",
+                                  ws->label, ws->n_frames, got, want);
+        }
+    }
+  return g_strdup ("no mismatch");
 }
 
 static void
@@ -3022,7 +3164,8 @@ test_churn (Fixture       *fx,
   g_assert_cmpuint (opens + closes, >=, 300);
 
   /* Quiescence: every open socket's list, /api/online and our books agree. */
-  WAIT_UNTIL (all_lists_equal (fx, expected), 15000, "churn: waiting for every socket's list to settle");
+  WAIT_UNTIL (all_lists_equal (fx, expected), QUICK_MS, "churn: waiting for every socket's list to settle: %s",
+              describe_mismatch (fx, expected));
   {
     User *asker = &users[CHURN_USERS];
     online = api_online (fx, asker);
@@ -3202,20 +3345,24 @@ main (int    argc,
   ADD ("/ws/events/bio-change-silent", &grace_1s, test_events_bio_silent);
   ADD ("/ws/events/picture-updated", &grace_1s, test_events_picture_updated);
   ADD ("/ws/events/lingering-user-updated", &grace_5s, test_events_lingering_user_updated);
+  ADD ("/ws/events/concurrent-renames-converge", &grace_1s, test_events_concurrent_renames);
   ADD ("/ws/dbus/disconnect-4003", &with_dbus, test_dbus_disconnect);
   ADD ("/ws/logout/closes-4001-leaves-at-once", &grace_5s, test_logout_closes_4001);
   ADD ("/ws/logout/while-lingering-leaves-at-once", &grace_5s, test_logout_while_lingering);
   ADD ("/ws/logout/other-session-stays-online", &grace_5s, test_logout_other_session_stays);
-  ADD ("/ws/limits/not-json", &grace_1s, test_limits_not_json);
-  ADD ("/ws/limits/unknown-event", &grace_1s, test_limits_unknown_event);
-  ADD ("/ws/limits/binary-1003", &grace_0, test_limits_binary);
-  ADD ("/ws/limits/too-big-1009", &grace_1s, test_limits_too_big);
-  ADD ("/ws/limits/bad-frames-1008", &grace_1s, test_limits_bad_frames);
   ADD ("/ws/liveness/no-pong-closed", &fast_ping, test_liveness_no_pong);
   ADD ("/ws/slow-reader/closed-others-get-everything", &grace_0, test_slow_reader);
   ADD ("/ws/shutdown/sigterm-1001", &grace_1s, test_shutdown_1001);
   ADD ("/ws/online/api-matches-snapshot", &grace_5s, test_online_matches_snapshot);
   ADD ("/ws/churn/random", &grace_0, test_churn);
+  /* Misbehaving clients last. */
+  ADD ("/ws/limits/not-json", &grace_1s, test_limits_not_json);
+  ADD ("/ws/limits/unknown-event", &grace_1s, test_limits_unknown_event);
+  ADD ("/ws/limits/binary-1003", &grace_0, test_limits_binary);
+  ADD ("/ws/limits/too-big-1009", &grace_1s, test_limits_too_big);
+  ADD ("/ws/limits/bad-frames-1008", &grace_1s, test_limits_bad_frames);
+  ADD ("/ws/limits/burst-20-errors-then-1008", &grace_1s, test_limits_burst_bad_frames);
+  ADD ("/ws/limits/burst-error-then-1009", &grace_1s, test_limits_burst_error_then_too_big);
 
   ret = g_test_run ();
 
