@@ -19,7 +19,7 @@
 #define THROTTLE_PER_ACCOUNT 20
 
 /* Every query that returns a user selects these columns in this order. */
-#define USER_COLUMNS "u.id, u.first, u.last, u.email, u.bio, u.image_url"
+#define USER_COLUMNS "u.id, u.first, u.last, u.email, u.bio, u.image_url, u.version"
 
 /* ---- MunityUserInfo ---------------------------------------------------- */
 
@@ -71,6 +71,7 @@ user_info_from_row (const PGresult *res,
   info->email = g_strdup (PQgetvalue (res, row, 3));
   info->bio = g_strdup (PQgetvalue (res, row, 4));
   info->image_url = PQgetisnull (res, row, 5) ? NULL : g_strdup (PQgetvalue (res, row, 5));
+  info->version = g_ascii_strtoll (PQgetvalue (res, row, 6), NULL, 10);
 
   return info;
 }
@@ -629,7 +630,7 @@ login_found_cb (GObject      *source,
   if (PQntuples (res) > 0)
     {
       op->user = user_info_from_row (res, 0);
-      op->hash = g_strdup (PQgetvalue (res, 0, 6));
+      op->hash = g_strdup (PQgetvalue (res, 0, 7));
     }
 
   GCancellable *task_cancellable = g_task_get_cancellable (task);
@@ -799,9 +800,9 @@ auth_batch_cb (GObject      *source,
       return;
     }
 
-  /* column 6 is the hex hash of the row's session */
+  /* column 7 is the hex hash of the row's session */
   for (int row = 0; row < PQntuples (res); row++)
-    g_hash_table_insert (rows, PQgetvalue (res, row, 6), GINT_TO_POINTER (row + 1));
+    g_hash_table_insert (rows, PQgetvalue (res, row, 7), GINT_TO_POINTER (row + 1));
 
   for (guint i = 0; i < tasks->len; i++)
     {
@@ -971,7 +972,7 @@ munity_accounts_update_async (MunityAccounts      *self,
     const char *params[] = { id, first_trimmed, last_trimmed, bio };
     query_user (self, munity_accounts_update_async, MUNITY_ERROR_NO_SUCH_USER,
                 "UPDATE users u SET first = coalesce($2, first), last = coalesce($3, last),"
-                " bio = coalesce($4, bio), updated_at = now()"
+                " bio = coalesce($4, bio), updated_at = now(), version = version + 1"
                 " WHERE id = $1 RETURNING " USER_COLUMNS,
                 G_N_ELEMENTS (params), params, cancellable, callback, user_data);
   }
@@ -1133,7 +1134,7 @@ set_image_cb (GObject      *source,
     }
 
   /* the old URL travels in op->token, which nothing else uses here */
-  op->token = PQgetisnull (res, 0, 6) ? NULL : g_strdup (PQgetvalue (res, 0, 6));
+  op->token = PQgetisnull (res, 0, 7) ? NULL : g_strdup (PQgetvalue (res, 0, 7));
   return_user (task, user_info_from_row (res, 0));
 }
 
@@ -1162,7 +1163,7 @@ munity_accounts_set_image_async (MunityAccounts      *self,
   const char *params[] = { id, image_url };
 
   munity_db_query_async (self->db,
-                         "UPDATE users u SET image_url = $2, updated_at = now()"
+                         "UPDATE users u SET image_url = $2, updated_at = now(), version = u.version + 1"
                          " FROM (SELECT id, image_url AS old FROM users WHERE id = $1 FOR UPDATE) o"
                          " WHERE u.id = o.id RETURNING " USER_COLUMNS ", o.old",
                          G_N_ELEMENTS (params), params, cancellable, set_image_cb, task);

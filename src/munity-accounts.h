@@ -18,6 +18,7 @@ G_BEGIN_DECLS
  * @email: the email address
  * @bio: the bio, possibly empty
  * @image_url: (nullable): the same-origin path of the picture
+ * @version: the row's version; every change increases it
  *
  * A snapshot of one account as stored. Reference-counted and immutable.
  */
@@ -28,6 +29,7 @@ typedef struct {
   char   *email;      /* (owned) */
   char   *bio;        /* (owned) */
   char   *image_url;  /* (owned) (nullable) */
+  gint64  version;
 } MunityUserInfo;
 
 #define MUNITY_TYPE_USER_INFO (munity_user_info_get_type ())

@@ -151,6 +151,10 @@ munity_user_update (MunityUser     *self,
 {
   gboolean changed = FALSE;
 
+  /* Answers to concurrent updates arrive in any order: never go back. */
+  if (info->version < self->info->version)
+    return FALSE;
+
   /* The bio is kept too (for GET /api/online) but is not news. */
   g_clear_pointer (&self->info, munity_user_info_unref);
   self->info = munity_user_info_ref (info);

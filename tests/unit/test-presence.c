@@ -322,9 +322,19 @@ test_update (Fixture *f, gconstpointer data)
   same->bio = (g_free (same->bio), g_strdup ("only the bio changed"));
   munity_presence_update_user (f->presence, same);
   munity_presence_update_user (f->presence, offline);
+  renamed->version = 2;
   munity_presence_update_user (f->presence, renamed);
   g_assert_cmpstr (f->events->str, ==, "J1 +1 U1 ");
   g_assert_cmpstr (munity_user_get_first (munity_presence_lookup_user (f->presence, 1)), ==, "Ada");
+
+  /* an answer that arrives late, about an older version, changes nothing */
+  {
+    g_autoptr(MunityUserInfo) stale = info_new (1, "Stale");
+    stale->version = 1;
+    munity_presence_update_user (f->presence, stale);
+    g_assert_cmpstr (f->events->str, ==, "J1 +1 U1 ");
+    g_assert_cmpstr (munity_user_get_first (munity_presence_lookup_user (f->presence, 1)), ==, "Ada");
+  }
 }
 
 static void
