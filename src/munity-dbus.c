@@ -54,6 +54,7 @@ struct _MunityDbusService
   gulong                    closed_id;
   guint                     reconnect_id;
   guint                     reconnect_delay_s;
+  gboolean                  reported_down;    /* the outage is in the log */
 };
 
 G_DEFINE_FINAL_TYPE (MunityDbusService, munity_dbus_service, G_TYPE_OBJECT)
@@ -334,14 +335,37 @@ on_name_lost (GDBusConnection *connection,
   if (connection != NULL && !g_dbus_connection_is_closed (connection))
     {
       if (self->name_owned)
-        g_message ("Lost the name %s on the %s bus to another owner; still serving HTTP, "
-                   "and taking the name back if it is released", name, bus_label (self));
+        g_message ("Lost the name %s on the %s bus to another owner; still serving HTTP and "
+                   "WebSockets, and taking the name back if it is released", name, bus_label (self));
       else
-        g_message ("The name %s on the %s bus is owned by another process; still serving "
-                   "HTTP, and taking the name if it is released (munityd --replace takes it over)",
+        g_message ("The name %s on the %s bus is owned by another process; still serving HTTP "
+                   "and WebSockets, and taking the name if it is released (munityd --replace takes it over)",
                    name, bus_label (self));
     }
   set_name_owned (self, FALSE);
+}
+
+/* Once per outage in the log (the retries go on quietly, with backoff). */
+G_GNUC_PRINTF (2, 3)
+static void
+report_down (MunityDbusService *self,
+             const char        *format,
+             ...)
+{
+  g_autofree char *message = NULL;
+  va_list ap;
+
+  va_start (ap, format);
+  message = g_strdup_vprintf (format, ap);
+  va_end (ap);
+
+  if (self->reported_down)
+    {
+      g_debug ("%s", message);
+      return;
+    }
+  self->reported_down = TRUE;
+  g_message ("%s; still serving HTTP and WebSockets, and trying again in the background", message);
 }
 
 static gboolean
@@ -360,7 +384,7 @@ schedule_reconnect (MunityDbusService *self)
   if (!self->started || self->reconnect_id != 0)
     return;
 
-  g_message ("Trying the %s bus again in %u s", bus_label (self), self->reconnect_delay_s);
+  g_debug ("Trying the %s bus again in %u s", bus_label (self), self->reconnect_delay_s);
   self->reconnect_id = g_timeout_add_seconds (self->reconnect_delay_s, reconnect_cb, self);
   self->reconnect_delay_s = MIN (self->reconnect_delay_s * 2, RECONNECT_MAX_S);
 }
@@ -373,8 +397,8 @@ on_closed (GDBusConnection *connection,
 {
   MunityDbusService *self = user_data;
 
-  g_message ("Lost the connection to the %s bus%s%s; still serving HTTP",
-             bus_label (self), error != NULL ? ": " : "", error != NULL ? error->message : "");
+  report_down (self, "Lost the connection to the %s bus%s%s",
+               bus_label (self), error != NULL ? ": " : "", error != NULL ? error->message : "");
   disconnect_bus (self);
   schedule_reconnect (self);
 }
@@ -393,17 +417,25 @@ connected_cb (GObject      *source,
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
 
+  if (!self->started || self->connection != NULL)
+    {
+      /* A late answer to an attempt that was given up on. */
+      if (connection != NULL)
+        g_dbus_connection_close (connection, NULL, NULL, NULL);
+      return;
+    }
+
   g_clear_object (&self->cancellable);
   if (connection == NULL)
     {
-      g_message ("Cannot connect to the %s bus: %s; still serving HTTP",
-                 bus_label (self), error->message);
+      report_down (self, "Cannot connect to the %s bus: %s", bus_label (self), error->message);
       schedule_reconnect (self);
       return;
     }
 
   self->connection = g_steal_pointer (&connection);
   self->reconnect_delay_s = RECONNECT_MIN_S;
+  self->reported_down = FALSE;
   self->closed_id = g_signal_connect (self->connection, "closed", G_CALLBACK (on_closed), self);
 
   /* Objects first, then the name: whoever sees the name appear finds
@@ -417,8 +449,11 @@ connected_cb (GObject      *source,
     }
   g_dbus_object_manager_server_set_connection (self->manager, self->connection);
 
+  /* --replace takes the name over at start-up; after a lost bus the
+   * service asks for it like anyone else. */
   if (self->replace)
     flags |= G_BUS_NAME_OWNER_FLAGS_REPLACE;
+  self->replace = FALSE;
   self->owner_id = g_bus_own_name_on_connection (self->connection, MUNITY_DBUS_NAME, flags,
                                                  on_name_acquired, on_name_lost, self, NULL);
 }
@@ -433,7 +468,7 @@ connect_bus (MunityDbusService *self)
                                              NULL, &error);
   if (address == NULL)
     {
-      g_message ("Cannot find the %s bus: %s; still serving HTTP", bus_label (self), error->message);
+      report_down (self, "Cannot find the %s bus: %s", bus_label (self), error->message);
       schedule_reconnect (self);
       return;
     }

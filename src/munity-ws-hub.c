@@ -273,8 +273,6 @@ conn_close (Conn       *conn,
     return;
 
   g_debug ("Closing WebSocket %s with %u (%s)", munity_socket_get_id (conn->socket), code, reason);
-  if (code == MUNITY_CLOSE_POLICY_VIOLATION || code == MUNITY_CLOSE_TOO_BIG)
-    conn_drop_unsent (conn);
 
   frame = munity_ws_close_frame_new (code, reason);
   conn_push_frame (conn, frame);
@@ -396,6 +394,9 @@ flush (MunityWsHub *self)
           g_message ("Closing WebSocket %s of user %" G_GINT64_FORMAT ": %" G_GSIZE_FORMAT " bytes unread",
                      munity_socket_get_id (conn->socket), munity_socket_get_user_id (conn->socket),
                      conn->out_bytes);
+          /* What it has not begun to receive goes; frames already
+           * queued for it (error replies) go with it: it reads nothing. */
+          conn_drop_unsent (conn);
           conn_close (conn, MUNITY_CLOSE_POLICY_VIOLATION, "too slow");
           conn_write (conn);
         }

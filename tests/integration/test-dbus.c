@@ -826,6 +826,7 @@ test_sequence (Fixture       *f,
   advance (f, 1999);
   events = take_events (f);
   g_assert_cmpstr (events, ==, "");
+  g_clear_pointer (&events, g_free);
   advance (f, 1);
   events = take_events (f);
   g_assert_cmpstr (events, ==,

@@ -12,6 +12,8 @@
 
 #include "munity-dbus.h"
 #include "munity-presence.h"
+#include "munity-test-daemon.h"
+#include "munity-test-pg.h"
 
 #define TIMEOUT_S 20
 
@@ -875,6 +877,188 @@ test_system_bus_policy (void)
   }
 }
 
+/* ---- the real munityd ------------------------------------------------------ */
+
+typedef struct {
+  guint frames;
+  guint close_code;
+  gboolean closed;
+} Tab;
+
+static void
+on_tab_message (SoupWebsocketConnection *conn,
+                gint                     type,
+                GBytes                  *message,
+                Tab                     *tab)
+{
+  tab->frames++;
+}
+
+static void
+on_tab_closed (SoupWebsocketConnection *conn,
+               Tab                     *tab)
+{
+  tab->close_code = soup_websocket_connection_get_close_code (conn);
+  tab->closed = TRUE;
+}
+
+static SoupWebsocketConnection *
+open_tab (SoupSession *session,
+          const char  *url,
+          Tab         *tab)
+{
+  g_autoptr(SoupMessage) msg = soup_message_new ("GET", url);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  SoupWebsocketConnection *conn;
+  gboolean timed_out = FALSE;
+  guint id;
+
+  soup_session_websocket_connect_async (session, msg, NULL, NULL, G_PRIORITY_DEFAULT, NULL,
+                                        store_result_cb, &result);
+  wait_for_pointer ((gpointer *) &result);
+  conn = soup_session_websocket_connect_finish (session, result, &error);
+  g_assert_no_error (error);
+  g_signal_connect (conn, "message", G_CALLBACK (on_tab_message), tab);
+  g_signal_connect (conn, "closed", G_CALLBACK (on_tab_closed), tab);
+
+  /* onlineUsers first: the socket is in the model */
+  id = g_timeout_add_seconds (TIMEOUT_S, timeout_cb, &timed_out);
+  while (tab->frames == 0 && !timed_out)
+    g_main_context_iteration (NULL, TRUE);
+  if (!timed_out)
+    g_source_remove (id);
+  g_assert_cmpuint (tab->frames, >=, 1);
+  return conn;
+}
+
+static void
+wait_owner (gboolean owned)
+{
+  gint64 deadline = g_get_monotonic_time () + TIMEOUT_S * G_USEC_PER_SEC;
+
+  for (;;)
+    {
+      g_auto(Run) run = { 0, };
+
+      run_ctl (&run, "status");
+      if ((run.status == 0) == owned)
+        return;
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      iterate_ms (100);
+    }
+}
+
+/* munityctl against the real munityd: a user with two browser tabs shows
+ * up, is disconnected (the tabs get 4003), and `--bus none` publishes
+ * nothing. */
+static void
+test_real_daemon (void)
+{
+  g_autoptr(MunityTestPg) pg = munity_test_pg_start ();
+  g_autoptr(GTestDBus) bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+  const char *session_args[] = { "--database", munity_test_pg_conninfo (pg), "--bus", "session", NULL };
+  const char *none_args[] = { "--database", munity_test_pg_conninfo (pg), "--bus", "none", NULL };
+  g_autoptr(MunityTestDaemon) d = NULL;
+  g_autoptr(SoupSession) session = munity_test_session_new (TRUE);
+  g_autoptr(MunityTestResponse) resp = NULL;
+  g_autoptr(SoupWebsocketConnection) tab1 = NULL;
+  g_autoptr(SoupWebsocketConnection) tab2 = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *ws_url = NULL;
+  g_autofree char *id_str = NULL;
+  g_autofree char *expected = NULL;
+  Tab t1 = { 0, }, t2 = { 0, };
+  JsonArray *array;
+  JsonObject *o;
+  gint64 id;
+
+  g_test_dbus_up (bus);
+  d = munity_test_daemon_try_start (session_args, 60, &error);
+  g_assert_no_error (error);
+  wait_owner (TRUE);
+
+  url = munity_test_daemon_url (d, "/api/register");
+  resp = munity_test_http (session, "POST", url, "application/json",
+                           "{\"first\": \"Ada\", \"last\": \"Lovelace\", "
+                           "\"email\": \"ada-ctl@example.org\", \"password\": \"correct horse\"}",
+                           -1, NULL);
+  g_assert_cmpuint (resp->status, ==, 201);
+  id = json_object_get_int_member (json_object_get_object_member (munity_test_response_object (resp), "user"), "id");
+  id_str = g_strdup_printf ("%" G_GINT64_FORMAT, id);
+
+  ws_url = munity_test_daemon_url (d, "/ws");
+  tab1 = open_tab (session, ws_url, &t1);
+  tab2 = open_tab (session, ws_url, &t2);
+
+  {
+    g_auto(Run) run = { 0, };
+
+    run_ctl (&run, "online", "--json");
+    g_assert_cmpint (run.status, ==, 0);
+    json_parser_load_from_data (parser, run.out, -1, &error);
+    g_assert_no_error (error);
+    array = json_node_get_array (json_parser_get_root (parser));
+    g_assert_cmpuint (json_array_get_length (array), ==, 1);
+    o = json_array_get_object_element (array, 0);
+    g_assert_cmpint (json_object_get_int_member (o, "id"), ==, id);
+    g_assert_cmpstr (json_object_get_string_member (o, "name"), ==, "Ada Lovelace");
+    g_assert_cmpint (json_object_get_int_member (o, "sockets"), ==, 2);
+  }
+  {
+    g_auto(Run) run = { 0, };
+
+    run_ctl (&run, "disconnect", id_str);
+    g_assert_cmpint (run.status, ==, 0);
+    expected = g_strdup_printf ("Disconnected user %s: 2 sockets closed.\n", id_str);
+    g_assert_cmpstr (run.out, ==, expected);
+  }
+  {
+    gboolean timed_out = FALSE;
+    guint timeout_id = g_timeout_add_seconds (TIMEOUT_S, timeout_cb, &timed_out);
+
+    while (!(t1.closed && t2.closed) && !timed_out)
+      g_main_context_iteration (NULL, TRUE);
+    if (!timed_out)
+      g_source_remove (timeout_id);
+    g_assert_true (t1.closed && t2.closed);
+    g_assert_cmpuint (t1.close_code, ==, 4003);
+    g_assert_cmpuint (t2.close_code, ==, 4003);
+  }
+  {
+    g_auto(Run) run = { 0, };
+
+    run_ctl (&run, "online", "--json");
+    g_assert_cmpint (run.status, ==, 0);
+    g_assert_cmpstr (g_strstrip (run.out), ==, "[]");
+  }
+
+  /* gone from the bus when it stops */
+  g_assert_cmpint (munity_test_daemon_stop (d, NULL), ==, 0);
+  g_clear_pointer (&d, munity_test_daemon_free);
+  wait_owner (FALSE);
+
+  /* --bus none: serving, but nothing on the bus */
+  d = munity_test_daemon_try_start (none_args, 60, &error);
+  g_assert_no_error (error);
+  iterate_ms (500);
+  {
+    g_auto(Run) run = { 0, };
+
+    run_ctl (&run, "status");
+    assert_not_running (&run);
+  }
+  g_assert_cmpint (munity_test_daemon_stop (d, NULL), ==, 0);
+  g_clear_pointer (&d, munity_test_daemon_free);
+
+  g_clear_object (&tab1);
+  g_clear_object (&tab2);
+  g_clear_object (&session);
+  g_test_dbus_down (bus);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -895,6 +1079,7 @@ main (int   argc,
   g_test_add_func ("/munityctl/no-bus", test_no_bus);
   g_test_add_func ("/munityctl/usage", test_usage);
   g_test_add_func ("/munityctl/system-bus/policy", test_system_bus_policy);
+  g_test_add_func ("/munityctl/daemon", test_real_daemon);
 
   return g_test_run ();
 }

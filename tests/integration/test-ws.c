@@ -140,6 +140,8 @@ struct _Ws {
   GArray                  *storm;        /* (nullable) of guint64: id << 32 | number */
   guint                    n_updates;
   gint64                   last_update_at;
+  gboolean                 counting;     /* raw: count text frames, do not parse */
+  guint                    n_counted;
   gint64                   last_left;    /* id of the last userLeft */
   guint64                  bytes_at_left;   /* ws->bytes when it came */
 };
@@ -1081,7 +1083,10 @@ raw_process (Ws *ws)
           if (ws->got_close)
             g_test_message ("%s: a text frame after the close frame", ws->label);
           g_assert_false (ws->got_close);
-          ws_got_text (ws, (const char *) payload, len);
+          if (ws->counting)
+            ws->n_counted++;
+          else
+            ws_got_text (ws, (const char *) payload, len);
           break;
         case OP_CLOSE:
           ws->got_close = TRUE;
@@ -2679,35 +2684,30 @@ test_liveness_no_pong (Fixture       *fx,
 
 /* ---- slow reader ------------------------------------------------------------- */
 
-#define STORM_USERS 2
+#define STORM_USERS 8
 #define STORM_EVENTS 10000
-#define STORM_IN_FLIGHT 8      /* PATCH requests in flight per user */
 #define STORM_NAME_CHARS 94    /* + 6 digits = 100 code points */
 
+/* One user renamed over and over, one rename at a time (so the order of
+ * the renames, and of their events, is known). */
 typedef struct {
-  Fixture *fx;
-  User    *user;
-  char    *prefix;      /* (owned) */
-  guint    next;        /* number of the next rename */
-  guint    in_flight;
-  guint    done;
-  guint    failed;
+  Fixture     *fx;
+  User        *user;
+  char        *prefix;      /* (owned) */
+  guint        next;        /* number of the next rename */
+  guint        done;
+  guint        failed;
+  SoupMessage *msg;         /* (owned) (nullable) in flight */
 } StormUser;
 
-typedef struct {
-  StormUser   *storm;
-  SoupMessage *msg;     /* (owned) */
-} StormRequest;
-
-static void storm_pump (StormUser *su);
+static void storm_next (StormUser *su);
 
 static void
 storm_patched_cb (GObject      *source,
                   GAsyncResult *result,
                   gpointer      user_data)
 {
-  StormRequest *req = user_data;
-  StormUser *su = req->storm;
+  StormUser *su = user_data;
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
 
@@ -2716,45 +2716,42 @@ storm_patched_cb (GObject      *source,
       g_test_message ("storm PATCH failed: %s", error->message);
       su->failed++;
     }
-  else if (soup_message_get_status (req->msg) != 200)
+  else if (soup_message_get_status (su->msg) != 200)
     {
-      g_test_message ("storm PATCH: %u %.*s", soup_message_get_status (req->msg),
+      g_test_message ("storm PATCH: %u %.*s", soup_message_get_status (su->msg),
                       (int) g_bytes_get_size (body), (const char *) g_bytes_get_data (body, NULL));
       su->failed++;
     }
-  g_object_unref (req->msg);
-  g_free (req);
-  su->in_flight--;
+  g_clear_object (&su->msg);
   su->done++;
-  storm_pump (su);
+  storm_next (su);
 }
 
 static void
-storm_pump (StormUser *su)
+storm_next (StormUser *su)
 {
-  while (su->failed == 0 && su->in_flight < STORM_IN_FLIGHT &&
-         su->next <= STORM_EVENTS / STORM_USERS)
-    {
-      g_autofree char *url = url_of (su->fx, "/api/me");
-      g_autofree char *name = g_strdup_printf ("%s%06u", su->prefix, su->next++);
-      g_autofree char *body = json_strings ("first", name, "last", name, NULL);
-      g_autoptr(GBytes) bytes = g_bytes_new (body, strlen (body));
-      StormRequest *req = g_new0 (StormRequest, 1);
+  g_autofree char *url = NULL;
+  g_autofree char *name = NULL;
+  g_autofree char *body = NULL;
+  g_autoptr(GBytes) bytes = NULL;
 
-      req->storm = su;
-      req->msg = soup_message_new ("PATCH", url);
-      soup_message_headers_replace (soup_message_get_request_headers (req->msg), "Cookie", su->user->cookie);
-      soup_message_set_request_body_from_bytes (req->msg, "application/json", bytes);
-      su->in_flight++;
-      soup_session_send_and_read_async (http, req->msg, G_PRIORITY_DEFAULT, NULL, storm_patched_cb, req);
-    }
+  if (su->failed > 0 || su->next > STORM_EVENTS / STORM_USERS)
+    return;
+  url = url_of (su->fx, "/api/me");
+  name = g_strdup_printf ("%s%06u", su->prefix, su->next++);
+  body = json_strings ("first", name, "last", name, NULL);
+  bytes = g_bytes_new (body, strlen (body));
+  su->msg = soup_message_new ("PATCH", url);
+  soup_message_headers_replace (soup_message_get_request_headers (su->msg), "Cookie", su->user->cookie);
+  soup_message_set_request_body_from_bytes (su->msg, "application/json", bytes);
+  soup_session_send_and_read_async (http, su->msg, G_PRIORITY_DEFAULT, NULL, storm_patched_cb, su);
 }
 
 static gboolean
 storm_finished (StormUser *storm)
 {
   for (guint i = 0; i < STORM_USERS; i++)
-    if (storm[i].in_flight > 0 || (storm[i].failed == 0 && storm[i].done < STORM_EVENTS / STORM_USERS))
+    if (storm[i].msg != NULL)
       return FALSE;
   return TRUE;
 }
@@ -2774,18 +2771,62 @@ sample_rss (gpointer user_data)
 }
 
 static gboolean
-readers_done (Ws   **readers,
-              guint  n,
+readers_done (Ws   **checked,
+              guint  n_checked,
+              Ws   **counting,
+              guint  n_counting,
               User  *slow)
 {
-  for (guint i = 0; i < n; i++)
-    if (readers[i]->n_updates < STORM_EVENTS || g_hash_table_contains (readers[i]->list, &slow->id))
+  for (guint i = 0; i < n_checked; i++)
+    if (checked[i]->n_updates < STORM_EVENTS || g_hash_table_contains (checked[i]->list, &slow->id))
+      return FALSE;
+  /* They also get the slow reader's userLeft: one frame more. */
+  for (guint i = 0; i < n_counting; i++)
+    if (counting[i]->n_counted < STORM_EVENTS + 1)
       return FALSE;
   return TRUE;
 }
 
+static char *
+describe_readers (Ws   **checked,
+                  guint  n_checked,
+                  Ws   **counting,
+                  guint  n_counting)
+{
+  GString *s = g_string_new (NULL);
+
+  for (guint i = 0; i < n_checked; i++)
+    g_string_append_printf (s, " %s: %u updates%s;", checked[i]->label, checked[i]->n_updates,
+                            checked[i]->closed ? " (closed)" : "");
+  for (guint i = 0; i < n_counting; i++)
+    g_string_append_printf (s, " %s: %u frames%s;", counting[i]->label, counting[i]->n_counted,
+                            counting[i]->closed ? " (closed)" : "");
+  return g_string_free (s, FALSE);
+}
+
+/* Checks the storm on a socket that saw it all: each user's renames in the
+ * order they were made, every one of them. */
+static void
+check_storm_order (Ws *ws)
+{
+  g_autoptr(GHashTable) last = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
+
+  for (guint k = 0; k < ws->storm->len; k++)
+    {
+      guint64 entry = g_array_index (ws->storm, guint64, k);
+      gint64 id = (gint64) (entry >> 32);
+      guint number = (guint) (entry & 0xffffffff);
+      guint before = GPOINTER_TO_UINT (g_hash_table_lookup (last, &id));
+
+      if (number != before + 1)
+        g_test_message ("%s: user %" G_GINT64_FORMAT ": rename %u came after %u", ws->label, id, number, before);
+      g_assert_cmpuint (number, ==, before + 1);
+      g_hash_table_insert (last, g_memdup2 (&id, sizeof id), GUINT_TO_POINTER (number));
+    }
+}
+
 /* A reader that stops reading during a storm of 10,000 events: it is closed,
- * the others get every event in the same order without waiting for it, and
+ * the others get every event, in order, without waiting for it, and
  * munityd's memory stays bounded. */
 static void
 test_slow_reader (Fixture       *fx,
@@ -2793,33 +2834,42 @@ test_slow_reader (Fixture       *fx,
 {
   User *watcher = &users[STORM_USERS];
   User *slow = &users[STORM_USERS + 1];
-  Ws *readers[STORM_USERS + 1];
+  Ws *checked[2];                    /* every frame parsed and checked */
+  Ws *counting[STORM_USERS - 1];     /* read everything, count frames */
   StormUser storm[STORM_USERS];
   RawOpts raw = { .cookie = slow->cookie, .no_read = TRUE };
   RssSampler rss = { munity_test_daemon_pid (fx->d), 0 };
   g_autoptr(GString) prefix = g_string_new (NULL);
-  g_autofree guint8 *seen = NULL;
   guint64 rss_before;
   guint sampler;
   Ws *r, *w;
   gint64 t_start, t_storm_end;
-  guint per_user = STORM_EVENTS / STORM_USERS;
 
   for (guint i = 0; i < STORM_NAME_CHARS; i++)
     g_string_append (prefix, "\xe2\x82\xac");   /* €, 3 bytes in UTF-8 */
 
-  /* The renamed users must be online: each has a reading socket. */
-  for (guint i = 0; i < STORM_USERS; i++)
-    readers[i] = ws_open (fx, &users[i]);
-  readers[STORM_USERS] = w = ws_open (fx, watcher);
+  /* The renamed users must be online, each with a socket that reads: the
+   * first with libsoup, checking every frame, the others raw, reading and
+   * counting (parsing 10,000 frames per socket here would make this
+   * process the slow reader). A watcher checks every frame too. */
+  checked[0] = ws_open (fx, &users[0]);
+  for (guint i = 1; i < STORM_USERS; i++)
+    counting[i - 1] = raw_open_user (fx, &users[i]);
+  checked[1] = w = ws_open (fx, watcher);
   r = raw_open (fx, slow, &raw);
   g_assert_cmpuint (r->status, ==, 101);
-  for (guint i = 0; i <= STORM_USERS; i++)
+  for (guint i = 0; i < G_N_ELEMENTS (checked); i++)
     {
-      WAIT_UNTIL (g_hash_table_contains (readers[i]->list, &slow->id), QUICK_MS,
-                  "%s: waiting for the slow reader's userJoined", readers[i]->label);
-      readers[i]->keep = FALSE;
-      readers[i]->storm = g_array_new (FALSE, FALSE, sizeof (guint64));
+      WAIT_UNTIL (g_hash_table_contains (checked[i]->list, &slow->id), QUICK_MS,
+                  "%s: waiting for the slow reader's userJoined", checked[i]->label);
+      checked[i]->keep = FALSE;
+      checked[i]->storm = g_array_new (FALSE, FALSE, sizeof (guint64));
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (counting); i++)
+    {
+      WAIT_UNTIL (g_hash_table_contains (counting[i]->list, &slow->id), QUICK_MS,
+                  "%s: waiting for the slow reader's userJoined", counting[i]->label);
+      counting[i]->counting = TRUE;
     }
   r->keep = FALSE;
   r->storm = g_array_new (FALSE, FALSE, sizeof (guint64));
@@ -2832,8 +2882,8 @@ test_slow_reader (Fixture       *fx,
   t_start = now_us ();
   for (guint i = 0; i < STORM_USERS; i++)
     {
-      storm[i] = (StormUser) { fx, &users[i], g_strdup (prefix->str), 1, 0, 0, 0 };
-      storm_pump (&storm[i]);
+      storm[i] = (StormUser) { fx, &users[i], g_strdup (prefix->str), 1, 0, 0, NULL };
+      storm_next (&storm[i]);
     }
   WAIT_UNTIL (storm_finished (storm), 120000, "waiting for the storm of %u renames", STORM_EVENTS);
   t_storm_end = now_us ();
@@ -2841,47 +2891,36 @@ test_slow_reader (Fixture       *fx,
   for (guint i = 0; i < STORM_USERS; i++)
     {
       g_assert_cmpuint (storm[i].failed, ==, 0);
+      g_assert_cmpuint (storm[i].done, ==, STORM_EVENTS / STORM_USERS);
       g_free (storm[i].prefix);
     }
 
   /* Every reading client gets every event promptly, and hears that the
    * slow reader's user left (its only socket was closed; grace 0). */
-  WAIT_UNTIL (readers_done (readers, STORM_USERS + 1, slow), 30000,
-              "waiting for the readers to get all %u events and the slow reader's userLeft", STORM_EVENTS);
+  WAIT_UNTIL (readers_done (checked, G_N_ELEMENTS (checked), counting, G_N_ELEMENTS (counting), slow),
+              30000, "waiting for the readers to get all %u events and the slow reader's userLeft:%s",
+              STORM_EVENTS, describe_readers (checked, G_N_ELEMENTS (checked), counting, G_N_ELEMENTS (counting)));
   g_source_remove (sampler);
   sample_rss (&rss);
 
-  /* Each rename exactly once... */
-  seen = g_malloc0 ((gsize) STORM_USERS * (per_user + 1));
-  g_assert_cmpuint (w->storm->len, ==, STORM_EVENTS);
-  for (guint k = 0; k < w->storm->len; k++)
+  for (guint i = 0; i < G_N_ELEMENTS (checked); i++)
     {
-      guint64 entry = g_array_index (w->storm, guint64, k);
-      gint64 id = (gint64) (entry >> 32);
-      guint number = (guint) (entry & 0xffffffff);
-      guint u = STORM_USERS;
+      double lag = (checked[i]->last_update_at - t_storm_end) / 1000.0;
 
-      for (guint i = 0; i < STORM_USERS; i++)
-        if (users[i].id == id)
-          u = i;
-      g_assert_cmpuint (u, <, STORM_USERS);
-      g_assert_cmpuint (number, >=, 1);
-      g_assert_cmpuint (number, <=, per_user);
-      g_assert_cmpuint (seen[u * (per_user + 1) + number], ==, 0);
-      seen[u * (per_user + 1) + number] = 1;
-    }
-  /* ...in the same order on every socket, without waiting for the slow one. */
-  for (guint i = 0; i <= STORM_USERS; i++)
-    {
-      double lag = (readers[i]->last_update_at - t_storm_end) / 1000.0;
-
-      g_test_message ("%s: %u updates, %" G_GUINT64_FORMAT " bytes, last one %.0f ms after the last answer",
-                      readers[i]->label, readers[i]->n_updates, readers[i]->bytes, lag);
-      g_assert_true (readers[i]->open);
-      g_assert_cmpuint (readers[i]->storm->len, ==, STORM_EVENTS);
-      g_assert_cmpmem (readers[i]->storm->data, STORM_EVENTS * sizeof (guint64),
+      g_test_message ("%s: %u updates, %" G_GUINT64_FORMAT " bytes, the last %.0f ms after the last answer",
+                      checked[i]->label, checked[i]->n_updates, checked[i]->bytes, lag);
+      g_assert_true (checked[i]->open);
+      g_assert_cmpuint (checked[i]->storm->len, ==, STORM_EVENTS);
+      check_storm_order (checked[i]);
+      /* The same order on every socket. */
+      g_assert_cmpmem (checked[i]->storm->data, STORM_EVENTS * sizeof (guint64),
                        w->storm->data, STORM_EVENTS * sizeof (guint64));
       g_assert_cmpfloat (lag, <, 5000);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (counting); i++)
+    {
+      g_assert_true (counting[i]->open);
+      g_assert_cmpuint (counting[i]->n_counted, ==, STORM_EVENTS + 1);
     }
   g_assert_cmpuint (w->bytes, >, 4 * 1024 * 1024);
 
@@ -2912,8 +2951,7 @@ test_slow_reader (Fixture       *fx,
   g_assert_cmpmem (r->storm->data, r->storm->len * sizeof (guint64),
                    w->storm->data, r->storm->len * sizeof (guint64));
 
-  /* The names as now stored, for the tests that follow. (Not necessarily
-   * the last ones broadcast: see /ws/races/concurrent-renames-converge.) */
+  /* The names as now stored, for the tests that follow. */
   for (guint i = 0; i < STORM_USERS; i++)
     {
       g_autofree char *path = g_strdup_printf ("/api/users/%" G_GINT64_FORMAT, users[i].id);
