@@ -567,6 +567,9 @@ spawn_postgres (MunityEmbeddedPg *self)
                                                 "-p", PG_PORT,
                                                 "-c", "listen_addresses=",
                                                 "-c", "unix_socket_permissions=0700",
+                                                /* JIT needs writable+executable memory, which
+                                                 * the hardened unit forbids; our queries are tiny */
+                                                "-c", "jit=off",
                                                 NULL);
   if (self->postgres == NULL)
     {

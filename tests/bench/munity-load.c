@@ -1035,7 +1035,7 @@ main (int argc, char *argv[])
   struct rlimit limit;
   double cpu0, cpu1, t_storm_s, cpu_storm;
   long rss0, rss1;
-  uint64_t frames_storm, violations;
+  uint64_t frames_storm, violations, storm_complete = 0;
   int per_process;
 
   g_option_context_set_summary (context,
@@ -1143,7 +1143,8 @@ main (int argc, char *argv[])
         last_open = MAX (last_open, counters[i].storm_last_open_us);
       put ("users", "%d", users.n);
       put ("processes", "%d", n_processes);
-      put ("storm_complete_clients", "%" G_GUINT64_FORMAT, sum_counter (G_STRUCT_OFFSET (Counters, complete)));
+      storm_complete = sum_counter (G_STRUCT_OFFSET (Counters, complete));
+      put ("storm_complete_clients", "%" G_GUINT64_FORMAT, storm_complete);
       put ("storm_failed", "%" G_GUINT64_FORMAT, sum_counter (G_STRUCT_OFFSET (Counters, failed)));
       put ("storm_seconds", "%.3f", t_storm_s);
       put ("accept_per_second", "%.0f", users.n / MAX ((last_open - t0) / 1e6, 1e-6));
@@ -1239,5 +1240,7 @@ main (int argc, char *argv[])
         printf ("%-24s %s\n", (char *) report_keys->pdata[i], (char *) report_values->pdata[i]);
     }
   fflush (stdout);
-  return violations == 0 && sum_counter (G_STRUCT_OFFSET (Counters, complete)) == (uint64_t) users.n ? 0 : 1;
+  /* A run is good when nothing broke the guarantee and every client got
+   * the complete list in the storm; the figures are for people. */
+  return violations == 0 && storm_complete == (uint64_t) users.n ? 0 : 1;
 }
