@@ -594,7 +594,7 @@ handle_metrics (Req *req)
   text = munity_metrics_render (req->self->metrics);
 
   soup_server_message_set_status (req->msg, SOUP_STATUS_OK, NULL);
-  soup_server_message_set_response (req->msg, "text/plain; version=0.0.4; charset=utf-8",
+  soup_server_message_set_response (req->msg, "text/plain; version=0.0.4",
                                     SOUP_MEMORY_TAKE, g_steal_pointer (&text), strlen (text));
   req_done (req);
 }

@@ -320,6 +320,38 @@ munity_protocol_online_users_frame (GPtrArray *fragments)
 }
 
 /**
+ * munity_protocol_online_users_frame_from_body:
+ * @body: (array length=length): the users' fragments, comma-separated
+ * @length: its length
+ *
+ * Returns: (transfer full): the `onlineUsers` text frame around @body
+ */
+GBytes *
+munity_protocol_online_users_frame_from_body (const guint8 *body,
+                                              gsize         length)
+{
+  static const char head[] = "{\"event\":\"onlineUsers\",\"data\":[";
+  static const char tail[] = "]}";
+  gsize payload_length = strlen (head) + length + strlen (tail);
+  guint8 header[10];
+  gsize header_length = munity_ws_write_header (header, MUNITY_WS_OP_TEXT, payload_length);
+  guint8 *frame = g_malloc (header_length + payload_length);
+  gsize at = 0;
+
+  memcpy (frame, header, header_length);
+  at += header_length;
+  memcpy (frame + at, head, strlen (head));
+  at += strlen (head);
+  if (length > 0)
+    memcpy (frame + at, body, length);
+  at += length;
+  memcpy (frame + at, tail, strlen (tail));
+  at += strlen (tail);
+
+  return g_bytes_new_take (frame, at);
+}
+
+/**
  * munity_protocol_user_left_frame:
  * @user_id: the user who left
  *

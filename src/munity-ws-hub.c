@@ -96,6 +96,8 @@ struct _MunityWsHub
   GPtrArray      *dirty;          /* of Conn (unowned) */
   GPtrArray      *graveyard;      /* of Conn (owned), freed after dispatch */
   GByteArray     *batch;          /* (owned) frames of this iteration */
+  GByteArray     *snapshot;       /* (owned) the online users' fragments, comma-separated */
+  gboolean        snapshot_valid;
   gboolean        flush_pending;
   gint64          last_flush;     /* monotonic µs, end of the last flush */
   guint64         n_flushes;
@@ -386,7 +388,9 @@ flush (MunityWsHub *self)
       if (conn->state == CONN_DEAD)
         continue;
 
-      conn_write (conn);
+      /* A socket known to be full is written when epoll says it can be. */
+      if (!(conn->epoll_events & EPOLLOUT))
+        conn_write (conn);
 
       /* A reader that does not keep up is closed; nobody waits for it. */
       if (conn->state == CONN_OPEN && conn->out_bytes > MUNITY_WS_MAX_PENDING_OUTPUT)
@@ -498,11 +502,40 @@ broadcast_user_event (MunityWsHub *self,
   broadcast (self, frame, event);
 }
 
+/* The body of the next onlineUsers frame is kept up to date as users join
+ * (the common case in a storm: one append), and rebuilt from the model
+ * after a leave or an update. */
+static void
+snapshot_append (MunityWsHub *self,
+                 MunityUser  *user)
+{
+  GBytes *fragment = user_fragment (user);
+
+  if (self->snapshot->len > 0)
+    g_byte_array_append (self->snapshot, (const guint8 *) ",", 1);
+  g_byte_array_append (self->snapshot, g_bytes_get_data (fragment, NULL), g_bytes_get_size (fragment));
+}
+
+static void
+snapshot_ensure (MunityWsHub *self)
+{
+  if (self->snapshot_valid)
+    return;
+
+  g_byte_array_set_size (self->snapshot, 0);
+  for (GList *l = munity_presence_peek_users (self->presence); l != NULL; l = l->next)
+    snapshot_append (self, l->data);
+  self->snapshot_valid = TRUE;
+}
+
 static void
 on_user_joined (MunityPresence *presence,
                 MunityUser     *user,
                 MunityWsHub    *self)
 {
+  /* A new user is last in join order: the kept body just grows. */
+  if (self->snapshot_valid)
+    snapshot_append (self, user);
   broadcast_user_event (self, "userJoined", user);
 }
 
@@ -513,6 +546,7 @@ on_user_left (MunityPresence *presence,
 {
   g_autoptr(GBytes) frame = munity_protocol_user_left_frame (munity_user_get_id (user));
 
+  self->snapshot_valid = FALSE;
   broadcast (self, frame, "userLeft");
 }
 
@@ -522,6 +556,7 @@ on_user_updated (MunityPresence *presence,
                  MunityWsHub    *self)
 {
   g_object_set_qdata (G_OBJECT (user), fragment_quark, NULL);
+  self->snapshot_valid = FALSE;
   broadcast_user_event (self, "userUpdated", user);
 }
 
@@ -876,6 +911,7 @@ munity_ws_hub_finalize (GObject *object)
   g_clear_pointer (&self->dirty, g_ptr_array_unref);
   g_clear_pointer (&self->graveyard, g_ptr_array_unref);
   g_clear_pointer (&self->batch, g_byte_array_unref);
+  g_clear_pointer (&self->snapshot, g_byte_array_unref);
 
   G_OBJECT_CLASS (munity_ws_hub_parent_class)->finalize (object);
 }
@@ -912,6 +948,7 @@ munity_ws_hub_init (MunityWsHub *self)
   self->dirty = g_ptr_array_new ();
   self->graveyard = g_ptr_array_new_with_free_func ((GDestroyNotify) conn_free);
   self->batch = g_byte_array_new ();
+  self->snapshot = g_byte_array_new ();
   /* Test hooks: tests cannot wait 60 s for a pong timeout. */
   self->ping_interval_us = env_ms ("MUNITY_WS_PING_INTERVAL_MS", 30000);
   self->pong_timeout_us = env_ms ("MUNITY_WS_PONG_TIMEOUT_MS", 60000);
@@ -994,7 +1031,6 @@ munity_ws_hub_add (MunityWsHub     *self,
                    GError         **error)
 {
   struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
-  g_autoptr(GPtrArray) fragments = NULL;
   g_autoptr(GBytes) snapshot = NULL;
   Conn *conn;
 
@@ -1041,10 +1077,8 @@ munity_ws_hub_add (MunityWsHub     *self,
    * only what is batched after this point. */
   munity_presence_add_socket (self->presence, conn->socket, info);
 
-  fragments = g_ptr_array_new ();
-  for (GList *l = munity_presence_peek_users (self->presence); l != NULL; l = l->next)
-    g_ptr_array_add (fragments, user_fragment (l->data));
-  snapshot = munity_protocol_online_users_frame (fragments);
+  snapshot_ensure (self);
+  snapshot = munity_protocol_online_users_frame_from_body (self->snapshot->data, self->snapshot->len);
   conn_push (conn, snapshot, 0, g_bytes_get_size (snapshot), TRUE);
   munity_metrics_count_event (self->metrics, "onlineUsers", 1);
 
