@@ -7,6 +7,8 @@
 # Exit status: 0 only when every test passed and nothing failed on the way.
 #
 # MUNITY_BUILDDIR=DIR uses another build directory than _build.
+# MUNITY_SANITIZE=address,undefined builds with AddressSanitizer/UBSan
+# (use its own build directory: MUNITY_BUILDDIR=_build_asan).
 set -uo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")"
 
@@ -31,9 +33,9 @@ if [ -f src/web/package.json ]; then
 fi
 
 if [ -f "$BUILD/meson-private/coredata.dat" ]; then
-  meson setup --reconfigure "$BUILD" -Dwerror=true || die "meson setup failed"
+  meson setup --reconfigure "$BUILD" -Dwerror=true ${MUNITY_SANITIZE:+-Db_sanitize=$MUNITY_SANITIZE -Db_lundef=false} || die "meson setup failed"
 else
-  meson setup "$BUILD" -Dwerror=true || die "meson setup failed"
+  meson setup "$BUILD" -Dwerror=true ${MUNITY_SANITIZE:+-Db_sanitize=$MUNITY_SANITIZE -Db_lundef=false} || die "meson setup failed"
 fi
 ninja -C "$BUILD" || die "the build failed"
 

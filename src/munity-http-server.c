@@ -178,6 +178,8 @@ set_error_code (SoupServerMessage *msg,
   root = json_builder_get_root (builder);
 
   set_json (msg, status, root);
+  /* also for the refused WebSocket handshakes answered early */
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection", "close");
 }
 
 static void
@@ -1219,6 +1221,12 @@ handle_early (SoupServer        *server,
       ws_early (self, msg);
       return;
     }
+
+  /* libsoup 3.2.3 never notices that a client closed an idle keep-alive
+   * connection (fixed upstream after 3.2): every such connection would
+   * stay in CLOSE_WAIT and keep its descriptor forever. One request per
+   * connection costs a TCP handshake and leaks nothing. */
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection", "close");
 
   route = find_route (path);
   const RouteMethod *method = route ? find_method (route, soup_server_message_get_method (msg)) : NULL;

@@ -818,6 +818,82 @@ test_sigterm (void)
   g_assert_false (process_alive (postmaster));
 }
 
+static guint
+count_fds (GPid pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/fd", (int) pid);
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  guint n = 0;
+
+  g_assert_nonnull (dir);
+  while (g_dir_read_name (dir) != NULL)
+    n++;
+  return n;
+}
+
+/* One request on a fresh connection that the client closes as soon as it
+ * has the answer, as curl does. */
+static void
+request_and_hang_up (guint16     port,
+                     const char *request)
+{
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GSocketConnection) conn = g_socket_client_connect_to_host (client, "127.0.0.1", port, NULL, NULL);
+  GOutputStream *out;
+  GInputStream *in;
+  char buffer[4096];
+  gssize n;
+
+  g_assert_nonnull (conn);
+  out = g_io_stream_get_output_stream (G_IO_STREAM (conn));
+  in = g_io_stream_get_input_stream (G_IO_STREAM (conn));
+  g_assert_true (g_output_stream_write_all (out, request, strlen (request), NULL, NULL, NULL));
+  n = g_input_stream_read (in, buffer, sizeof buffer - 1, NULL, NULL);
+  g_assert_cmpint (n, >, 12);
+  buffer[n] = '\0';
+  g_assert_true (g_str_has_prefix (buffer, "HTTP/1.1 "));
+  g_io_stream_close (G_IO_STREAM (conn), NULL, NULL);
+}
+
+/* Clients that hang up must not leave their connections (and descriptors)
+ * behind: 200 requests of every kind, then as many descriptors as before. */
+static void
+test_no_descriptor_leak (void)
+{
+  g_autoptr(MunityTestDaemon) d = munity_test_daemon_start (NULL);
+  guint16 port = munity_test_daemon_port (d);
+  GPid pid = munity_test_daemon_pid (d);
+  const char *requests[] = {
+    "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    "GET /api/me HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    "GET /api/nothing HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    "GET /online HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    "POST /api/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}",
+    "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://evil.example\r\n\r\n",
+  };
+  guint before, after = 0;
+
+  /* settle: the database pool connects in the background */
+  g_usleep (500 * 1000);
+  before = count_fds (pid);
+  for (guint round = 0; round < 25; round++)
+    for (guint i = 0; i < G_N_ELEMENTS (requests); i++)
+      request_and_hang_up (port, requests[i]);
+
+  for (int wait = 0; wait < 50; wait++)
+    {
+      after = count_fds (pid);
+      if (after <= before + 2)
+        break;
+      g_usleep (100 * 1000);
+    }
+  g_test_message ("munityd had %u descriptors before 200 requests, %u after", before, after);
+  g_assert_cmpuint (after, <=, before + 2);
+}
+
 static void
 test_restart_keeps_data (void)
 {
@@ -888,6 +964,7 @@ main (int    argc,
   g_test_add_func ("/daemon/schema/too-new", test_schema_too_new);
   g_test_add_func ("/daemon/database-down", test_database_down);
   g_test_add_func ("/daemon/sigterm", test_sigterm);
+  g_test_add_func ("/daemon/no-descriptor-leak", test_no_descriptor_leak);
   g_test_add_func ("/daemon/restart-keeps-data", test_restart_keeps_data);
   /* The one most sensitive to a loaded machine runs last of its level. */
   g_test_add_func ("/daemon/healthz-while-hashing", test_healthz_while_hashing);
