@@ -312,6 +312,20 @@ return_user (GTask          *task,
   g_task_return_pointer (task, user, (GDestroyNotify) munity_user_info_unref);
 }
 
+/* The result of a query, or NULL after returning its error on @task. */
+static PGresult *
+query_finish_or_return (GObject      *source,
+                        GAsyncResult *result,
+                        GTask        *task)
+{
+  GError *error = NULL;
+  PGresult *res = munity_db_query_finish (MUNITY_DB (source), result, &error);
+
+  if (res == NULL)
+    g_task_return_error (task, error);
+  return res;
+}
+
 /* ---- register ---------------------------------------------------------- */
 
 static void
@@ -343,14 +357,10 @@ register_inserted_cb (GObject      *source,
 {
   g_autoptr(GTask) task = user_data;
   g_autoptr(PGresult) res = NULL;
-  GError *error = NULL;
 
-  res = munity_db_query_finish (MUNITY_DB (source), result, &error);
+  res = query_finish_or_return (source, result, task);
   if (res == NULL)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
+    return;
 
   if (PQntuples (res) == 0)
     {
@@ -412,14 +422,10 @@ register_checked_cb (GObject      *source,
   Op *op = g_task_get_task_data (task);
   g_autoptr(PGresult) res = NULL;
   g_autoptr(GTask) hash_task = NULL;
-  GError *error = NULL;
 
-  res = munity_db_query_finish (MUNITY_DB (source), result, &error);
+  res = query_finish_or_return (source, result, task);
   if (res == NULL)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
+    return;
 
   if (PQntuples (res) > 0)
     {
@@ -555,14 +561,10 @@ login_session_cb (GObject      *source,
   g_autoptr(GTask) task = user_data;
   Op *op = g_task_get_task_data (task);
   g_autoptr(PGresult) res = NULL;
-  GError *error = NULL;
 
-  res = munity_db_query_finish (MUNITY_DB (source), result, &error);
+  res = query_finish_or_return (source, result, task);
   if (res == NULL)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
+    return;
 
   return_user (task, g_steal_pointer (&op->user));
 }
@@ -618,14 +620,10 @@ login_found_cb (GObject      *source,
   Op *op = g_task_get_task_data (task);
   g_autoptr(PGresult) res = NULL;
   g_autoptr(GTask) verify_task = NULL;
-  GError *error = NULL;
 
-  res = munity_db_query_finish (MUNITY_DB (source), result, &error);
+  res = query_finish_or_return (source, result, task);
   if (res == NULL)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
+    return;
 
   if (PQntuples (res) > 0)
     {
@@ -739,14 +737,10 @@ user_row_cb (GObject      *source,
 {
   g_autoptr(GTask) task = user_data;
   g_autoptr(PGresult) res = NULL;
-  GError *error = NULL;
 
-  res = munity_db_query_finish (MUNITY_DB (source), result, &error);
+  res = query_finish_or_return (source, result, task);
   if (res == NULL)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
+    return;
 
   if (PQntuples (res) == 0)
     {
@@ -1119,14 +1113,10 @@ set_image_cb (GObject      *source,
   g_autoptr(GTask) task = user_data;
   Op *op = g_task_get_task_data (task);
   g_autoptr(PGresult) res = NULL;
-  GError *error = NULL;
 
-  res = munity_db_query_finish (MUNITY_DB (source), result, &error);
+  res = query_finish_or_return (source, result, task);
   if (res == NULL)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
+    return;
   if (PQntuples (res) == 0)
     {
       g_task_return_new_error (task, MUNITY_ERROR, MUNITY_ERROR_NO_SUCH_USER, _("There is no such user."));
