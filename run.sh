@@ -21,4 +21,20 @@ else
 fi
 ninja -C _build
 
+# As root, the embedded PostgreSQL runs as the postgres account, which must
+# be able to reach ./_state. A checkout under a private directory (/root is
+# 0700) is not reachable: grant postgres search permission (x, not read) on
+# exactly the directories in the way, and say so.
+if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1 && ! runuser -u postgres -- test -x "$PWD"; then
+  dir=""
+  IFS=/ read -ra parts <<<"${PWD#/}"
+  for part in "${parts[@]}"; do
+    dir="$dir/$part"
+    if ! runuser -u postgres -- test -x "$dir"; then
+      setfacl -m u:postgres:x "$dir"
+      echo "run.sh: allowed the postgres account to pass through $dir (setfacl -m u:postgres:x)" >&2
+    fi
+  done
+fi
+
 exec _build/src/munityd --state-dir "$PWD/_state" "$@"
