@@ -265,6 +265,21 @@ serve (MunityDaemon *self)
 {
   GError *error = NULL;
 
+  /* Pictures live in the state directory; made here, once, so that no
+   * request waits on the file system for it (and after the embedded
+   * cluster's first start, which wants an empty directory as root). */
+  {
+    g_autofree char *avatars = g_build_filename (self->config->state_dir, "avatars", NULL);
+    if (g_mkdir_with_parents (avatars, 0700) != 0)
+      {
+        int saved_errno = errno;
+        g_autoptr(GError) mkdir_error = g_error_new (MUNITY_ERROR, MUNITY_ERROR_FAILED,
+                                                     _("cannot create %s: %s"), avatars, g_strerror (saved_errno));
+        fail (self, mkdir_error);
+        return;
+      }
+  }
+
   self->accounts = munity_accounts_new (self->db);
   self->presence = munity_presence_new (self->config->leave_grace_ms);
   g_signal_connect (self->presence, "notify::n-users", G_CALLBACK (on_presence_changed), self);

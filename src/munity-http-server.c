@@ -734,14 +734,6 @@ handle_avatar_post (Req *req)
       return;
     }
 
-  if (g_mkdir_with_parents (req->self->avatar_dir, 0700) != 0)
-    {
-      int saved_errno = errno;
-      g_warning ("Cannot create %s: %s", req->self->avatar_dir, g_strerror (saved_errno));
-      req_fail_code (req, MUNITY_ERROR_FAILED, "cannot store the picture");
-      return;
-    }
-
   name = munity_avatar_new_name (req->user->id, extension);
   upload = g_new0 (Upload, 1);
   upload->req = req;
