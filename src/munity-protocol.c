@@ -142,7 +142,7 @@ munity_ws_write_header (guint8 *out,
 /**
  * munity_ws_frame_new:
  * @opcode: the opcode
- * @payload: (array length=length) (nullable): the payload
+ * @payload: (array length=length) (element-type guint8) (nullable): the payload
  * @length: its length
  *
  * Returns: (transfer full): a whole server-to-client frame

@@ -1013,7 +1013,7 @@ tune_socket (int fd)
 /**
  * munity_ws_hub_add:
  * @self: the hub
- * @fd: (transfer full): an upgraded WebSocket connection's descriptor
+ * @fd: an upgraded WebSocket connection's descriptor, which the hub now owns
  * @info: the authenticated user
  * @session: (nullable): the session that opened it (its token hash)
  * @error: return location for an error
