@@ -1709,7 +1709,8 @@ test_origin_allowed (void)
     { "https://sub.example.org", 403 },
   };
 
-  g_file_set_contents (config, "[munityd]\nallowed-origins=https://example.org;\n", -1, &error);
+  /* the same daemon also checks cookie-secure */
+  g_file_set_contents (config, "[munityd]\nallowed-origins=https://example.org;\ncookie-secure=true\n", -1, &error);
   g_assert_no_error (error);
   d = own_daemon ("origins", config);
 
@@ -1725,7 +1726,14 @@ test_origin_allowed (void)
                   reg_json (Q ("Allowed"), Q ("Origin"), Q (email), Q ("password1")),
                   "Origin", origin, NULL);
       if (cases[i].status == 201)
-        assert_status (resp, 201);
+        {
+          g_autofree char *cookie = NULL;
+
+          assert_status (resp, 201);
+          cookie = munity_test_response_set_cookie (resp, "munity_session");
+          g_assert_nonnull (cookie);
+          g_assert_nonnull (strstr (cookie, "; Secure"));
+        }
       else
         assert_error (resp, cases[i].status, "forbidden-origin");
     }
