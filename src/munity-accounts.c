@@ -59,18 +59,45 @@ munity_user_info_unref (MunityUserInfo *info)
 
 G_DEFINE_BOXED_TYPE (MunityUserInfo, munity_user_info, munity_user_info_ref, munity_user_info_unref)
 
+/**
+ * munity_user_info_new:
+ * @id: the user id
+ * @first: the first name
+ * @last: the last name
+ * @email: the email address
+ * @bio: the bio
+ * @image_url: (nullable): the picture's path
+ *
+ * Returns: (transfer full): a user with version 0
+ */
+MunityUserInfo *
+munity_user_info_new (gint64      id,
+                      const char *first,
+                      const char *last,
+                      const char *email,
+                      const char *bio,
+                      const char *image_url)
+{
+  MunityUserInfo *info = g_atomic_rc_box_new0 (MunityUserInfo);
+
+  info->id = id;
+  info->first = g_strdup (first);
+  info->last = g_strdup (last);
+  info->email = g_strdup (email);
+  info->bio = g_strdup (bio);
+  info->image_url = g_strdup (image_url);
+  return info;
+}
+
 static MunityUserInfo *
 user_info_from_row (const PGresult *res,
                     int             row)
 {
-  MunityUserInfo *info = g_atomic_rc_box_new0 (MunityUserInfo);
+  MunityUserInfo *info = munity_user_info_new (g_ascii_strtoll (PQgetvalue (res, row, 0), NULL, 10),
+                                               PQgetvalue (res, row, 1), PQgetvalue (res, row, 2),
+                                               PQgetvalue (res, row, 3), PQgetvalue (res, row, 4),
+                                               PQgetisnull (res, row, 5) ? NULL : PQgetvalue (res, row, 5));
 
-  info->id = g_ascii_strtoll (PQgetvalue (res, row, 0), NULL, 10);
-  info->first = g_strdup (PQgetvalue (res, row, 1));
-  info->last = g_strdup (PQgetvalue (res, row, 2));
-  info->email = g_strdup (PQgetvalue (res, row, 3));
-  info->bio = g_strdup (PQgetvalue (res, row, 4));
-  info->image_url = PQgetisnull (res, row, 5) ? NULL : g_strdup (PQgetvalue (res, row, 5));
   info->version = g_ascii_strtoll (PQgetvalue (res, row, 6), NULL, 10);
 
   return info;

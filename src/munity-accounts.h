@@ -34,6 +34,12 @@ typedef struct {
 
 #define MUNITY_TYPE_USER_INFO (munity_user_info_get_type ())
 GType           munity_user_info_get_type (void) G_GNUC_CONST;
+MunityUserInfo *munity_user_info_new      (gint64          id,
+                                           const char     *first,
+                                           const char     *last,
+                                           const char     *email,
+                                           const char     *bio,
+                                           const char     *image_url);
 MunityUserInfo *munity_user_info_ref      (MunityUserInfo *info);
 void            munity_user_info_unref    (MunityUserInfo *info);
 JsonNode       *munity_user_info_to_json  (MunityUserInfo *info,

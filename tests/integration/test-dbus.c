@@ -280,13 +280,10 @@ user_info (Fixture    *f,
 
   if (info == NULL)
     {
-      info = g_atomic_rc_box_new0 (MunityUserInfo);
-      info->id = id;
-      info->first = g_strdup (first != NULL ? first : "User");
-      info->last = g_strdup (last != NULL ? last : "Tester");
-      info->email = g_strdup_printf ("u%" G_GINT64_FORMAT "@example.org", id);
-      info->bio = g_strdup ("");
-      info->image_url = g_strdup (image_url);
+      g_autofree char *email = g_strdup_printf ("u%" G_GINT64_FORMAT "@example.org", id);
+
+      info = munity_user_info_new (id, first != NULL ? first : "User", last != NULL ? last : "Tester",
+                                   email, "", image_url);
       g_hash_table_insert (f->infos, &info->id, info);
     }
   return info;

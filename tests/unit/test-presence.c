@@ -65,14 +65,9 @@ on_socket_removed (MunityPresence *presence, MunityUser *user, MunitySocket *soc
 static MunityUserInfo *
 info_new (gint64 id, const char *first)
 {
-  MunityUserInfo *info = g_atomic_rc_box_new0 (MunityUserInfo);
+  g_autofree char *email = g_strdup_printf ("u%" G_GINT64_FORMAT "@example.org", id);
 
-  info->id = id;
-  info->first = g_strdup (first);
-  info->last = g_strdup ("Tester");
-  info->email = g_strdup_printf ("u%" G_GINT64_FORMAT "@example.org", id);
-  info->bio = g_strdup ("");
-  return info;
+  return munity_user_info_new (id, first, "Tester", email, "", NULL);
 }
 
 static MunityUserInfo *
