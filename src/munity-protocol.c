@@ -274,55 +274,12 @@ munity_protocol_event_frame (const char *event,
 }
 
 /**
- * munity_protocol_online_users_frame:
- * @fragments: (element-type GBytes): each online user's JSON, as made by
- *   munity_protocol_user_json()
- *
- * Builds the snapshot by concatenating cached fragments, so a snapshot
- * costs a copy, not a serialisation of every user.
- *
- * Returns: (transfer full): the `onlineUsers` text frame
- */
-GBytes *
-munity_protocol_online_users_frame (GPtrArray *fragments)
-{
-  static const char head[] = "{\"event\":\"onlineUsers\",\"data\":[";
-  static const char tail[] = "]}";
-  gsize payload_length = strlen (head) + strlen (tail);
-  guint8 header[10];
-  gsize header_length;
-  guint8 *frame;
-  gsize at;
-
-  for (guint i = 0; i < fragments->len; i++)
-    payload_length += g_bytes_get_size (fragments->pdata[i]) + (i > 0 ? 1 : 0);
-
-  header_length = munity_ws_write_header (header, MUNITY_WS_OP_TEXT, payload_length);
-  frame = g_malloc (header_length + payload_length);
-  memcpy (frame, header, header_length);
-  at = header_length;
-  memcpy (frame + at, head, strlen (head));
-  at += strlen (head);
-  for (guint i = 0; i < fragments->len; i++)
-    {
-      gsize size;
-      const void *data = g_bytes_get_data (fragments->pdata[i], &size);
-
-      if (i > 0)
-        frame[at++] = ',';
-      memcpy (frame + at, data, size);
-      at += size;
-    }
-  memcpy (frame + at, tail, strlen (tail));
-  at += strlen (tail);
-
-  return g_bytes_new_take (frame, at);
-}
-
-/**
  * munity_protocol_online_users_frame_from_body:
  * @body: (array length=length): the users' fragments, comma-separated
  * @length: its length
+ *
+ * The snapshot is a copy of the online users' cached fragments (made by
+ * munity_protocol_user_json()), not a serialisation of every user.
  *
  * Returns: (transfer full): the `onlineUsers` text frame around @body
  */

@@ -74,7 +74,6 @@ gboolean      munity_ws_close_code_is_valid (guint16       code);
 char         *munity_protocol_user_json   (MunityUser     *user);
 GBytes       *munity_protocol_event_frame (const char     *event,
                                            const char     *data_json);
-GBytes       *munity_protocol_online_users_frame (GPtrArray *fragments);
 GBytes       *munity_protocol_online_users_frame_from_body (const guint8 *body,
                                                           gsize         length);
 GBytes       *munity_protocol_user_left_frame    (gint64     user_id);
