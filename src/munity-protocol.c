@@ -273,39 +273,41 @@ munity_protocol_event_frame (const char *event,
   return text_frame_from_pieces (pieces, lengths, G_N_ELEMENTS (pieces));
 }
 
+static const char online_users_head[] = "{\"event\":\"onlineUsers\",\"data\":[";
+static const char online_users_tail[] = "]}";
+
 /**
- * munity_protocol_online_users_frame_from_body:
- * @body: (array length=length): the users' fragments, comma-separated
- * @length: its length
+ * munity_protocol_online_users_frame_head:
+ * @body_length: the length of the users' fragments, comma-separated
  *
- * The snapshot is a copy of the online users' cached fragments (made by
- * munity_protocol_user_json()), not a serialisation of every user.
+ * The `onlineUsers` frame is sent in three parts, so that the body (the
+ * online users' cached fragments, made by munity_protocol_user_json()) can
+ * be shared by every socket rather than copied: this head, the body, and
+ * munity_protocol_online_users_frame_tail().
  *
- * Returns: (transfer full): the `onlineUsers` text frame around @body
+ * Returns: (transfer full): the frame header and the start of the payload
  */
 GBytes *
-munity_protocol_online_users_frame_from_body (const guint8 *body,
-                                              gsize         length)
+munity_protocol_online_users_frame_head (gsize body_length)
 {
-  static const char head[] = "{\"event\":\"onlineUsers\",\"data\":[";
-  static const char tail[] = "]}";
-  gsize payload_length = strlen (head) + length + strlen (tail);
-  guint8 header[10];
-  gsize header_length = munity_ws_write_header (header, MUNITY_WS_OP_TEXT, payload_length);
-  guint8 *frame = g_malloc (header_length + payload_length);
-  gsize at = 0;
+  gsize head_length = strlen (online_users_head);
+  gsize payload_length = head_length + body_length + strlen (online_users_tail);
+  guint8 *frame = g_malloc (10 + head_length);
+  gsize header_length = munity_ws_write_header (frame, MUNITY_WS_OP_TEXT, payload_length);
 
-  memcpy (frame, header, header_length);
-  at += header_length;
-  memcpy (frame + at, head, strlen (head));
-  at += strlen (head);
-  if (length > 0)
-    memcpy (frame + at, body, length);
-  at += length;
-  memcpy (frame + at, tail, strlen (tail));
-  at += strlen (tail);
+  memcpy (frame + header_length, online_users_head, head_length);
+  return g_bytes_new_take (frame, header_length + head_length);
+}
 
-  return g_bytes_new_take (frame, at);
+/**
+ * munity_protocol_online_users_frame_tail:
+ *
+ * Returns: (transfer full): the end of the `onlineUsers` frame
+ */
+GBytes *
+munity_protocol_online_users_frame_tail (void)
+{
+  return g_bytes_new_static (online_users_tail, strlen (online_users_tail));
 }
 
 /**

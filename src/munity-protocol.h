@@ -74,8 +74,8 @@ gboolean      munity_ws_close_code_is_valid (guint16       code);
 char         *munity_protocol_user_json   (MunityUser     *user);
 GBytes       *munity_protocol_event_frame (const char     *event,
                                            const char     *data_json);
-GBytes       *munity_protocol_online_users_frame_from_body (const guint8 *body,
-                                                          gsize         length);
+GBytes       *munity_protocol_online_users_frame_head (gsize body_length);
+GBytes       *munity_protocol_online_users_frame_tail (void);
 GBytes       *munity_protocol_user_left_frame    (gint64     user_id);
 GBytes       *munity_protocol_error_frame        (const char *code);
 gboolean      munity_protocol_client_message_is_valid (const char *text,

@@ -37,6 +37,7 @@
  */
 
 #define SNDBUF_BYTES (128 * 1024)
+#define SNAPSHOT_CHUNK_BYTES (256 * 1024)
 #define MAX_IOV 64
 #define READ_CHUNK 8192
 #define BAD_FRAME_LIMIT 20
@@ -56,6 +57,7 @@ typedef struct {
   gsize    start;   /* where this segment began, to know if it started */
   gsize    end;
   gboolean snapshot;
+  gboolean continues; /* not the first piece of its frame */
 } Segment;
 
 typedef struct {
@@ -96,7 +98,9 @@ struct _MunityWsHub
   GPtrArray      *dirty;          /* of Conn (unowned) */
   GPtrArray      *graveyard;      /* of Conn (owned), freed after dispatch */
   GByteArray     *batch;          /* (owned) frames of this iteration */
-  GByteArray     *snapshot;       /* (owned) the online users' fragments, comma-separated */
+  GPtrArray      *snapshot;       /* of GBytes (owned): the online users' fragments, comma-separated, in chunks */
+  GArray         *snapshot_used;  /* of gsize: bytes written in each chunk */
+  gsize           snapshot_length;
   gboolean        snapshot_valid;
   gboolean        flush_pending;
   guint           n_open;         /* connections in CONN_OPEN */
@@ -144,13 +148,16 @@ mark_dirty (Conn *conn)
 }
 
 static void
-conn_push (Conn     *conn,
-           GBytes   *bytes,
-           gsize     start,
-           gsize     end,
-           gboolean  snapshot)
+conn_push_piece (Conn     *conn,
+                 GBytes   *bytes,
+                 gsize     start,
+                 gsize     end,
+                 gboolean  snapshot,
+                 gboolean  continues)
 {
   Segment *segment = g_new (Segment, 1);
+
+  segment->continues = continues;
 
   segment->bytes = g_bytes_ref (bytes);
   segment->offset = start;
@@ -160,6 +167,16 @@ conn_push (Conn     *conn,
   g_queue_push_tail (&conn->out, segment);
   if (!snapshot)
     conn->out_bytes += end - start;
+}
+
+static void
+conn_push (Conn     *conn,
+           GBytes   *bytes,
+           gsize     start,
+           gsize     end,
+           gboolean  snapshot)
+{
+  conn_push_piece (conn, bytes, start, end, snapshot, FALSE);
 }
 
 static void
@@ -243,18 +260,21 @@ conn_write (Conn *conn)
     }
 }
 
-/* Drops every output segment not yet begun, keeping frame boundaries. */
+/* Drops every output segment not yet begun, keeping frame boundaries: the
+ * rest of a frame that has begun (a snapshot is several pieces) stays. */
 static void
 conn_drop_unsent (Conn *conn)
 {
   GList *l = conn->out.head;
+  gboolean kept = FALSE;
 
   while (l != NULL)
     {
       GList *next = l->next;
       Segment *segment = l->data;
 
-      if (segment->offset == segment->start)
+      kept = segment->offset != segment->start || (segment->continues && kept);
+      if (!kept)
         {
           if (!segment->snapshot)
             conn->out_bytes -= segment->end - segment->offset;
@@ -506,16 +526,56 @@ broadcast_user_event (MunityWsHub *self,
 
 /* The body of the next onlineUsers frame is kept up to date as users join
  * (the common case in a storm: one append), and rebuilt from the model
- * after a leave or an update. */
+ * after a leave or an update. It lives in chunks that are only ever
+ * appended to, so every new socket's snapshot is a few references to the
+ * same memory rather than a copy (copying it was a fifth of munityd's time
+ * in a storm): bytes a socket has been given never change, and a chunk
+ * outlives the body while a socket still has it to send. */
+static void
+snapshot_clear (MunityWsHub *self)
+{
+  g_ptr_array_set_size (self->snapshot, 0);
+  g_array_set_size (self->snapshot_used, 0);
+  self->snapshot_length = 0;
+  self->snapshot_valid = FALSE;
+}
+
 static void
 snapshot_append (MunityWsHub *self,
                  MunityUser  *user)
 {
   GBytes *fragment = user_fragment (user);
+  gsize size = g_bytes_get_size (fragment);
+  gsize needed = size + (self->snapshot_length > 0 ? 1 : 0);
+  gsize *used = NULL;
+  GBytes *chunk = NULL;
+  guint8 *data;
 
   if (self->snapshot->len > 0)
-    g_byte_array_append (self->snapshot, (const guint8 *) ",", 1);
-  g_byte_array_append (self->snapshot, g_bytes_get_data (fragment, NULL), g_bytes_get_size (fragment));
+    {
+      chunk = g_ptr_array_index (self->snapshot, self->snapshot->len - 1);
+      used = &g_array_index (self->snapshot_used, gsize, self->snapshot_used->len - 1);
+      if (g_bytes_get_size (chunk) - *used < needed)
+        chunk = NULL;
+    }
+  if (chunk == NULL)
+    {
+      gsize capacity = MAX (SNAPSHOT_CHUNK_BYTES, needed);
+      gsize zero = 0;
+
+      chunk = g_bytes_new_take (g_malloc (capacity), capacity);
+      g_ptr_array_add (self->snapshot, chunk);
+      g_array_append_val (self->snapshot_used, zero);
+      used = &g_array_index (self->snapshot_used, gsize, self->snapshot_used->len - 1);
+    }
+
+  /* Past *used nobody holds a reference into the chunk yet. */
+  data = (guint8 *) g_bytes_get_data (chunk, NULL) + *used;
+  if (self->snapshot_length > 0)
+    *data++ = ',';
+  memcpy (data, g_bytes_get_data (fragment, NULL), size);
+  *used += needed;
+  self->snapshot_length += needed;
 }
 
 static void
@@ -524,10 +584,25 @@ snapshot_ensure (MunityWsHub *self)
   if (self->snapshot_valid)
     return;
 
-  g_byte_array_set_size (self->snapshot, 0);
+  snapshot_clear (self);
   for (GList *l = munity_presence_peek_users (self->presence); l != NULL; l = l->next)
     snapshot_append (self, l->data);
   self->snapshot_valid = TRUE;
+}
+
+/* Queues the onlineUsers frame: its head, the shared chunks, its end. */
+static void
+conn_push_snapshot (Conn *conn)
+{
+  MunityWsHub *self = conn->hub;
+  g_autoptr(GBytes) head = munity_protocol_online_users_frame_head (self->snapshot_length);
+  g_autoptr(GBytes) tail = munity_protocol_online_users_frame_tail ();
+
+  conn_push_piece (conn, head, 0, g_bytes_get_size (head), TRUE, FALSE);
+  for (guint i = 0; i < self->snapshot->len; i++)
+    conn_push_piece (conn, g_ptr_array_index (self->snapshot, i), 0,
+                     g_array_index (self->snapshot_used, gsize, i), TRUE, TRUE);
+  conn_push_piece (conn, tail, 0, g_bytes_get_size (tail), TRUE, TRUE);
 }
 
 static void
@@ -548,7 +623,7 @@ on_user_left (MunityPresence *presence,
 {
   g_autoptr(GBytes) frame = munity_protocol_user_left_frame (munity_user_get_id (user));
 
-  self->snapshot_valid = FALSE;
+  snapshot_clear (self);
   broadcast (self, frame, "userLeft");
 }
 
@@ -558,7 +633,7 @@ on_user_updated (MunityPresence *presence,
                  MunityWsHub    *self)
 {
   g_object_set_qdata (G_OBJECT (user), fragment_quark, NULL);
-  self->snapshot_valid = FALSE;
+  snapshot_clear (self);
   broadcast_user_event (self, "userUpdated", user);
 }
 
@@ -913,7 +988,8 @@ munity_ws_hub_finalize (GObject *object)
   g_clear_pointer (&self->dirty, g_ptr_array_unref);
   g_clear_pointer (&self->graveyard, g_ptr_array_unref);
   g_clear_pointer (&self->batch, g_byte_array_unref);
-  g_clear_pointer (&self->snapshot, g_byte_array_unref);
+  g_clear_pointer (&self->snapshot, g_ptr_array_unref);
+  g_clear_pointer (&self->snapshot_used, g_array_unref);
 
   G_OBJECT_CLASS (munity_ws_hub_parent_class)->finalize (object);
 }
@@ -950,7 +1026,8 @@ munity_ws_hub_init (MunityWsHub *self)
   self->dirty = g_ptr_array_new ();
   self->graveyard = g_ptr_array_new_with_free_func ((GDestroyNotify) conn_free);
   self->batch = g_byte_array_new ();
-  self->snapshot = g_byte_array_new ();
+  self->snapshot = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  self->snapshot_used = g_array_new (FALSE, FALSE, sizeof (gsize));
   /* Test hooks: tests cannot wait 60 s for a pong timeout. */
   self->ping_interval_us = env_ms ("MUNITY_WS_PING_INTERVAL_MS", 30000);
   self->pong_timeout_us = env_ms ("MUNITY_WS_PONG_TIMEOUT_MS", 60000);
@@ -1033,7 +1110,6 @@ munity_ws_hub_add (MunityWsHub     *self,
                    GError         **error)
 {
   struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
-  g_autoptr(GBytes) snapshot = NULL;
   Conn *conn;
 
   if (self->closing_all)
@@ -1080,8 +1156,7 @@ munity_ws_hub_add (MunityWsHub     *self,
   munity_presence_add_socket (self->presence, conn->socket, info);
 
   snapshot_ensure (self);
-  snapshot = munity_protocol_online_users_frame_from_body (self->snapshot->data, self->snapshot->len);
-  conn_push (conn, snapshot, 0, g_bytes_get_size (snapshot), TRUE);
+  conn_push_snapshot (conn);
   munity_metrics_count_event (self->metrics, "onlineUsers", 1);
 
   conn->batch_start = self->batch->len;

@@ -93,9 +93,16 @@ test_snapshot_concatenation (void)
   static const char two[] = "{\"id\":2,\"first\":\"C\",\"last\":\"D\",\"imageUrl\":null}";
 
   g_autofree char *body = g_strconcat (one, ",", two, NULL);
+  g_autoptr(GBytes) head = munity_protocol_online_users_frame_head (strlen (body));
+  g_autoptr(GBytes) tail = munity_protocol_online_users_frame_tail ();
+  g_autoptr(GByteArray) whole = g_byte_array_new ();
   MunityWsHeader header;
 
-  frame = munity_protocol_online_users_frame_from_body ((const guint8 *) body, strlen (body));
+  /* The hub sends the three parts back to back, the body shared. */
+  g_byte_array_append (whole, g_bytes_get_data (head, NULL), g_bytes_get_size (head));
+  g_byte_array_append (whole, (const guint8 *) body, strlen (body));
+  g_byte_array_append (whole, g_bytes_get_data (tail, NULL), g_bytes_get_size (tail));
+  frame = g_byte_array_free_to_bytes (g_steal_pointer (&whole));
   g_assert_cmpint (munity_ws_parse_header (g_bytes_get_data (frame, &size), g_bytes_get_size (frame), &header),
                    ==, MUNITY_WS_PARSE_OK);
   g_assert_false (header.masked);
