@@ -443,14 +443,16 @@ typedef struct {
 
 /* Every flush writes to every socket, so its cost grows with the number
  * of sockets; during a storm the frames of several iterations are gathered
- * and sent together. The pause after a flush is as long as the flush took
- * (at least 2 µs a socket, at most 40 ms), so fanning out never takes more
- * than about half the loop however fast events come; after a quiet spell
- * the next event goes out at once. */
+ * and sent together. The pause after a flush is three times as long as the
+ * flush took (at least 2 µs a socket, at most 40 ms), so fanning out takes
+ * at most about a quarter of the loop however fast events come and
+ * handshakes keep most of it; after a quiet spell the next event goes out
+ * at once. (Measured: a factor of 1 or 2 spends more CPU on writes in a
+ * 1,000-user storm, 4 makes its last clients wait; doc/performance.md.) */
 static gint64
 flush_wait_us (MunityWsHub *self)
 {
-  return MIN (MAX ((gint64) self->conns->len * 2, self->last_flush_us), 40000);
+  return MIN (MAX ((gint64) self->conns->len * 2, 4 * self->last_flush_us), 40000);
 }
 
 static gboolean

@@ -115,7 +115,7 @@ static int n_processes;
 static int
 hist_bucket (int64_t us)
 {
-  /* 16 buckets per power of two from 1 µs */
+  /* 8 buckets per power of two from 1 µs (about 9 % apart) */
   double v = us < 1 ? 1 : (double) us;
   int b = (int) (log2 (v) * 8.0);
   return b < 0 ? 0 : b >= HIST_BUCKETS ? HIST_BUCKETS - 1 : b;
