@@ -452,7 +452,7 @@ typedef struct {
 static gint64
 flush_wait_us (MunityWsHub *self)
 {
-  return MIN (MAX ((gint64) self->conns->len * 2, 4 * self->last_flush_us), 40000);
+  return MIN (MAX ((gint64) self->conns->len * 2, 3 * self->last_flush_us), 40000);
 }
 
 static gboolean
