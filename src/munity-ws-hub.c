@@ -28,17 +28,18 @@
  *
  * Every event after the snapshot goes to every open socket (userJoined goes
  * to "every other user", but the joining user's sockets are exactly the new
- * ones, which start after the frame), so events of one main-loop iteration
- * are appended to one shared batch buffer, and at the end of the iteration
- * each socket gets a reference to the part of the batch that came after it
- * joined, written with one writev() together with anything else it has
- * pending. A frame is serialised once; a storm costs one write per socket
- * per iteration, not one per frame.
+ * ones, which start after the frame), so events are appended to one
+ * shared log, and a sweep over the sockets gives each one a reference to
+ * the part of the log it has not had, written with one writev() together
+ * with anything else it has pending. A frame is serialised once; a storm
+ * costs one write per socket per sweep, not one per frame.
  */
 
 #define SNDBUF_BYTES (128 * 1024)
-#define SNAPSHOT_CHUNK_BYTES (256 * 1024)
+#define CHUNK_BYTES (256 * 1024)
+#define CHUNK_POOL_MAX 64
 #define MAX_IOV 64
+#define SWEEP_SLICE 512
 #define READ_CHUNK 8192
 #define BAD_FRAME_LIMIT 20
 #define BAD_FRAME_WINDOW_US (60 * G_USEC_PER_SEC)
@@ -60,6 +61,14 @@ typedef struct {
   gboolean continues; /* not the first piece of its frame */
 } Segment;
 
+/* A piece of the event log every open socket reads through. */
+typedef struct {
+  GBytes  *bytes;   /* (owned) CHUNK_BYTES or more, filled up to used */
+  guint64  start;   /* offset of its first byte in the log */
+  gsize    used;
+  guint64  sweep;   /* the last sweep that must deliver its bytes */
+} LogChunk;
+
 typedef struct {
   MunityWsHub  *hub;              /* (unowned) */
   int           fd;
@@ -69,7 +78,7 @@ typedef struct {
   gulong        close_handler;
   GQueue        out;              /* of Segment (owned) */
   gsize         out_bytes;        /* unsent bytes, snapshot excluded */
-  gsize         batch_start;      /* first byte of hub->batch for us */
+  guint64       sent_upto;        /* where we are in the hub's event log */
   guint32       epoll_events;
   gboolean      dirty;            /* in hub->dirty */
   GByteArray   *in;               /* (owned) (nullable) partial frame */
@@ -97,7 +106,14 @@ struct _MunityWsHub
   GPtrArray      *conns;          /* of Conn (owned) */
   GPtrArray      *dirty;          /* of Conn (unowned) */
   GPtrArray      *graveyard;      /* of Conn (owned), freed after dispatch */
-  GByteArray     *batch;          /* (owned) frames of this iteration */
+  GQueue          log;            /* of LogChunk (owned), oldest first */
+  guint64         log_end;        /* offset just past the last event */
+  guint64         log_delivered;  /* every open socket has the log up to here */
+  gboolean        sweeping;
+  guint           sweep_cursor;   /* next index in conns */
+  guint64         sweep_no;
+  guint64         sweep_log_mark; /* log_end when the sweep began */
+  gint64          sweep_busy_us;  /* time spent in this sweep's slices */
   GPtrArray      *snapshot;       /* of GBytes (owned): the online users' fragments, comma-separated, in chunks */
   GArray         *snapshot_used;  /* of gsize: bytes written in each chunk */
   gsize           snapshot_length;
@@ -122,6 +138,7 @@ static GQuark conn_quark;
 static void conn_close (Conn *conn, guint16 code, const char *reason);
 static void conn_destroy (Conn *conn);
 static void conn_write (Conn *conn);
+static void conn_catch_up (Conn *conn);
 
 /* ---- output ------------------------------------------------------------ */
 
@@ -329,6 +346,9 @@ conn_destroy (Conn *conn)
   hub->conns->pdata[conn->index] = last;
   last->index = conn->index;
   g_ptr_array_set_size (hub->conns, hub->conns->len - 1);
+  /* Moved behind a sweep's cursor, it would miss this sweep: not so. */
+  if (hub->sweeping && last != conn && last->index < hub->sweep_cursor)
+    conn_catch_up (last);
 
   g_ptr_array_add (hub->graveyard, conn);
   hub->flush_pending = TRUE;
@@ -357,6 +377,79 @@ bury_dead (MunityWsHub *self)
     g_ptr_array_set_size (self->graveyard, 0);
 }
 
+/* ---- chunks -------------------------------------------------------------
+ *
+ * The event log and the snapshot body live in append-only chunks that
+ * sockets reference rather than copy: bytes below a chunk's fill level
+ * never change, and a chunk lives as long as a socket still has it to
+ * send. Rebuilding the snapshot after every leave of a churn allocated a
+ * fresh 256 KiB at a time (page faults, which are dear in this VM), so
+ * freed chunks go back to a small pool. Main thread only, like the hub.
+ */
+
+static GPtrArray *chunk_pool;
+
+static void
+chunk_release (gpointer data)
+{
+  if (chunk_pool == NULL)
+    chunk_pool = g_ptr_array_new ();
+  if (chunk_pool->len < CHUNK_POOL_MAX)
+    g_ptr_array_add (chunk_pool, data);
+  else
+    g_free (data);
+}
+
+/* Returns: (transfer full): a chunk of @capacity bytes, to be written
+ * from the start by its owner */
+static GBytes *
+chunk_new (gsize capacity)
+{
+  guint8 *data;
+
+  if (capacity == CHUNK_BYTES)
+    {
+      data = chunk_pool != NULL && chunk_pool->len > 0 ? g_ptr_array_steal_index_fast (chunk_pool, chunk_pool->len - 1)
+                                                       : g_malloc (CHUNK_BYTES);
+      return g_bytes_new_with_free_func (data, CHUNK_BYTES, chunk_release, data);
+    }
+  data = g_malloc (capacity);
+  return g_bytes_new_take (data, capacity);
+}
+
+static void
+log_chunk_free (gpointer data)
+{
+  LogChunk *chunk = data;
+
+  g_bytes_unref (chunk->bytes);
+  g_free (chunk);
+}
+
+/* Appends an event to the log; every open socket will be given it. */
+static void
+log_append (MunityWsHub  *self,
+            const guint8 *data,
+            gsize         size)
+{
+  LogChunk *chunk = g_queue_peek_tail (&self->log);
+
+  if (chunk == NULL || g_bytes_get_size (chunk->bytes) - chunk->used < size)
+    {
+      chunk = g_new (LogChunk, 1);
+      chunk->bytes = chunk_new (MAX (CHUNK_BYTES, size));
+      chunk->start = self->log_end;
+      chunk->used = 0;
+      g_queue_push_tail (&self->log, chunk);
+    }
+  memcpy ((guint8 *) g_bytes_get_data (chunk->bytes, NULL) + chunk->used, data, size);
+  chunk->used += size;
+  /* A running sweep delivers it to the sockets ahead of its cursor and the
+   * next one to the others; with none running, the next one delivers it. */
+  chunk->sweep = self->sweep_no + 1;
+  self->log_end += size;
+}
+
 /* ---- broadcasts -------------------------------------------------------- */
 
 static void
@@ -372,36 +465,78 @@ broadcast (MunityWsHub *self,
 
   /* Every open socket gets it (a counter: this runs once per event, and
    * walking 19,000 sockets per event made a storm quadratic here too). */
-  g_byte_array_append (self->batch, data, size);
+  log_append (self, data, size);
   munity_metrics_count_event (self->metrics, event, self->n_open);
   self->flush_pending = TRUE;
 }
 
+/* ---- the sweep ----------------------------------------------------------
+ *
+ * A sweep walks the connections SWEEP_SLICE at a time, one slice per
+ * main-loop iteration (so handshakes, reads and closes run between slices
+ * instead of waiting for a whole fan-out), and gives each open socket the
+ * part of the log it has not had yet: usually one reference into one
+ * chunk, written with one writev() with whatever else it has pending. An
+ * event logged in the middle of a sweep reaches the sockets still ahead of
+ * the cursor in this sweep and the ones behind it in the next, so nobody
+ * waits for more than one sweep plus the pause. Every socket is visited in
+ * every sweep (one moved behind the cursor is caught up as it moves), so a
+ * chunk is no longer needed once the sweep after its last event is over.
+ */
+
 static void
-flush (MunityWsHub *self)
+log_trim (MunityWsHub *self)
 {
-  gint64 start = g_get_monotonic_time ();
-
-  self->n_flushes++;
-  if (self->batch->len > 0)
+  while (self->log.length > 1)
     {
-      gsize length = self->batch->len;
-      g_autoptr(GBytes) batch = g_byte_array_free_to_bytes (self->batch);
+      LogChunk *chunk = g_queue_peek_head (&self->log);
 
-      self->batch = g_byte_array_new ();
-      for (guint i = 0; i < self->conns->len; i++)
-        {
-          Conn *conn = self->conns->pdata[i];
+      if (chunk->sweep + 1 >= self->sweep_no)
+        break;
+      log_chunk_free (g_queue_pop_head (&self->log));
+    }
+}
 
-          if (conn->state == CONN_OPEN && conn->batch_start < length)
-            {
-              conn_push (conn, batch, conn->batch_start, length, FALSE);
-              mark_dirty (conn);
-            }
-          conn->batch_start = 0;
-        }
+/* Queues for @conn the part of the log it has not had. */
+static void
+conn_catch_up (Conn *conn)
+{
+  MunityWsHub *self = conn->hub;
+  GList *l = self->log.tail;
+  LogChunk *chunk;
+
+  if (conn->state != CONN_OPEN || conn->sent_upto >= self->log_end)
+    return;
+
+  /* It usually lacks only the newest bytes: search from the end. */
+  while (l->prev != NULL && ((LogChunk *) l->data)->start > conn->sent_upto)
+    l = l->prev;
+  chunk = l->data;
+  if (chunk->start > conn->sent_upto)
+    {
+      /* Never happens (see above); if it did, the socket's list would be
+       * wrong, so it goes rather than show a wrong list. */
+      g_critical ("WebSocket %s is behind the event log", munity_socket_get_id (conn->socket));
+      conn->sent_upto = self->log_end;
+      conn_close (conn, MUNITY_CLOSE_INTERNAL_ERROR, "internal error");
+      return;
     }
 
+  for (; l != NULL; l = l->next)
+    {
+      chunk = l->data;
+      if (chunk->start + chunk->used <= conn->sent_upto)
+        continue;
+      conn_push (conn, chunk->bytes, (gsize) (MAX (conn->sent_upto, chunk->start) - chunk->start),
+                 chunk->used, FALSE);
+    }
+  conn->sent_upto = self->log_end;
+  mark_dirty (conn);
+}
+
+static void
+write_dirty (MunityWsHub *self)
+{
   for (guint i = 0; i < self->dirty->len; i++)
     {
       Conn *conn = self->dirty->pdata[i];
@@ -428,12 +563,55 @@ flush (MunityWsHub *self)
         }
     }
   g_ptr_array_set_size (self->dirty, 0);
+}
 
+/* One slice: a sweep's next SWEEP_SLICE sockets, and every socket with
+ * something of its own to send (a snapshot, a pong, a close). */
+static void
+flush (MunityWsHub *self)
+{
+  gint64 start = g_get_monotonic_time ();
+  guint end;
+
+  if (!self->sweeping && self->log_end > self->log_delivered)
+    {
+      self->sweeping = TRUE;
+      self->sweep_no++;
+      self->sweep_cursor = 0;
+      self->sweep_busy_us = 0;
+      self->sweep_log_mark = self->log_end;
+      self->n_flushes++;
+      log_trim (self);
+    }
+
+  if (self->sweeping)
+    {
+      end = MIN (self->sweep_cursor + SWEEP_SLICE, self->conns->len);
+      while (self->sweep_cursor < end)
+        conn_catch_up (self->conns->pdata[self->sweep_cursor++]);
+    }
+
+  write_dirty (self);
   bury_dead (self);
-  /* Closes above may have produced events (userLeft with no grace). */
-  self->flush_pending = self->batch->len > 0;
-  self->last_flush = g_get_monotonic_time ();
-  self->last_flush_us = self->last_flush - start;
+
+  if (self->sweeping)
+    {
+      gint64 now = g_get_monotonic_time ();
+
+      self->sweep_busy_us += now - start;
+      if (self->sweep_cursor >= self->conns->len)
+        {
+          self->sweeping = FALSE;
+          self->log_delivered = self->sweep_log_mark;
+          self->last_flush = now;
+          self->last_flush_us = self->sweep_busy_us;
+        }
+    }
+
+  /* More to do: the rest of the sweep, events that came in meanwhile (or
+   * from closes above: userLeft with no grace) for sockets already
+   * passed. */
+  self->flush_pending = self->sweeping || self->log_end > self->log_delivered || self->dirty->len > 0;
 }
 
 typedef struct {
@@ -465,6 +643,8 @@ flush_source_prepare (GSource *source,
   *timeout = -1;
   if (!hub->flush_pending)
     return FALSE;
+  if (hub->sweeping)
+    return TRUE;
 
   due = hub->last_flush + flush_wait_us (hub) - g_get_monotonic_time ();
   if (due <= 0)
@@ -479,7 +659,7 @@ flush_source_check (GSource *source)
   MunityWsHub *hub = ((FlushSource *) source)->hub;
 
   return hub->flush_pending &&
-         g_get_monotonic_time () >= hub->last_flush + flush_wait_us (hub);
+         (hub->sweeping || g_get_monotonic_time () >= hub->last_flush + flush_wait_us (hub));
 }
 
 static gboolean
@@ -562,10 +742,9 @@ snapshot_append (MunityWsHub *self,
     }
   if (chunk == NULL)
     {
-      gsize capacity = MAX (SNAPSHOT_CHUNK_BYTES, needed);
       gsize zero = 0;
 
-      chunk = g_bytes_new_take (g_malloc (capacity), capacity);
+      chunk = chunk_new (MAX (CHUNK_BYTES, needed));
       g_ptr_array_add (self->snapshot, chunk);
       g_array_append_val (self->snapshot_used, zero);
       used = &g_array_index (self->snapshot_used, gsize, self->snapshot_used->len - 1);
@@ -989,7 +1168,7 @@ munity_ws_hub_finalize (GObject *object)
   g_clear_pointer (&self->conns, g_ptr_array_unref);
   g_clear_pointer (&self->dirty, g_ptr_array_unref);
   g_clear_pointer (&self->graveyard, g_ptr_array_unref);
-  g_clear_pointer (&self->batch, g_byte_array_unref);
+  g_queue_clear_full (&self->log, log_chunk_free);
   g_clear_pointer (&self->snapshot, g_ptr_array_unref);
   g_clear_pointer (&self->snapshot_used, g_array_unref);
 
@@ -1027,7 +1206,7 @@ munity_ws_hub_init (MunityWsHub *self)
   self->conns = g_ptr_array_new ();
   self->dirty = g_ptr_array_new ();
   self->graveyard = g_ptr_array_new_with_free_func ((GDestroyNotify) conn_free);
-  self->batch = g_byte_array_new ();
+  g_queue_init (&self->log);
   self->snapshot = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
   self->snapshot_used = g_array_new (FALSE, FALSE, sizeof (gsize));
   /* Test hooks: tests cannot wait 60 s for a pong timeout. */
@@ -1152,16 +1331,16 @@ munity_ws_hub_add (MunityWsHub     *self,
     }
   conn->epoll_events = ev.events;
 
-  /* Join first (a userJoined goes into the batch for everyone already
+  /* Join first (a userJoined goes into the log for everyone already
    * here), then the snapshot, which includes this user; the socket gets
-   * only what is batched after this point. */
+   * only what is logged after this point. */
   munity_presence_add_socket (self->presence, conn->socket, info);
 
   snapshot_ensure (self);
   conn_push_snapshot (conn);
   munity_metrics_count_event (self->metrics, "onlineUsers", 1);
 
-  conn->batch_start = self->batch->len;
+  conn->sent_upto = self->log_end;
   conn->index = self->conns->len;
   g_ptr_array_add (self->conns, conn);
   self->n_open++;
