@@ -38,6 +38,7 @@
 #define SNDBUF_BYTES (128 * 1024)
 #define CHUNK_BYTES (256 * 1024)
 #define CHUNK_POOL_MAX 64
+#define PAGE_BYTES (16 * 1024)
 #define MAX_IOV 64
 #define SWEEP_SLICE 512
 #define READ_CHUNK 8192
@@ -60,6 +61,14 @@ typedef struct {
   gboolean snapshot;
   gboolean continues; /* not the first piece of its frame */
 } Segment;
+
+/* A run of online users, in join order, and their fragments, each with a
+ * comma before it: one page of the onlineUsers body. */
+typedef struct {
+  GBytes    *bytes;   /* (owned) filled up to used */
+  gsize      used;
+  GPtrArray *users;   /* (owned) of MunityUser, in the order of bytes */
+} SnapshotPage;
 
 /* A piece of the event log every open socket reads through. */
 typedef struct {
@@ -114,10 +123,7 @@ struct _MunityWsHub
   guint64         sweep_no;
   guint64         sweep_log_mark; /* log_end when the sweep began */
   gint64          sweep_busy_us;  /* time spent in this sweep's slices */
-  GPtrArray      *snapshot;       /* of GBytes (owned): the online users' fragments, comma-separated, in chunks */
-  GArray         *snapshot_used;  /* of gsize: bytes written in each chunk */
-  gsize           snapshot_length;
-  gboolean        snapshot_valid;
+  GPtrArray      *pages;          /* of SnapshotPage (owned): the onlineUsers body */
   gboolean        flush_pending;
   guint           n_open;         /* connections in CONN_OPEN */
   gint64          last_flush;     /* monotonic µs, end of the last flush */
@@ -706,83 +712,152 @@ broadcast_user_event (MunityWsHub *self,
   broadcast (self, frame, event);
 }
 
-/* The body of the next onlineUsers frame is kept up to date as users join
- * (the common case in a storm: one append), and rebuilt from the model
- * after a leave or an update. It lives in chunks that are only ever
- * appended to, so every new socket's snapshot is a few references to the
- * same memory rather than a copy (copying it was a fifth of munityd's time
- * in a storm): bytes a socket has been given never change, and a chunk
- * outlives the body while a socket still has it to send. */
+/* The body of the next onlineUsers frame is kept up to date in pages of
+ * about 16 KiB: a join appends to the last page, a leave or an update
+ * rewrites the one page that holds the user (merged with the next when
+ * both fit in one), so neither copies the whole list. Every new socket's
+ * snapshot is references to the pages rather than a copy (copying it was
+ * a fifth of munityd's time in a storm, rebuilding it after every leave
+ * most of a churn's user-space time): bytes a socket has been given never
+ * change, a rewrite makes a new page buffer, and the old one lives while a
+ * socket still has it to send. */
+static GQuark page_quark;
+
 static void
-snapshot_clear (MunityWsHub *self)
+page_free (gpointer data)
 {
-  g_ptr_array_set_size (self->snapshot, 0);
-  g_array_set_size (self->snapshot_used, 0);
-  self->snapshot_length = 0;
-  self->snapshot_valid = FALSE;
+  SnapshotPage *page = data;
+
+  for (guint i = 0; i < page->users->len; i++)
+    g_object_set_qdata (page->users->pdata[i], page_quark, NULL);
+  g_ptr_array_unref (page->users);
+  g_clear_pointer (&page->bytes, g_bytes_unref);
+  g_free (page);
+}
+
+static SnapshotPage *
+page_new (gsize capacity)
+{
+  SnapshotPage *page = g_new0 (SnapshotPage, 1);
+
+  page->bytes = chunk_new (MAX (PAGE_BYTES, capacity));
+  page->users = g_ptr_array_new_with_free_func (g_object_unref);
+  return page;
+}
+
+/* Every fragment is stored with a comma before it, so that pages follow
+ * each other without a separator; the body starts one byte into its first
+ * page. Past page->used nobody holds a reference into the buffer yet. */
+static void
+page_put (SnapshotPage *page,
+          MunityUser   *user)
+{
+  GBytes *fragment = user_fragment (user);
+  gsize size = g_bytes_get_size (fragment);
+  guint8 *data = (guint8 *) g_bytes_get_data (page->bytes, NULL) + page->used;
+
+  *data = ',';
+  memcpy (data + 1, g_bytes_get_data (fragment, NULL), size);
+  page->used += size + 1;
+  g_ptr_array_add (page->users, g_object_ref (user));
+  g_object_set_qdata (G_OBJECT (user), page_quark, page);
 }
 
 static void
 snapshot_append (MunityWsHub *self,
                  MunityUser  *user)
 {
-  GBytes *fragment = user_fragment (user);
-  gsize size = g_bytes_get_size (fragment);
-  gsize needed = size + (self->snapshot_length > 0 ? 1 : 0);
-  gsize *used = NULL;
-  GBytes *chunk = NULL;
-  guint8 *data;
+  SnapshotPage *page = self->pages->len > 0 ? self->pages->pdata[self->pages->len - 1] : NULL;
+  gsize needed = g_bytes_get_size (user_fragment (user)) + 1;
 
-  if (self->snapshot->len > 0)
+  if (page == NULL || g_bytes_get_size (page->bytes) - page->used < needed)
     {
-      chunk = g_ptr_array_index (self->snapshot, self->snapshot->len - 1);
-      used = &g_array_index (self->snapshot_used, gsize, self->snapshot_used->len - 1);
-      if (g_bytes_get_size (chunk) - *used < needed)
-        chunk = NULL;
+      page = page_new (needed);
+      g_ptr_array_add (self->pages, page);
     }
-  if (chunk == NULL)
-    {
-      gsize zero = 0;
-
-      chunk = chunk_new (MAX (CHUNK_BYTES, needed));
-      g_ptr_array_add (self->snapshot, chunk);
-      g_array_append_val (self->snapshot_used, zero);
-      used = &g_array_index (self->snapshot_used, gsize, self->snapshot_used->len - 1);
-    }
-
-  /* Past *used nobody holds a reference into the chunk yet. */
-  data = (guint8 *) g_bytes_get_data (chunk, NULL) + *used;
-  if (self->snapshot_length > 0)
-    *data++ = ',';
-  memcpy (data, g_bytes_get_data (fragment, NULL), size);
-  *used += needed;
-  self->snapshot_length += needed;
+  page_put (page, user);
 }
 
+/* Rewrites the page holding @user, without it when @removed: into a new
+ * buffer, together with the next page's users when they fit. */
 static void
-snapshot_ensure (MunityWsHub *self)
+snapshot_rewrite (MunityWsHub *self,
+                  MunityUser  *user,
+                  gboolean     removed)
 {
-  if (self->snapshot_valid)
+  SnapshotPage *page = g_object_get_qdata (G_OBJECT (user), page_quark);
+  g_autoptr(GPtrArray) users = NULL;
+  SnapshotPage *next = NULL;
+  gsize needed = 0;
+  guint at;
+
+  if (page == NULL || !g_ptr_array_find (self->pages, page, &at))
     return;
 
-  snapshot_clear (self);
-  for (GList *l = munity_presence_peek_users (self->presence); l != NULL; l = l->next)
-    snapshot_append (self, l->data);
-  self->snapshot_valid = TRUE;
+  users = g_ptr_array_new_with_free_func (g_object_unref);
+  for (guint i = 0; i < page->users->len; i++)
+    if (!removed || page->users->pdata[i] != user)
+      g_ptr_array_add (users, g_object_ref (page->users->pdata[i]));
+  for (guint i = 0; i < users->len; i++)
+    needed += g_bytes_get_size (user_fragment (users->pdata[i])) + 1;
+
+  if (at + 1 < self->pages->len)
+    {
+      SnapshotPage *candidate = self->pages->pdata[at + 1];
+
+      if (needed + candidate->used <= PAGE_BYTES)
+        {
+          next = candidate;
+          for (guint i = 0; i < next->users->len; i++)
+            g_ptr_array_add (users, g_object_ref (next->users->pdata[i]));
+          needed += next->used;
+        }
+    }
+
+  if (removed)
+    g_object_set_qdata (G_OBJECT (user), page_quark, NULL);
+  g_ptr_array_set_size (page->users, 0);
+  g_bytes_unref (page->bytes);
+  page->bytes = chunk_new (MAX (PAGE_BYTES, needed));
+  page->used = 0;
+  for (guint i = 0; i < users->len; i++)
+    page_put (page, users->pdata[i]);
+
+  if (next != NULL)
+    {
+      g_ptr_array_set_size (next->users, 0);
+      g_ptr_array_remove_index (self->pages, at + 1);
+    }
+  /* An empty page goes, unless it is the one joins append to. */
+  if (page->users->len == 0 && at + 1 < self->pages->len)
+    g_ptr_array_remove_index (self->pages, at);
 }
 
-/* Queues the onlineUsers frame: its head, the shared chunks, its end. */
+/* Queues the onlineUsers frame: its head, the pages, its end. */
 static void
 conn_push_snapshot (Conn *conn)
 {
   MunityWsHub *self = conn->hub;
-  g_autoptr(GBytes) head = munity_protocol_online_users_frame_head (self->snapshot_length);
+  g_autoptr(GBytes) head = NULL;
   g_autoptr(GBytes) tail = munity_protocol_online_users_frame_tail ();
+  gsize length = 0;
+  gsize skip = 1;   /* the first page's leading comma */
+
+  for (guint i = 0; i < self->pages->len; i++)
+    length += ((SnapshotPage *) self->pages->pdata[i])->used;
+  head = munity_protocol_online_users_frame_head (length > 0 ? length - 1 : 0);
 
   conn_push_piece (conn, head, 0, g_bytes_get_size (head), TRUE, FALSE);
-  for (guint i = 0; i < self->snapshot->len; i++)
-    conn_push_piece (conn, g_ptr_array_index (self->snapshot, i), 0,
-                     g_array_index (self->snapshot_used, gsize, i), TRUE, TRUE);
+  for (guint i = 0; i < self->pages->len; i++)
+    {
+      SnapshotPage *page = self->pages->pdata[i];
+
+      if (page->used == 0)
+        continue;
+      if (page->used > skip)
+        conn_push_piece (conn, page->bytes, skip, page->used, TRUE, TRUE);
+      skip = 0;
+    }
   conn_push_piece (conn, tail, 0, g_bytes_get_size (tail), TRUE, TRUE);
 }
 
@@ -791,9 +866,8 @@ on_user_joined (MunityPresence *presence,
                 MunityUser     *user,
                 MunityWsHub    *self)
 {
-  /* A new user is last in join order: the kept body just grows. */
-  if (self->snapshot_valid)
-    snapshot_append (self, user);
+  /* A new user is last in join order. */
+  snapshot_append (self, user);
   broadcast_user_event (self, "userJoined", user);
 }
 
@@ -804,7 +878,7 @@ on_user_left (MunityPresence *presence,
 {
   g_autoptr(GBytes) frame = munity_protocol_user_left_frame (munity_user_get_id (user));
 
-  snapshot_clear (self);
+  snapshot_rewrite (self, user, TRUE);
   broadcast (self, frame, "userLeft");
 }
 
@@ -814,7 +888,7 @@ on_user_updated (MunityPresence *presence,
                  MunityWsHub    *self)
 {
   g_object_set_qdata (G_OBJECT (user), fragment_quark, NULL);
-  snapshot_clear (self);
+  snapshot_rewrite (self, user, FALSE);
   broadcast_user_event (self, "userUpdated", user);
 }
 
@@ -1169,8 +1243,7 @@ munity_ws_hub_finalize (GObject *object)
   g_clear_pointer (&self->dirty, g_ptr_array_unref);
   g_clear_pointer (&self->graveyard, g_ptr_array_unref);
   g_queue_clear_full (&self->log, log_chunk_free);
-  g_clear_pointer (&self->snapshot, g_ptr_array_unref);
-  g_clear_pointer (&self->snapshot_used, g_array_unref);
+  g_clear_pointer (&self->pages, g_ptr_array_unref);
 
   G_OBJECT_CLASS (munity_ws_hub_parent_class)->finalize (object);
 }
@@ -1185,6 +1258,7 @@ munity_ws_hub_class_init (MunityWsHubClass *klass)
 
   fragment_quark = g_quark_from_static_string ("munity-ws-user-fragment");
   conn_quark = g_quark_from_static_string ("munity-ws-conn");
+  page_quark = g_quark_from_static_string ("munity-ws-snapshot-page");
 }
 
 static gint64
@@ -1207,8 +1281,7 @@ munity_ws_hub_init (MunityWsHub *self)
   self->dirty = g_ptr_array_new ();
   self->graveyard = g_ptr_array_new_with_free_func ((GDestroyNotify) conn_free);
   g_queue_init (&self->log);
-  self->snapshot = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
-  self->snapshot_used = g_array_new (FALSE, FALSE, sizeof (gsize));
+  self->pages = g_ptr_array_new_with_free_func (page_free);
   /* Test hooks: tests cannot wait 60 s for a pong timeout. */
   self->ping_interval_us = env_ms ("MUNITY_WS_PING_INTERVAL_MS", 30000);
   self->pong_timeout_us = env_ms ("MUNITY_WS_PONG_TIMEOUT_MS", 60000);
@@ -1242,6 +1315,8 @@ munity_ws_hub_new (MunityPresence *presence,
   g_source_set_name (self->flush_source, "munity-ws-flush");
   g_source_attach (self->flush_source, NULL);
 
+  for (GList *l = munity_presence_peek_users (presence); l != NULL; l = l->next)
+    snapshot_append (self, l->data);
   self->handlers[0] = g_signal_connect (presence, "user-joined", G_CALLBACK (on_user_joined), self);
   self->handlers[1] = g_signal_connect (presence, "user-left", G_CALLBACK (on_user_left), self);
   self->handlers[2] = g_signal_connect (presence, "user-updated", G_CALLBACK (on_user_updated), self);
@@ -1336,7 +1411,6 @@ munity_ws_hub_add (MunityWsHub     *self,
    * only what is logged after this point. */
   munity_presence_add_socket (self->presence, conn->socket, info);
 
-  snapshot_ensure (self);
   conn_push_snapshot (conn);
   munity_metrics_count_event (self->metrics, "onlineUsers", 1);
 
