@@ -276,7 +276,7 @@ typedef struct {
   uint8_t   opcode;
   gboolean  big;           /* streaming a snapshot */
   GByteArray *payload;     /* small frames, whole */
-  char      carry[32];     /* snapshot scanning across reads */
+  uint8_t   carry[64];     /* snapshot scanning across reads */
   int       carry_len;
   GString  *http;          /* handshake response */
 } Client;
@@ -365,53 +365,83 @@ remove_user (Client *c, int64_t id)
     counters[proc_index].hist_leave[hist_bucket (now_us () - leave_time[u])]++;
 }
 
-/* Scans `"id":N` in snapshot bytes as they stream in. */
+static int64_t
+parse_id (const uint8_t *p)
+{
+  int64_t v = 0;
+
+  while (*p >= '0' && *p <= '9')
+    v = v * 10 + (*p++ - '0');
+  return v;
+}
+
+/* In a snapshot every user object, and nothing else, starts with `{"id":`
+ * (the names are the load generator's own, without braces). */
+static const char id_mark[] = "{\"id\":";
+#define ID_MARK_LEN 6
+#define ID_SAFE 26   /* the mark and the longest id, and a byte after it */
+
+/* Counts the users whose mark starts in [from, to) of @buf; each has at
+ * least ID_SAFE bytes after its start within @buf. */
+static void
+scan_marks (Client *c, const uint8_t *from, const uint8_t *to)
+{
+  while (from < to)
+    {
+      const uint8_t *m = memchr (from, '{', (size_t) (to - from));
+
+      if (m == NULL)
+        break;
+      if (memcmp (m, id_mark, ID_MARK_LEN) == 0)
+        add_user (c, parse_id (m + ID_MARK_LEN), TRUE);
+      from = m + 1;
+    }
+}
+
+/* Scans snapshot bytes as they stream in, in place: only the last few
+ * bytes of a read, where a user's mark may be cut, are carried over. */
 static void
 scan_snapshot (Client *c, const uint8_t *data, size_t len)
 {
-  char buf[32 + 8192];
-  size_t total, i, safe;
-
-  while (len > 0)
+  if (c->carry_len > 0)
     {
-      size_t step = len > 8192 ? 8192 : len;
+      uint8_t buf[sizeof c->carry + ID_SAFE];
+      size_t head = MIN (len, (size_t) ID_SAFE);
+      size_t carried = (size_t) c->carry_len;
 
-      memcpy (buf, c->carry, c->carry_len);
-      memcpy (buf + c->carry_len, data, step);
-      total = c->carry_len + step;
-      /* A match starting in the last 24 bytes may be cut: keep them. */
-      safe = total > 24 ? total - 24 : 0;
-      for (i = 0; i < safe; i++)
+      memcpy (buf, c->carry, carried);
+      memcpy (buf + carried, data, head);
+      if (head < (size_t) ID_SAFE)
         {
-          if (buf[i] == '"' && memcmp (buf + i, "\"id\":", 5) == 0)
+          /* Too little came to decide: carry it all (a short read). */
+          if (carried + head <= sizeof c->carry)
             {
-              add_user (c, strtoll (buf + i + 5, NULL, 10), TRUE);
-              i += 5;
+              memcpy (c->carry, buf, carried + head);
+              c->carry_len = (int) (carried + head);
+              return;
             }
         }
-      c->carry_len = (int) (total - safe);
-      if (c->carry_len > 0 && i > safe)  /* a match ran past safe */
-        {
-          size_t skip = i - safe;
-          c->carry_len -= (int) skip;
-          memmove (c->carry, buf + i, c->carry_len);
-        }
-      else
-        memmove (c->carry, buf + safe, c->carry_len);
-      data += step;
-      len -= step;
+      /* Marks that start in the carried bytes; buf holds what follows. */
+      scan_marks (c, buf, buf + carried);
+      c->carry_len = 0;
     }
+
+  if (len > ID_SAFE)
+    scan_marks (c, data, data + len - ID_SAFE);
+  {
+    size_t keep = MIN (len, (size_t) ID_SAFE);
+    memcpy (c->carry, data + len - keep, keep);
+    c->carry_len = (int) keep;
+  }
 }
 
 static void
 finish_snapshot (Client *c)
 {
-  /* the carry holds the tail, where the last user may be */
-  for (int i = 0; i + 5 < c->carry_len; i++)
-    {
-      if (memcmp (c->carry + i, "\"id\":", 5) == 0)
-        add_user (c, strtoll (c->carry + i + 5, NULL, 10), TRUE);
-    }
+  /* The carry holds the tail, where the last user may be. */
+  for (int i = 0; i + ID_MARK_LEN < c->carry_len; i++)
+    if (memcmp (c->carry + i, id_mark, ID_MARK_LEN) == 0)
+      add_user (c, parse_id (c->carry + i + ID_MARK_LEN), TRUE);
   c->carry_len = 0;
   c->got_snapshot = TRUE;
   check_complete (c);
@@ -420,7 +450,8 @@ finish_snapshot (Client *c)
 static void
 handle_small_frame (Client *c, const char *text, size_t len)
 {
-  const char *id;
+  static const char joined[] = "{\"event\":\"userJoined\",\"data\":{\"id\":";
+  static const char left[] = "{\"event\":\"userLeft\",\"data\":{\"id\":";
 
   if (len < 12 || memcmp (text, "{\"event\":\"", 10) != 0)
     {
@@ -432,11 +463,14 @@ handle_small_frame (Client *c, const char *text, size_t len)
       violation (c, "delta before onlineUsers", 0);
       return;
     }
-  id = g_strstr_len (text, len, "\"id\":");
-  if (strncmp (text + 10, "userJoined", 10) == 0 && id != NULL)
-    add_user (c, strtoll (id + 5, NULL, 10), FALSE);
-  else if (strncmp (text + 10, "userLeft", 8) == 0 && id != NULL)
-    remove_user (c, strtoll (id + 5, NULL, 10));
+  /* The payload is followed by other bytes of the buffer, never by a
+   * digit beyond its end: the frame's own '}' ends the number. */
+  if (len > sizeof joined && memcmp (text, joined, sizeof joined - 1) == 0)
+    add_user (c, parse_id ((const uint8_t *) text + sizeof joined - 1), FALSE);
+  else if (len > sizeof left && memcmp (text, left, sizeof left - 1) == 0)
+    remove_user (c, parse_id ((const uint8_t *) text + sizeof left - 1));
+  else if (strncmp (text + 10, "userJoined", 10) == 0 || strncmp (text + 10, "userLeft", 8) == 0)
+    violation (c, "unexpected shape of an event", 0);
   /* userUpdated, error: nothing to replay */
 }
 
