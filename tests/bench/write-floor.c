@@ -229,6 +229,10 @@ main (int argc, char *argv[])
 
   kill (reader, SIGKILL);
   waitpid (reader, NULL, 0);
+  for (int i = 0; i < n; i++)
+    close (fds[i]);
+  free (fds);
+  free (message);
 
   {
     double us_per_write = (double) total_ns / 1000.0 / rounds / n;

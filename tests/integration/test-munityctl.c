@@ -774,7 +774,9 @@ test_system_bus_policy (void)
   const char *disconnect_args[] = { "--system", "disconnect", "42", NULL };
   const char *env[5] = { "DBUS_SYSTEM_BUS_ADDRESS", NULL, "DBUS_SESSION_BUS_ADDRESS", NULL, NULL };
 
-  if (getuid () != 0 || g_find_program_in_path ("setpriv") == NULL)
+  g_autofree char *setpriv = g_find_program_in_path ("setpriv");
+
+  if (getuid () != 0 || setpriv == NULL)
     {
       g_test_skip ("needs root and setpriv to call as other users");
       return;
