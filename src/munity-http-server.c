@@ -886,6 +886,14 @@ peer_is_gone (int fd)
   return poll (&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
+/* The hub paces its sweeps by how many requests wait for the loop. */
+static void
+in_flight_changed (MunityHttpServer *self)
+{
+  if (self->hub != NULL)
+    munity_ws_hub_set_requests_in_flight (self->hub, g_hash_table_size (self->in_flight));
+}
+
 static void
 ws_upgraded_cb (SoupServerMessage *msg,
                 gpointer           user_data)
@@ -903,6 +911,7 @@ ws_upgraded_cb (SoupServerMessage *msg,
    * descriptor joins the hub's epoll set. */
   stream = soup_server_message_steal_connection (msg);
   g_hash_table_remove (self->in_flight, msg);
+  in_flight_changed (self);
   munity_metrics_count_http (self->metrics, SOUP_STATUS_SWITCHING_PROTOCOLS);
   if (stream != NULL)
     g_io_stream_close (stream, NULL, NULL);
@@ -1247,6 +1256,7 @@ on_request_started (SoupServer        *server,
   MunityHttpServer *self = user_data;
 
   g_hash_table_add (self->in_flight, msg);
+  in_flight_changed (self);
 }
 
 static void
@@ -1257,6 +1267,7 @@ on_request_done (SoupServer        *server,
   MunityHttpServer *self = user_data;
 
   g_hash_table_remove (self->in_flight, msg);
+  in_flight_changed (self);
   munity_metrics_count_http (self->metrics, soup_server_message_get_status (msg));
 }
 
@@ -1268,6 +1279,7 @@ on_request_aborted (SoupServer        *server,
   MunityHttpServer *self = user_data;
 
   g_hash_table_remove (self->in_flight, msg);
+  in_flight_changed (self);
 }
 
 static gboolean
