@@ -105,6 +105,8 @@ typedef struct {
   int64_t  storm_done_us;
   int64_t  phase_start_us;
   uint64_t leave_observers_done;
+  uint64_t rejoin_checked;     /* rejoined clients whose snapshot was right */
+  uint64_t rejoin_wrong;
 } Counters;
 
 static int64_t *join_time;    /* shared, per user */
@@ -886,14 +888,19 @@ run_child (int index, int first, int count)
           }
           break;
 
-        case 'L': /* leave storm: the second half of the users close */
+        case 'L': /* leave storm: every other user closes (odd indices,
+                   * so that the server's kept snapshot loses users all
+                   * along, not just at its end) */
           {
             int64_t t = now_us ();
+            int expected = 0;
             counters[proc_index].phase_start_us = t;
+            for (int i = 0; i < n_clients; i++)
+              expected += clients[i].user % 2 == 0;
             for (int i = 0; i < n_clients; i++)
               {
                 Client *c = &clients[i];
-                if (c->user >= users.n / 2 && c->state == C_OPEN)
+                if (c->user % 2 == 1 && c->state == C_OPEN)
                   {
                     leave_time[c->user] = t;
                     client_close (c);
@@ -907,8 +914,8 @@ run_child (int index, int first, int count)
                   uint64_t done = 0;
                   pump (5);
                   for (int i = 0; i < n_clients; i++)
-                    done += clients[i].state == C_OPEN && clients[i].count == users.n / 2;
-                  if (done == (uint64_t) MIN (n_clients, MAX (0, users.n / 2 - client_base)))
+                    done += clients[i].state == C_OPEN && clients[i].count == users.n - users.n / 2;
+                  if (done == (uint64_t) expected)
                     {
                       counters[proc_index].leave_observers_done = done;
                       counters[proc_index].storm_done_us = now_us ();
@@ -916,6 +923,39 @@ run_child (int index, int first, int count)
                     }
                 }
             }
+            ack ();
+          }
+          break;
+
+        case 'V': /* after the leave storm: one client that stayed
+                   * rejoins; its new snapshot must list exactly the users
+                   * still online (the half that stayed) */
+          {
+            int64_t deadline = now_us () + 10 * 1000000;
+            Client *c = NULL;
+
+            for (int i = 0; i < n_clients && c == NULL; i++)
+              if (clients[i].user % 2 == 0 && clients[i].state == C_OPEN)
+                c = &clients[i];
+            if (c != NULL)
+              {
+                client_close (c);
+                join_time[c->user] = 0;
+                client_start (c);
+                while (now_us () < deadline && !(c->state == C_OPEN && c->got_snapshot))
+                  pump (5);
+                /* frames after the snapshot (its own join for others) */
+                for (int k = 0; k < 20; k++)
+                  pump (5);
+                if (c->state == C_OPEN && c->got_snapshot && c->count == users.n - users.n / 2)
+                  counters[proc_index].rejoin_checked++;
+                else
+                  {
+                    g_printerr ("munity-load: a client that rejoined after the leave storm holds %d users, not %d\n",
+                                c->count, users.n - users.n / 2);
+                    counters[proc_index].rejoin_wrong++;
+                  }
+              }
             ack ();
           }
           break;
@@ -1271,12 +1311,19 @@ main (int argc, char *argv[])
         int64_t done = 0;
         for (int i = 0; i < n_processes; i++)
           done = MAX (done, counters[i].storm_done_us);
-        put ("leave_storm_users", "%d", users.n - users.n / 2);
+        put ("leave_storm_users", "%d", users.n / 2);
         put ("leave_storm_seconds", "%.3f", done > 0 ? (done - t0) / 1e6 : -1.0);
         /* Every remaining client, churned ones with their later snapshots
          * included, must end with exactly the users still online. */
         leave_storm_failed = done <= 0;
       }
+      /* And a snapshot taken after so many leaves (pages of the server's
+       * kept body rewritten and merged) must be exact too. */
+      broadcast_cmd ('V');
+      wait_acks ();
+      put ("rejoin_snapshots_right", "%" G_GUINT64_FORMAT, sum_counter (G_STRUCT_OFFSET (Counters, rejoin_checked)));
+      if (sum_counter (G_STRUCT_OFFSET (Counters, rejoin_wrong)) > 0)
+        leave_storm_failed = TRUE;
     }
 
   violations = sum_counter (G_STRUCT_OFFSET (Counters, violations));
