@@ -14,61 +14,22 @@
 #include "munity-dbus.h"
 #include "munity-error.h"
 #include "munity-presence.h"
+#include "munity-test-model.h"
 
 #define TIMEOUT_S 10
 
 typedef struct {
   GTestDBus         *bus;
-  MunityPresence    *presence;
-  gint64             now;           /* fake monotonic clock, µs */
+  MunityTestModel    model;         /* presence, fake clock, users, closes */
   MunityDbusService *service;
   GDBusConnection   *client;        /* private connection of "the desktop" */
   char              *service_name;  /* unique name of the service */
   guint              subscription;
   GPtrArray         *events;        /* of char*, signals as seen by the client */
   gint64             added_since;   /* OnlineSince of the last InterfacesAdded */
-  GHashTable        *infos;         /* id → MunityUserInfo */
-  GString           *closed;        /* "id:code " per close-requested */
 } Fixture;
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static gint64
-fake_clock (gpointer user_data)
-{
-  Fixture *f = user_data;
-  return f->now;
-}
-
-static gboolean
-timeout_cb (gpointer user_data)
-{
-  gboolean *timed_out = user_data;
-  *timed_out = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-static void
-wait_for_pointer (gpointer *pointer)
-{
-  gboolean timed_out = FALSE;
-  guint id = g_timeout_add_seconds (TIMEOUT_S, timeout_cb, &timed_out);
-
-  while (*pointer == NULL && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  if (!timed_out)
-    g_source_remove (id);
-  g_assert_false (timed_out);
-}
-
-static void
-store_result_cb (GObject      *source,
-                 GAsyncResult *result,
-                 gpointer      user_data)
-{
-  GAsyncResult **out = user_data;
-  *out = g_object_ref (result);
-}
 
 static GVariant *
 call_full (Fixture     *f,
@@ -83,8 +44,8 @@ call_full (Fixture     *f,
 
   g_dbus_connection_call (f->client, destination, MUNITY_DBUS_PATH, interface, method, params,
                           reply_type != NULL ? G_VARIANT_TYPE (reply_type) : NULL,
-                          G_DBUS_CALL_FLAGS_NO_AUTO_START, -1, NULL, store_result_cb, &result);
-  wait_for_pointer ((gpointer *) &result);
+                          G_DBUS_CALL_FLAGS_NO_AUTO_START, -1, NULL, munity_test_store_result_cb, &result);
+  munity_test_wait_for_pointer ((gpointer *) &result, TIMEOUT_S);
   return g_dbus_connection_call_finish (f->client, result, error);
 }
 
@@ -269,90 +230,6 @@ count_events (Fixture    *f,
   return n;
 }
 
-static MunityUserInfo *
-user_info (Fixture    *f,
-           gint64      id,
-           const char *first,
-           const char *last,
-           const char *image_url)
-{
-  MunityUserInfo *info = g_hash_table_lookup (f->infos, &id);
-
-  if (info == NULL)
-    {
-      g_autofree char *email = g_strdup_printf ("u%" G_GINT64_FORMAT "@example.org", id);
-
-      info = munity_user_info_new (id, first != NULL ? first : "User", last != NULL ? last : "Tester",
-                                   email, "", image_url);
-      g_hash_table_insert (f->infos, &info->id, info);
-    }
-  return info;
-}
-
-static void
-on_close_requested (MunitySocket *socket,
-                    guint         code,
-                    const char   *reason,
-                    Fixture      *f)
-{
-  g_string_append_printf (f->closed, "%" G_GINT64_FORMAT ":%u ", munity_socket_get_user_id (socket), code);
-}
-
-/* A socket of user @id, as the WebSocket layer would add it. The model
- * keeps its own reference. */
-static MunitySocket *
-open_socket (Fixture *f,
-             gint64   id)
-{
-  g_autoptr(MunitySocket) socket = munity_socket_new (id, "session");
-
-  g_signal_connect (socket, "close-requested", G_CALLBACK (on_close_requested), f);
-  munity_presence_add_socket (f->presence, socket, user_info (f, id, NULL, NULL, NULL));
-  return socket;  /* (transfer none): owned by the model */
-}
-
-static void
-close_socket (Fixture      *f,
-              MunitySocket *socket)
-{
-  munity_presence_remove_socket (f->presence, socket);
-}
-
-static void
-advance (Fixture *f,
-         gint64   ms)
-{
-  f->now += ms * 1000;
-  munity_presence_expire (f->presence);
-}
-
-static void
-on_name_owned (GObject    *object,
-               GParamSpec *pspec,
-               gboolean   *flag)
-{
-  *flag = munity_dbus_service_get_name_owned (MUNITY_DBUS_SERVICE (object));
-}
-
-static void
-wait_name_owned (MunityDbusService *service,
-                 gboolean           owned)
-{
-  gboolean flag = munity_dbus_service_get_name_owned (service);
-  gboolean want_done = FALSE;
-  gulong id = g_signal_connect (service, "notify::name-owned", G_CALLBACK (on_name_owned), &flag);
-  gboolean timed_out = FALSE;
-  guint timeout_id = g_timeout_add_seconds (TIMEOUT_S, timeout_cb, &timed_out);
-
-  while (flag != owned && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  want_done = flag == owned;
-  if (!timed_out)
-    g_source_remove (timeout_id);
-  g_signal_handler_disconnect (service, id);
-  g_assert_true (want_done);
-}
-
 static GDBusConnection *
 new_connection (const char *address)
 {
@@ -399,12 +276,8 @@ setup_bare (Fixture       *f,
   f->bus = g_test_dbus_new (G_TEST_DBUS_NONE);
   g_test_dbus_up (f->bus);
 
-  f->presence = munity_presence_new (GPOINTER_TO_UINT (data));
-  f->now = 1000000;
-  munity_presence_set_clock (f->presence, fake_clock, f);
+  munity_test_model_init (&f->model, GPOINTER_TO_UINT (data));
   f->events = g_ptr_array_new_with_free_func (g_free);
-  f->infos = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL, (GDestroyNotify) munity_user_info_unref);
-  f->closed = g_string_new (NULL);
   f->client = new_connection (g_test_dbus_get_bus_address (f->bus));
 }
 
@@ -414,24 +287,10 @@ setup (Fixture       *f,
 {
   setup_bare (f, data);
 
-  f->service = munity_dbus_service_new (f->presence, MUNITY_BUS_SESSION, FALSE);
+  f->service = munity_dbus_service_new (f->model.presence, MUNITY_BUS_SESSION, FALSE);
   munity_dbus_service_start (f->service);
-  wait_name_owned (f->service, TRUE);
+  munity_test_wait_name_owned (f->service, TRUE, TIMEOUT_S);
   subscribe (f);
-}
-
-static void
-free_service (MunityDbusService **service)
-{
-  if (*service == NULL)
-    return;
-  munity_dbus_service_stop (*service);
-  g_object_add_weak_pointer (G_OBJECT (*service), (gpointer *) service);
-  g_object_unref (*service);
-  /* Pending callbacks hold references for a moment. */
-  while (*service != NULL && g_main_context_iteration (NULL, FALSE))
-    ;
-  g_assert_null (*service);
 }
 
 static void
@@ -440,12 +299,10 @@ teardown (Fixture       *f,
 {
   if (f->subscription != 0)
     g_dbus_connection_signal_unsubscribe (f->client, f->subscription);
-  free_service (&f->service);
+  munity_test_free_service (&f->service);
   close_connection (&f->client);
 
-  g_object_add_weak_pointer (G_OBJECT (f->presence), (gpointer *) &f->presence);
-  g_object_unref (f->presence);
-  g_assert_null (f->presence);
+  munity_test_model_clear (&f->model);
 
   while (g_main_context_iteration (NULL, FALSE))
     ;
@@ -453,8 +310,6 @@ teardown (Fixture       *f,
   g_clear_object (&f->bus);
 
   g_ptr_array_unref (f->events);
-  g_hash_table_unref (f->infos);
-  g_string_free (f->closed, TRUE);
   g_free (f->service_name);
 }
 
@@ -483,9 +338,9 @@ test_properties (Fixture       *f,
   g_clear_pointer (&props, g_variant_unref);
   g_clear_pointer (&reply, g_variant_unref);
 
-  open_socket (f, 1);
-  open_socket (f, 1);
-  open_socket (f, 2);
+  munity_test_model_open_socket (&f->model, 1);
+  munity_test_model_open_socket (&f->model, 1);
+  munity_test_model_open_socket (&f->model, 2);
 
   reply = call_full (f, MUNITY_DBUS_NAME, "org.freedesktop.DBus.Properties", "Get",
                      g_variant_new ("(ss)", "org.munity.Presence1", "SocketCount"), "(v)", &error);
@@ -514,7 +369,7 @@ test_properties_read_only (Fixture       *f,
                      NULL, &error);
   g_assert_null (reply);
   g_assert_nonnull (error);
-  g_assert_cmpuint (munity_presence_get_n_users (f->presence), ==, 0);
+  g_assert_cmpuint (munity_presence_get_n_users (f->model.presence), ==, 0);
 }
 
 static void
@@ -559,7 +414,7 @@ test_generated_proxy (Fixture       *f,
 
   munity_dbus_presence1_proxy_new (f->client, G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START,
                                    MUNITY_DBUS_NAME, MUNITY_DBUS_PATH, NULL, proxy_ready_cb, &proxy);
-  wait_for_pointer ((gpointer *) &proxy);
+  munity_test_wait_for_pointer ((gpointer *) &proxy, TIMEOUT_S);
   g_signal_connect (proxy, "user-joined", G_CALLBACK (on_proxy_user_joined), log);
   g_signal_connect (proxy, "user-left", G_CALLBACK (on_proxy_user_left), log);
   g_assert_cmpstr (munity_dbus_presence1_get_version (proxy), ==, PACKAGE_VERSION);
@@ -567,16 +422,16 @@ test_generated_proxy (Fixture       *f,
   /* the proxy's match rules are in place after a round trip */
   barrier (f);
 
-  user_info (f, 42, "Ada", "Lovelace", "/avatars/42-3f9a.webp");
-  s1 = open_socket (f, 42);
-  open_socket (f, 42);
+  munity_test_model_user_info (&f->model, 42, "Ada", "Lovelace", "/avatars/42-3f9a.webp");
+  s1 = munity_test_model_open_socket (&f->model, 42);
+  munity_test_model_open_socket (&f->model, 42);
   barrier (f);
   g_assert_cmpuint (munity_dbus_presence1_get_online_count (proxy), ==, 1);
   g_assert_cmpuint (munity_dbus_presence1_get_socket_count (proxy), ==, 2);
   g_assert_cmpstr (log->str, ==, "joined 42 Ada Lovelace [/avatars/42-3f9a.webp]; ");
 
-  close_socket (f, s1);
-  munity_presence_disconnect_user (f->presence, 42, MUNITY_CLOSE_DISCONNECTED);
+  munity_test_model_close_socket (&f->model, s1);
+  munity_presence_disconnect_user (f->model.presence, 42, MUNITY_CLOSE_DISCONNECTED);
   barrier (f);
   g_assert_cmpuint (munity_dbus_presence1_get_online_count (proxy), ==, 0);
   g_assert_cmpuint (munity_dbus_presence1_get_socket_count (proxy), ==, 0);
@@ -603,14 +458,14 @@ test_list_online_users (Fixture       *f,
   g_clear_pointer (&users, g_variant_unref);
   g_clear_pointer (&reply, g_variant_unref);
 
-  user_info (f, 7, "Ada", "Lovelace", NULL);
-  user_info (f, 3, "Grace", "Hopper", "/avatars/3-abcd.png");
-  user_info (f, 9, "Linus", "Lingering", NULL);
-  open_socket (f, 7);
-  open_socket (f, 3);
-  open_socket (f, 3);
-  lingering = open_socket (f, 9);
-  close_socket (f, lingering);  /* grace 2000 ms: still online, 0 sockets */
+  munity_test_model_user_info (&f->model, 7, "Ada", "Lovelace", NULL);
+  munity_test_model_user_info (&f->model, 3, "Grace", "Hopper", "/avatars/3-abcd.png");
+  munity_test_model_user_info (&f->model, 9, "Linus", "Lingering", NULL);
+  munity_test_model_open_socket (&f->model, 7);
+  munity_test_model_open_socket (&f->model, 3);
+  munity_test_model_open_socket (&f->model, 3);
+  lingering = munity_test_model_open_socket (&f->model, 9);
+  munity_test_model_close_socket (&f->model, lingering);  /* grace 2000 ms: still online, 0 sockets */
 
   reply = call (f, "ListOnlineUsers", NULL, "(a(tssux))");
   users = g_variant_get_child_value (reply, 0);
@@ -622,7 +477,7 @@ test_list_online_users (Fixture       *f,
   g_assert_cmpstr (name, ==, "Ada Lovelace");
   g_assert_cmpstr (image_url, ==, "");
   g_assert_cmpuint (sockets, ==, 1);
-  g_assert_cmpint (since, ==, munity_user_get_online_since (munity_presence_lookup_user (f->presence, 7)));
+  g_assert_cmpint (since, ==, munity_user_get_online_since (munity_presence_lookup_user (f->model.presence, 7)));
   /* real time, µs since the epoch */
   g_assert_cmpint (ABS (since - g_get_real_time ()), <, 60 * G_USEC_PER_SEC);
 
@@ -658,20 +513,20 @@ test_get_user (Fixture       *f,
   g_clear_error (&error);
   g_clear_pointer (&remote, g_free);
 
-  s = open_socket (f, 5);
+  s = munity_test_model_open_socket (&f->model, 5);
   reply = call (f, "GetUser", g_variant_new ("(t)", (guint64) 5), "(o)");
   g_variant_get (reply, "(&o)", &path);
   g_assert_cmpstr (path, ==, "/org/munity/Presence1/users/5");
   g_clear_pointer (&reply, g_variant_unref);
 
   /* lingering is online */
-  close_socket (f, s);
+  munity_test_model_close_socket (&f->model, s);
   reply = call (f, "GetUser", g_variant_new ("(t)", (guint64) 5), "(o)");
   g_variant_get (reply, "(&o)", &path);
   g_assert_cmpstr (path, ==, "/org/munity/Presence1/users/5");
   g_clear_pointer (&reply, g_variant_unref);
 
-  advance (f, 2000);
+  munity_test_model_advance (&f->model, 2000);
   reply = call_full (f, MUNITY_DBUS_NAME, "org.munity.Presence1", "GetUser",
                      g_variant_new ("(t)", (guint64) 5), "(o)", &error);
   g_assert_null (reply);
@@ -715,11 +570,11 @@ test_disconnect_online (Fixture       *f,
   g_autofree char *events = NULL;
   guint32 closed = 0;
 
-  user_info (f, 4, "Alan", "Turing", NULL);
-  open_socket (f, 4);
-  open_socket (f, 4);
-  open_socket (f, 4);
-  open_socket (f, 8);
+  munity_test_model_user_info (&f->model, 4, "Alan", "Turing", NULL);
+  munity_test_model_open_socket (&f->model, 4);
+  munity_test_model_open_socket (&f->model, 4);
+  munity_test_model_open_socket (&f->model, 4);
+  munity_test_model_open_socket (&f->model, 8);
   g_free (take_events (f));
 
   reply = call (f, "Disconnect", g_variant_new ("(t)", (guint64) 4), "(u)");
@@ -727,8 +582,8 @@ test_disconnect_online (Fixture       *f,
   g_assert_cmpuint (closed, ==, 3);
   /* every socket closed with 4003, and the user left at once despite the
    * grace period */
-  g_assert_cmpstr (f->closed->str, ==, "4:4003 4:4003 4:4003 ");
-  g_assert_null (munity_presence_lookup_user (f->presence, 4));
+  g_assert_cmpstr (f->model.closed->str, ==, "4:4003 4:4003 4:4003 ");
+  g_assert_null (munity_presence_lookup_user (f->model.presence, 4));
 
   events = take_events (f);
   g_assert_cmpstr (events, ==,
@@ -745,14 +600,14 @@ test_disconnect_lingering (Fixture       *f,
   g_autofree char *events = NULL;
   guint32 closed = 99;
 
-  close_socket (f, open_socket (f, 6));
+  munity_test_model_close_socket (&f->model, munity_test_model_open_socket (&f->model, 6));
   g_free (take_events (f));
-  g_assert_nonnull (munity_presence_lookup_user (f->presence, 6));
+  g_assert_nonnull (munity_presence_lookup_user (f->model.presence, 6));
 
   reply = call (f, "Disconnect", g_variant_new ("(t)", (guint64) 6), "(u)");
   g_variant_get (reply, "(u)", &closed);
   g_assert_cmpuint (closed, ==, 0);
-  g_assert_null (munity_presence_lookup_user (f->presence, 6));
+  g_assert_null (munity_presence_lookup_user (f->model.presence, 6));
   events = take_events (f);
   g_assert_cmpstr (events, ==,
                    "removed users/6 org.munity.User1\n"
@@ -770,21 +625,21 @@ test_sequence (Fixture       *f,
   MunitySocket *s1, *s2, *s3;
   gint64 since;
 
-  user_info (f, 1, "Ada", "Lovelace", NULL);
+  munity_test_model_user_info (&f->model, 1, "Ada", "Lovelace", NULL);
 
   /* first tab: the user joins */
-  s1 = open_socket (f, 1);
+  s1 = munity_test_model_open_socket (&f->model, 1);
   events = take_events (f);
   g_assert_cmpstr (events, ==,
                    "added users/1 {Id=1, ImageUrl='', Name='Ada Lovelace', Sockets=1}\n"
                    "UserJoined 1 'Ada Lovelace' ''\n"
                    "changed / {OnlineCount=1, SocketCount=1}\n");
   since = f->added_since;
-  g_assert_cmpint (since, ==, munity_user_get_online_since (munity_presence_lookup_user (f->presence, 1)));
+  g_assert_cmpint (since, ==, munity_user_get_online_since (munity_presence_lookup_user (f->model.presence, 1)));
   g_clear_pointer (&events, g_free);
 
   /* second tab: no join, the counts follow */
-  s2 = open_socket (f, 1);
+  s2 = munity_test_model_open_socket (&f->model, 1);
   events = take_events (f);
   g_assert_cmpstr (events, ==,
                    "changed users/1 {Sockets=2}\n"
@@ -792,7 +647,7 @@ test_sequence (Fixture       *f,
   g_clear_pointer (&events, g_free);
 
   /* one tab closes */
-  close_socket (f, s2);
+  munity_test_model_close_socket (&f->model, s2);
   events = take_events (f);
   g_assert_cmpstr (events, ==,
                    "changed users/1 {Sockets=1}\n"
@@ -800,8 +655,8 @@ test_sequence (Fixture       *f,
   g_clear_pointer (&events, g_free);
 
   /* the last tab closes: lingering, still online with 0 sockets */
-  close_socket (f, s1);
-  advance (f, 1999);
+  munity_test_model_close_socket (&f->model, s1);
+  munity_test_model_advance (&f->model, 1999);
   events = take_events (f);
   g_assert_cmpstr (events, ==,
                    "changed users/1 {Sockets=0}\n"
@@ -809,22 +664,22 @@ test_sequence (Fixture       *f,
   g_clear_pointer (&events, g_free);
 
   /* a reload within the grace: no join, OnlineSince unchanged */
-  s3 = open_socket (f, 1);
+  s3 = munity_test_model_open_socket (&f->model, 1);
   events = take_events (f);
   g_assert_cmpstr (events, ==,
                    "changed users/1 {Sockets=1}\n"
                    "changed / {SocketCount=1}\n");
   g_clear_pointer (&events, g_free);
-  g_assert_cmpint (munity_user_get_online_since (munity_presence_lookup_user (f->presence, 1)), ==, since);
+  g_assert_cmpint (munity_user_get_online_since (munity_presence_lookup_user (f->model.presence, 1)), ==, since);
 
   /* gone for good: the object goes when the grace runs out */
-  close_socket (f, s3);
+  munity_test_model_close_socket (&f->model, s3);
   g_free (take_events (f));
-  advance (f, 1999);
+  munity_test_model_advance (&f->model, 1999);
   events = take_events (f);
   g_assert_cmpstr (events, ==, "");
   g_clear_pointer (&events, g_free);
-  advance (f, 1);
+  munity_test_model_advance (&f->model, 1);
   events = take_events (f);
   g_assert_cmpstr (events, ==,
                    "removed users/1 org.munity.User1\n"
@@ -834,7 +689,7 @@ test_sequence (Fixture       *f,
 
   /* back again later: a new join with a new OnlineSince */
   g_usleep (2);
-  open_socket (f, 1);
+  munity_test_model_open_socket (&f->model, 1);
   events = take_events (f);
   g_assert_cmpstr (events, ==,
                    "added users/1 {Id=1, ImageUrl='', Name='Ada Lovelace', Sockets=1}\n"
@@ -855,10 +710,10 @@ test_lingering_listed (Fixture       *f,
   guint32 sockets;
   gint64 since_before, since;
 
-  s = open_socket (f, 12);
-  since_before = munity_user_get_online_since (munity_presence_lookup_user (f->presence, 12));
-  close_socket (f, s);
-  advance (f, 1500);
+  s = munity_test_model_open_socket (&f->model, 12);
+  since_before = munity_user_get_online_since (munity_presence_lookup_user (f->model.presence, 12));
+  munity_test_model_close_socket (&f->model, s);
+  munity_test_model_advance (&f->model, 1500);
 
   reply = call (f, "ListOnlineUsers", NULL, "(a(tssux))");
   users = g_variant_get_child_value (reply, 0);
@@ -888,8 +743,8 @@ test_user_updated (Fixture       *f,
   g_autoptr(MunityUserInfo) bio_only = g_atomic_rc_box_new0 (MunityUserInfo);
   g_autofree char *events = NULL;
 
-  user_info (f, 2, "Ada", "Lovelace", NULL);
-  open_socket (f, 2);
+  munity_test_model_user_info (&f->model, 2, "Ada", "Lovelace", NULL);
+  munity_test_model_open_socket (&f->model, 2);
   g_free (take_events (f));
 
   changed->id = 2;
@@ -898,7 +753,7 @@ test_user_updated (Fixture       *f,
   changed->email = g_strdup ("u2@example.org");
   changed->bio = g_strdup ("");
   changed->image_url = g_strdup ("/avatars/2-beef.webp");
-  munity_presence_update_user (f->presence, changed);
+  munity_presence_update_user (f->model.presence, changed);
   events = take_events (f);
   /* one PropertiesChanged for both; no join or leave */
   g_assert_cmpstr (events, ==, "changed users/2 {ImageUrl='/avatars/2-beef.webp', Name='Ada King'}\n");
@@ -910,7 +765,7 @@ test_user_updated (Fixture       *f,
   bio_only->email = g_strdup ("u2@example.org");
   bio_only->bio = g_strdup ("Analyst");
   bio_only->image_url = g_strdup ("/avatars/2-beef.webp");
-  munity_presence_update_user (f->presence, bio_only);
+  munity_presence_update_user (f->model.presence, bio_only);
   events = take_events (f);
   g_assert_cmpstr (events, ==, "");
 }
@@ -925,7 +780,7 @@ test_coalescing (Fixture       *f,
   g_autofree char *events = NULL;
 
   for (guint i = 0; i < 100; i++)
-    g_ptr_array_add (sockets, open_socket (f, 1));
+    g_ptr_array_add (sockets, munity_test_model_open_socket (&f->model, 1));
   barrier (f);
   g_assert_cmpuint (f->events->len, ==, 4);
   g_assert_cmpstr (f->events->pdata[0], ==, "added users/1 {Id=1, ImageUrl='', Name='User Tester', Sockets=1}");
@@ -937,7 +792,7 @@ test_coalescing (Fixture       *f,
 
   /* 100 users joining at once */
   for (gint64 id = 100; id < 200; id++)
-    open_socket (f, id);
+    munity_test_model_open_socket (&f->model, id);
   barrier (f);
   g_assert_cmpuint (count_events (f, "added users/"), ==, 100);
   g_assert_cmpuint (count_events (f, "UserJoined "), ==, 100);
@@ -947,9 +802,9 @@ test_coalescing (Fixture       *f,
 
   /* a storm up and down again: nothing changed, nothing to say */
   for (guint i = 0; i < 50; i++)
-    close_socket (f, sockets->pdata[i]);
+    munity_test_model_close_socket (&f->model, sockets->pdata[i]);
   for (guint i = 0; i < 50; i++)
-    open_socket (f, 1);
+    munity_test_model_open_socket (&f->model, 1);
   events = take_events (f);
   g_assert_cmpstr (events, ==, "");
 }
@@ -993,12 +848,12 @@ test_object_manager (Fixture       *f,
   g_autoptr(MunityDBusUser1) user = NULL;
   MunitySocket *s2;
 
-  user_info (f, 1, "Ada", "Lovelace", "/avatars/1-a.webp");
-  open_socket (f, 1);
+  munity_test_model_user_info (&f->model, 1, "Ada", "Lovelace", "/avatars/1-a.webp");
+  munity_test_model_open_socket (&f->model, 1);
 
   munity_dbus_object_manager_client_new (f->client, G_DBUS_OBJECT_MANAGER_CLIENT_FLAGS_DO_NOT_AUTO_START,
                                          MUNITY_DBUS_NAME, MUNITY_DBUS_PATH, NULL, manager_ready_cb, &manager);
-  wait_for_pointer ((gpointer *) &manager);
+  munity_test_wait_for_pointer ((gpointer *) &manager, TIMEOUT_S);
   g_signal_connect (manager, "object-added", G_CALLBACK (on_object_added), log);
   g_signal_connect (manager, "object-removed", G_CALLBACK (on_object_removed), log);
 
@@ -1012,19 +867,19 @@ test_object_manager (Fixture       *f,
   g_assert_cmpstr (munity_dbus_user1_get_image_url (user), ==, "/avatars/1-a.webp");
   g_assert_cmpuint (munity_dbus_user1_get_sockets (user), ==, 1);
   g_assert_cmpint (munity_dbus_user1_get_online_since (user), ==,
-                   munity_user_get_online_since (munity_presence_lookup_user (f->presence, 1)));
+                   munity_user_get_online_since (munity_presence_lookup_user (f->model.presence, 1)));
 
   /* the manager's match rules are in place after a round trip */
   barrier (f);
 
-  open_socket (f, 2);
-  s2 = open_socket (f, 1);
+  munity_test_model_open_socket (&f->model, 2);
+  s2 = munity_test_model_open_socket (&f->model, 1);
   barrier (f);
   g_assert_cmpstr (log->str, ==, "+/org/munity/Presence1/users/2 ");
   g_assert_cmpuint (munity_dbus_user1_get_sockets (user), ==, 2);
 
-  close_socket (f, s2);
-  munity_presence_disconnect_user (f->presence, 2, MUNITY_CLOSE_DISCONNECTED);
+  munity_test_model_close_socket (&f->model, s2);
+  munity_presence_disconnect_user (f->model.presence, 2, MUNITY_CLOSE_DISCONNECTED);
   barrier (f);
   g_assert_cmpstr (log->str, ==, "+/org/munity/Presence1/users/2 -/org/munity/Presence1/users/2 ");
   g_assert_cmpuint (munity_dbus_user1_get_sockets (user), ==, 1);
@@ -1044,7 +899,7 @@ test_introspection (Fixture       *f,
   g_autoptr(GDBusNodeInfo) node = NULL;
   const char *xml;
 
-  open_socket (f, 31);
+  munity_test_model_open_socket (&f->model, 31);
   reply = call_full (f, MUNITY_DBUS_NAME, "org.freedesktop.DBus.Introspectable", "Introspect",
                      NULL, "(s)", &error);
   g_assert_no_error (error);
@@ -1082,7 +937,7 @@ wait_state (int *state,
             int  value)
 {
   gboolean timed_out = FALSE;
-  guint id = g_timeout_add_seconds (TIMEOUT_S, timeout_cb, &timed_out);
+  guint id = g_timeout_add_seconds (TIMEOUT_S, munity_test_flag_cb, &timed_out);
 
   while (*state != value && !timed_out)
     g_main_context_iteration (NULL, TRUE);
@@ -1105,8 +960,8 @@ is_queued (Fixture           *f,
     return FALSE;
   g_dbus_connection_call (f->client, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
                           "ListQueuedOwners", g_variant_new ("(s)", MUNITY_DBUS_NAME), G_VARIANT_TYPE ("(as)"),
-                          G_DBUS_CALL_FLAGS_NONE, -1, NULL, store_result_cb, &result);
-  wait_for_pointer ((gpointer *) &result);
+                          G_DBUS_CALL_FLAGS_NONE, -1, NULL, munity_test_store_result_cb, &result);
+  munity_test_wait_for_pointer ((gpointer *) &result, TIMEOUT_S);
   reply = g_dbus_connection_call_finish (f->client, result, &error);
   if (reply == NULL)
     return FALSE;
@@ -1145,25 +1000,25 @@ test_replace (Fixture       *f,
   wait_state (&other_state, 1);
 
   /* without --replace: queued, not owner, but running */
-  waiting = munity_dbus_service_new (f->presence, MUNITY_BUS_SESSION, FALSE);
+  waiting = munity_dbus_service_new (f->model.presence, MUNITY_BUS_SESSION, FALSE);
   munity_dbus_service_start (waiting);
   wait_queued (f, waiting);
   g_assert_false (munity_dbus_service_get_name_owned (waiting));
   g_assert_cmpint (other_state, ==, 1);
 
   /* with --replace: takes it over */
-  replacing = munity_dbus_service_new (f->presence, MUNITY_BUS_SESSION, TRUE);
+  replacing = munity_dbus_service_new (f->model.presence, MUNITY_BUS_SESSION, TRUE);
   munity_dbus_service_start (replacing);
-  wait_name_owned (replacing, TRUE);
+  munity_test_wait_name_owned (replacing, TRUE, TIMEOUT_S);
   wait_state (&other_state, 2);
   g_assert_false (munity_dbus_service_get_name_owned (waiting));
 
   /* when the others are gone, the waiting one gets the name */
   g_bus_unown_name (other_id);
-  free_service (&replacing);
-  wait_name_owned (waiting, TRUE);
+  munity_test_free_service (&replacing);
+  munity_test_wait_name_owned (waiting, TRUE, TIMEOUT_S);
 
-  free_service (&waiting);
+  munity_test_free_service (&waiting);
   close_connection (&other);
 }
 
@@ -1183,10 +1038,10 @@ test_name_lost (Fixture       *f,
   other_id = g_bus_own_name_on_connection (other, MUNITY_DBUS_NAME, G_BUS_NAME_OWNER_FLAGS_REPLACE,
                                            on_other_acquired, on_other_lost, &other_state, NULL);
   wait_state (&other_state, 1);
-  wait_name_owned (f->service, FALSE);
+  munity_test_wait_name_owned (f->service, FALSE, TIMEOUT_S);
 
   /* still serving the model */
-  open_socket (f, 3);
+  munity_test_model_open_socket (&f->model, 3);
   reply = call_full (f, f->service_name, "org.munity.Presence1", "ListOnlineUsers", NULL,
                      "(a(tssux))", &error);
   g_assert_no_error (error);
@@ -1199,7 +1054,7 @@ test_name_lost (Fixture       *f,
   g_assert_cmpuint (count_events (f, "UserJoined 3"), ==, 1);
 
   g_bus_unown_name (other_id);
-  wait_name_owned (f->service, TRUE);
+  munity_test_wait_name_owned (f->service, TRUE, TIMEOUT_S);
   close_connection (&other);
 }
 
@@ -1262,13 +1117,13 @@ test_bus_restart (void)
 
   service = munity_dbus_service_new (presence, MUNITY_BUS_SESSION, FALSE);
   munity_dbus_service_start (service);
-  wait_name_owned (service, TRUE);
+  munity_test_wait_name_owned (service, TRUE, TIMEOUT_S);
   munity_presence_add_socket (presence, s1, info1);
 
   /* the bus goes away: the service says so and stays */
   stop_bus_daemon (daemon);
   g_clear_object (&daemon);
-  wait_name_owned (service, FALSE);
+  munity_test_wait_name_owned (service, FALSE, TIMEOUT_S);
   while (munity_dbus_service_get_connection (service) != NULL)
     g_main_context_iteration (NULL, TRUE);
 
@@ -1279,7 +1134,7 @@ test_bus_restart (void)
   /* the bus comes back: the service reconnects with everyone who is
    * online now */
   daemon = start_bus_daemon (address);
-  wait_name_owned (service, TRUE);
+  munity_test_wait_name_owned (service, TRUE, TIMEOUT_S);
 
   client.client = new_connection (address);
   reply = call_full (&client, MUNITY_DBUS_NAME, "org.freedesktop.DBus.ObjectManager", "GetManagedObjects",
@@ -1294,7 +1149,7 @@ test_bus_restart (void)
   }
 
   close_connection (&client.client);
-  free_service (&service);
+  munity_test_free_service (&service);
   stop_bus_daemon (daemon);
   g_unsetenv ("DBUS_SESSION_BUS_ADDRESS");
   g_remove (socket_path);
@@ -1325,7 +1180,7 @@ test_no_bus (void)
   munity_presence_remove_socket (presence, s);
   g_assert_false (munity_dbus_service_get_name_owned (service));
   g_assert_null (munity_dbus_service_get_connection (service));
-  free_service (&service);
+  munity_test_free_service (&service);
   g_unsetenv ("DBUS_SESSION_BUS_ADDRESS");
 }
 

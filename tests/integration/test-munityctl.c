@@ -12,6 +12,7 @@
 
 #include "munity-dbus.h"
 #include "munity-presence.h"
+#include "munity-test-model.h"
 #include "munity-test-daemon.h"
 #include "munity-test-pg.h"
 
@@ -19,11 +20,8 @@
 
 typedef struct {
   GTestDBus         *bus;
-  MunityPresence    *presence;
-  gint64             now;
+  MunityTestModel    model;         /* presence, fake clock, users, closes */
   MunityDbusService *service;
-  GHashTable        *infos;   /* id → MunityUserInfo */
-  GString           *closed;  /* "id:code " */
 } Fixture;
 
 typedef struct {
@@ -42,43 +40,6 @@ run_clear (Run *run)
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Run, run_clear)
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static gint64
-fake_clock (gpointer user_data)
-{
-  Fixture *f = user_data;
-  return f->now;
-}
-
-static gboolean
-timeout_cb (gpointer user_data)
-{
-  gboolean *timed_out = user_data;
-  *timed_out = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-static void
-wait_for_pointer (gpointer *pointer)
-{
-  gboolean timed_out = FALSE;
-  guint id = g_timeout_add_seconds (TIMEOUT_S, timeout_cb, &timed_out);
-
-  while (*pointer == NULL && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  if (!timed_out)
-    g_source_remove (id);
-  g_assert_false (timed_out);
-}
-
-static void
-store_result_cb (GObject      *source,
-                 GAsyncResult *result,
-                 gpointer      user_data)
-{
-  GAsyncResult **out = user_data;
-  *out = g_object_ref (result);
-}
 
 static const char *
 munityctl_path (void)
@@ -132,8 +93,8 @@ run_ctl_full (Run                *run,
 
   proc = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
   g_assert_no_error (error);
-  g_subprocess_communicate_utf8_async (proc, NULL, NULL, store_result_cb, &result);
-  wait_for_pointer ((gpointer *) &result);
+  g_subprocess_communicate_utf8_async (proc, NULL, NULL, munity_test_store_result_cb, &result);
+  munity_test_wait_for_pointer ((gpointer *) &result, TIMEOUT_S);
   g_subprocess_communicate_utf8_finish (proc, result, &run->out, &run->err, &error);
   g_assert_no_error (error);
   g_subprocess_wait (proc, NULL, &error);
@@ -157,72 +118,6 @@ count_lines (const char *text)
   return n;
 }
 
-static MunityUserInfo *
-user_info (Fixture    *f,
-           gint64      id,
-           const char *first,
-           const char *last,
-           const char *image_url)
-{
-  MunityUserInfo *info = g_hash_table_lookup (f->infos, &id);
-
-  if (info == NULL)
-    {
-      g_autofree char *email = g_strdup_printf ("u%" G_GINT64_FORMAT "@example.org", id);
-
-      info = munity_user_info_new (id, first != NULL ? first : "User", last != NULL ? last : "Tester",
-                                   email, "", image_url);
-      g_hash_table_insert (f->infos, &info->id, info);
-    }
-  return info;
-}
-
-static void
-on_close_requested (MunitySocket *socket,
-                    guint         code,
-                    const char   *reason,
-                    Fixture      *f)
-{
-  g_string_append_printf (f->closed, "%" G_GINT64_FORMAT ":%u ", munity_socket_get_user_id (socket), code);
-}
-
-static MunitySocket *
-open_socket (Fixture *f,
-             gint64   id)
-{
-  g_autoptr(MunitySocket) socket = munity_socket_new (id, "session");
-
-  g_signal_connect (socket, "close-requested", G_CALLBACK (on_close_requested), f);
-  munity_presence_add_socket (f->presence, socket, user_info (f, id, NULL, NULL, NULL));
-  return socket;  /* (transfer none) */
-}
-
-static void
-wait_name_owned (MunityDbusService *service)
-{
-  gboolean timed_out = FALSE;
-  guint id = g_timeout_add_seconds (TIMEOUT_S, timeout_cb, &timed_out);
-
-  while (!munity_dbus_service_get_name_owned (service) && !timed_out)
-    g_main_context_iteration (NULL, TRUE);
-  if (!timed_out)
-    g_source_remove (id);
-  g_assert_true (munity_dbus_service_get_name_owned (service));
-}
-
-static void
-free_service (MunityDbusService **service)
-{
-  if (*service == NULL)
-    return;
-  munity_dbus_service_stop (*service);
-  g_object_add_weak_pointer (G_OBJECT (*service), (gpointer *) service);
-  g_object_unref (*service);
-  while (*service != NULL && g_main_context_iteration (NULL, FALSE))
-    ;
-  g_assert_null (*service);
-}
-
 /* ---- fixture ------------------------------------------------------------ */
 
 static void
@@ -231,11 +126,7 @@ setup_no_service (Fixture       *f,
 {
   f->bus = g_test_dbus_new (G_TEST_DBUS_NONE);
   g_test_dbus_up (f->bus);
-  f->presence = munity_presence_new (2000);
-  f->now = 1000000;
-  munity_presence_set_clock (f->presence, fake_clock, f);
-  f->infos = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL, (GDestroyNotify) munity_user_info_unref);
-  f->closed = g_string_new (NULL);
+  munity_test_model_init (&f->model, 2000);
 }
 
 static void
@@ -243,25 +134,21 @@ setup (Fixture       *f,
        gconstpointer  data)
 {
   setup_no_service (f, data);
-  f->service = munity_dbus_service_new (f->presence, MUNITY_BUS_SESSION, FALSE);
+  f->service = munity_dbus_service_new (f->model.presence, MUNITY_BUS_SESSION, FALSE);
   munity_dbus_service_start (f->service);
-  wait_name_owned (f->service);
+  munity_test_wait_name_owned (f->service, TRUE, TIMEOUT_S);
 }
 
 static void
 teardown (Fixture       *f,
           gconstpointer  data)
 {
-  free_service (&f->service);
-  g_object_add_weak_pointer (G_OBJECT (f->presence), (gpointer *) &f->presence);
-  g_object_unref (f->presence);
-  g_assert_null (f->presence);
+  munity_test_free_service (&f->service);
+  munity_test_model_clear (&f->model);
   while (g_main_context_iteration (NULL, FALSE))
     ;
   g_test_dbus_down (f->bus);
   g_clear_object (&f->bus);
-  g_hash_table_unref (f->infos);
-  g_string_free (f->closed, TRUE);
 }
 
 /* ---- online, status, disconnect ------------------------------------------ */
@@ -291,14 +178,14 @@ test_online_json (Fixture       *f,
   g_assert_cmpstr (g_strstrip (run.out), ==, "[]");
   run_clear (&run);
 
-  user_info (f, 42, "Ada", "Lovelace", "/avatars/42-3f9a.webp");
-  user_info (f, 7, "Grace", "Hopper", NULL);
-  user_info (f, 9, "Linus", "Lingering", NULL);
-  open_socket (f, 42);
-  open_socket (f, 7);
-  open_socket (f, 7);
-  lingering = open_socket (f, 9);
-  munity_presence_remove_socket (f->presence, lingering);
+  munity_test_model_user_info (&f->model, 42, "Ada", "Lovelace", "/avatars/42-3f9a.webp");
+  munity_test_model_user_info (&f->model, 7, "Grace", "Hopper", NULL);
+  munity_test_model_user_info (&f->model, 9, "Linus", "Lingering", NULL);
+  munity_test_model_open_socket (&f->model, 42);
+  munity_test_model_open_socket (&f->model, 7);
+  munity_test_model_open_socket (&f->model, 7);
+  lingering = munity_test_model_open_socket (&f->model, 9);
+  munity_presence_remove_socket (f->model.presence, lingering);
 
   run_ctl (&run, "online", "--json");
   g_assert_cmpint (run.status, ==, 0);
@@ -317,7 +204,7 @@ test_online_json (Fixture       *f,
   g_assert_cmpint (json_object_get_int_member (o, "sockets"), ==, 1);
   g_assert_true (g_str_has_suffix (json_object_get_string_member (o, "onlineSince"), "Z"));
   g_assert_cmpint (parse_iso_usec (json_object_get_string_member (o, "onlineSince")), ==,
-                   munity_user_get_online_since (munity_presence_lookup_user (f->presence, 42)));
+                   munity_user_get_online_since (munity_presence_lookup_user (f->model.presence, 42)));
 
   o = json_array_get_object_element (array, 1);
   g_assert_cmpint (json_object_get_int_member (o, "id"), ==, 7);
@@ -338,11 +225,11 @@ test_online_table (Fixture       *f,
   g_auto(GStrv) lines = NULL;
   g_auto(GStrv) header = NULL;
 
-  user_info (f, 42, "Ada", "Lovelace", NULL);
-  user_info (f, 1234, "Grace", "Hopper", NULL);
-  open_socket (f, 42);
-  open_socket (f, 1234);
-  open_socket (f, 1234);
+  munity_test_model_user_info (&f->model, 42, "Ada", "Lovelace", NULL);
+  munity_test_model_user_info (&f->model, 1234, "Grace", "Hopper", NULL);
+  munity_test_model_open_socket (&f->model, 42);
+  munity_test_model_open_socket (&f->model, 1234);
+  munity_test_model_open_socket (&f->model, 1234);
 
   run_ctl (&run, "online");
   g_assert_cmpint (run.status, ==, 0);
@@ -366,9 +253,9 @@ test_status (Fixture       *f,
   g_auto(Run) run = { 0, };
   g_autofree char *expected = NULL;
 
-  open_socket (f, 1);
-  open_socket (f, 1);
-  open_socket (f, 2);
+  munity_test_model_open_socket (&f->model, 1);
+  munity_test_model_open_socket (&f->model, 1);
+  munity_test_model_open_socket (&f->model, 2);
 
   run_ctl (&run, "status");
   g_assert_cmpint (run.status, ==, 0);
@@ -385,17 +272,17 @@ test_disconnect (Fixture       *f,
 {
   g_auto(Run) run = { 0, };
 
-  user_info (f, 42, "Ada", "Lovelace", NULL);
-  open_socket (f, 42);
-  open_socket (f, 42);
-  open_socket (f, 5);
+  munity_test_model_user_info (&f->model, 42, "Ada", "Lovelace", NULL);
+  munity_test_model_open_socket (&f->model, 42);
+  munity_test_model_open_socket (&f->model, 42);
+  munity_test_model_open_socket (&f->model, 5);
 
   run_ctl (&run, "disconnect", "42");
   g_assert_cmpint (run.status, ==, 0);
   g_assert_cmpstr (run.out, ==, "Disconnected user 42: 2 sockets closed.\n");
-  g_assert_cmpstr (f->closed->str, ==, "42:4003 42:4003 ");
-  g_assert_null (munity_presence_lookup_user (f->presence, 42));
-  g_assert_nonnull (munity_presence_lookup_user (f->presence, 5));
+  g_assert_cmpstr (f->model.closed->str, ==, "42:4003 42:4003 ");
+  g_assert_null (munity_presence_lookup_user (f->model.presence, 42));
+  g_assert_nonnull (munity_presence_lookup_user (f->model.presence, 5));
   run_clear (&run);
 
   run_ctl (&run, "disconnect", "42");
@@ -453,7 +340,7 @@ wait_line (Reader     *reader,
            const char *line)
 {
   gboolean timed_out = FALSE;
-  guint id = g_timeout_add_seconds (TIMEOUT_S, timeout_cb, &timed_out);
+  guint id = g_timeout_add_seconds (TIMEOUT_S, munity_test_flag_cb, &timed_out);
 
   while (!has_line (reader, line) && !reader->eof && !timed_out)
     g_main_context_iteration (NULL, TRUE);
@@ -467,7 +354,7 @@ iterate_ms (guint ms)
 {
   gboolean done = FALSE;
 
-  g_timeout_add (ms, timeout_cb, &done);
+  g_timeout_add (ms, munity_test_flag_cb, &done);
   while (!done)
     g_main_context_iteration (NULL, TRUE);
 }
@@ -490,20 +377,20 @@ start_watch (Fixture *f,
   reader->lines = g_ptr_array_new_with_free_func (g_free);
   read_next (reader);
 
-  user_info (f, 999, "Probe", "Probe", NULL);
+  munity_test_model_user_info (&f->model, 999, "Probe", "Probe", NULL);
   while (!has_line (reader, "joined 999 Probe Probe"))
     {
       g_assert_cmpint (g_get_monotonic_time (), <, deadline);
       g_assert_false (reader->eof);
-      open_socket (f, 999);
-      munity_presence_disconnect_user (f->presence, 999, MUNITY_CLOSE_DISCONNECTED);
+      munity_test_model_open_socket (&f->model, 999);
+      munity_presence_disconnect_user (f->model.presence, 999, MUNITY_CLOSE_DISCONNECTED);
       iterate_ms (50);
     }
 
   /* A last marker so that no probe event is still on its way. */
-  user_info (f, 998, "Marker", "Marker", NULL);
-  open_socket (f, 998);
-  munity_presence_disconnect_user (f->presence, 998, MUNITY_CLOSE_DISCONNECTED);
+  munity_test_model_user_info (&f->model, 998, "Marker", "Marker", NULL);
+  munity_test_model_open_socket (&f->model, 998);
+  munity_presence_disconnect_user (f->model.presence, 998, MUNITY_CLOSE_DISCONNECTED);
   wait_line (reader, "left 998");
   g_ptr_array_set_size (reader->lines, 0);
   return proc;
@@ -525,7 +412,7 @@ stop_watch (GSubprocess *proc,
   guint id;
 
   g_subprocess_send_signal (proc, signum);
-  id = g_timeout_add_seconds (TIMEOUT_S, timeout_cb, &timed_out);
+  id = g_timeout_add_seconds (TIMEOUT_S, munity_test_flag_cb, &timed_out);
   while (!reader->eof && !timed_out)
     g_main_context_iteration (NULL, TRUE);
   if (!timed_out)
@@ -548,25 +435,25 @@ test_watch (Fixture       *f,
 
   /* a join, a second tab (nothing), a reload within the grace (nothing),
    * and a leave once the grace ran out */
-  user_info (f, 42, "Ada", "Lovelace", NULL);
-  s1 = open_socket (f, 42);
+  munity_test_model_user_info (&f->model, 42, "Ada", "Lovelace", NULL);
+  s1 = munity_test_model_open_socket (&f->model, 42);
   wait_line (&reader, "joined 42 Ada Lovelace");
-  open_socket (f, 42);                                /* a second tab */
-  munity_presence_remove_socket (f->presence, s1);    /* one tab closes */
-  munity_presence_disconnect_user (f->presence, 42, MUNITY_CLOSE_DISCONNECTED);
+  munity_test_model_open_socket (&f->model, 42);                                /* a second tab */
+  munity_presence_remove_socket (f->model.presence, s1);    /* one tab closes */
+  munity_presence_disconnect_user (f->model.presence, 42, MUNITY_CLOSE_DISCONNECTED);
   wait_line (&reader, "left 42");
 
-  user_info (f, 43, "Grace", "Hopper", NULL);
-  s1 = open_socket (f, 43);
-  munity_presence_remove_socket (f->presence, s1);
-  f->now += 1000 * 1000;
-  munity_presence_expire (f->presence);
-  open_socket (f, 43);                        /* back within the grace */
+  munity_test_model_user_info (&f->model, 43, "Grace", "Hopper", NULL);
+  s1 = munity_test_model_open_socket (&f->model, 43);
+  munity_presence_remove_socket (f->model.presence, s1);
+  f->model.now += 1000 * 1000;
+  munity_presence_expire (f->model.presence);
+  munity_test_model_open_socket (&f->model, 43);                        /* back within the grace */
   wait_line (&reader, "joined 43 Grace Hopper");
-  munity_presence_remove_socket (f->presence,
-                                 munity_user_get_sockets (munity_presence_lookup_user (f->presence, 43))->pdata[0]);
-  f->now += 2000 * 1000;
-  munity_presence_expire (f->presence);
+  munity_presence_remove_socket (f->model.presence,
+                                 munity_user_get_sockets (munity_presence_lookup_user (f->model.presence, 43))->pdata[0]);
+  f->model.now += 2000 * 1000;
+  munity_presence_expire (f->model.presence);
   wait_line (&reader, "left 43");
 
   g_assert_cmpuint (reader.lines->len, ==, 4);
@@ -795,7 +682,7 @@ test_system_bus_policy (void)
   /* root may own the name */
   service = munity_dbus_service_new (presence, MUNITY_BUS_SYSTEM, FALSE);
   munity_dbus_service_start (service);
-  wait_name_owned (service);
+  munity_test_wait_name_owned (service, TRUE, TIMEOUT_S);
 
   {
     g_auto(Run) run = { 0, };
@@ -852,15 +739,15 @@ test_system_bus_policy (void)
     g_subprocess_launcher_setenv (launcher, "DBUS_SYSTEM_BUS_ADDRESS", address, TRUE);
     proc = g_subprocess_launcher_spawnv (launcher, own, &error);
     g_assert_no_error (error);
-    g_subprocess_communicate_utf8_async (proc, NULL, NULL, store_result_cb, &result);
-    wait_for_pointer ((gpointer *) &result);
+    g_subprocess_communicate_utf8_async (proc, NULL, NULL, munity_test_store_result_cb, &result);
+    munity_test_wait_for_pointer ((gpointer *) &result, TIMEOUT_S);
     g_subprocess_communicate_utf8_finish (proc, result, &run.out, &run.err, &error);
     g_assert_no_error (error);
     g_assert_false (g_subprocess_get_successful (proc));
     g_assert_nonnull (strstr (run.err, "AccessDenied"));
   }
 
-  free_service (&service);
+  munity_test_free_service (&service);
   g_subprocess_send_signal (daemon, SIGTERM);
   g_subprocess_wait (daemon, NULL, NULL);
   g_unsetenv ("DBUS_SYSTEM_BUS_ADDRESS");
@@ -914,15 +801,15 @@ open_tab (SoupSession *session,
   guint id;
 
   soup_session_websocket_connect_async (session, msg, NULL, NULL, G_PRIORITY_DEFAULT, NULL,
-                                        store_result_cb, &result);
-  wait_for_pointer ((gpointer *) &result);
+                                        munity_test_store_result_cb, &result);
+  munity_test_wait_for_pointer ((gpointer *) &result, TIMEOUT_S);
   conn = soup_session_websocket_connect_finish (session, result, &error);
   g_assert_no_error (error);
   g_signal_connect (conn, "message", G_CALLBACK (on_tab_message), tab);
   g_signal_connect (conn, "closed", G_CALLBACK (on_tab_closed), tab);
 
   /* onlineUsers first: the socket is in the model */
-  id = g_timeout_add_seconds (TIMEOUT_S, timeout_cb, &timed_out);
+  id = g_timeout_add_seconds (TIMEOUT_S, munity_test_flag_cb, &timed_out);
   while (tab->frames == 0 && !timed_out)
     g_main_context_iteration (NULL, TRUE);
   if (!timed_out)
@@ -1016,7 +903,7 @@ test_real_daemon (void)
   }
   {
     gboolean timed_out = FALSE;
-    guint timeout_id = g_timeout_add_seconds (TIMEOUT_S, timeout_cb, &timed_out);
+    guint timeout_id = g_timeout_add_seconds (TIMEOUT_S, munity_test_flag_cb, &timed_out);
 
     while (!(t1.closed && t2.closed) && !timed_out)
       g_main_context_iteration (NULL, TRUE);
