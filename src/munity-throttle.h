@@ -13,14 +13,29 @@ G_DECLARE_FINAL_TYPE (MunityThrottle, munity_throttle, MUNITY, THROTTLE, GObject
 
 MunityThrottle *munity_throttle_new            (guint           max_failures,
                                                 gint64          window_us);
+void            munity_throttle_set_backoff    (MunityThrottle *self,
+                                                guint           free_failures,
+                                                gint64          base_us,
+                                                gint64          max_us);
 gint64          munity_throttle_check          (MunityThrottle *self,
                                                 const char     *key,
+                                                gint64          now_us);
+gint64          munity_throttle_reserve        (MunityThrottle *self,
+                                                const char     *key,
+                                                gint64          now_us);
+void            munity_throttle_settle         (MunityThrottle *self,
+                                                const char     *key,
+                                                gboolean        failed,
                                                 gint64          now_us);
 void            munity_throttle_record_failure (MunityThrottle *self,
                                                 const char     *key,
                                                 gint64          now_us);
+void            munity_throttle_forget         (MunityThrottle *self,
+                                                const char     *key);
 void            munity_throttle_prune          (MunityThrottle *self,
                                                 gint64          now_us);
 guint           munity_throttle_get_n_keys     (MunityThrottle *self);
+
+char           *munity_throttle_address_key    (const char     *address);
 
 G_END_DECLS
