@@ -37,6 +37,7 @@ static const struct {
   { MUNITY_ERROR_UNSUPPORTED_MEDIA_TYPE, 415, "unsupported-media-type" },
   { MUNITY_ERROR_FORBIDDEN_ORIGIN, 403, "forbidden-origin" },
   { MUNITY_ERROR_NOT_ONLINE, 404, "not-online" },
+  { MUNITY_ERROR_BUSY, 503, "busy" },
 };
 
 /**

@@ -46,6 +46,9 @@ G_BEGIN_DECLS
  * @MUNITY_ERROR_UNSUPPORTED_MEDIA_TYPE: the request body has the wrong type.
  * @MUNITY_ERROR_FORBIDDEN_ORIGIN: a cross-origin request that is not allowed.
  * @MUNITY_ERROR_NOT_ONLINE: the user is not online.
+ * @MUNITY_ERROR_BUSY: the server is at capacity for this kind of work (the
+ *   password hashing queue is full) and did none of it; try again after
+ *   `Retry-After` (HTTP 503).
  *
  * Error codes in the %MUNITY_ERROR domain.
  */
@@ -74,6 +77,7 @@ typedef enum {
   MUNITY_ERROR_UNSUPPORTED_MEDIA_TYPE,
   MUNITY_ERROR_FORBIDDEN_ORIGIN,
   MUNITY_ERROR_NOT_ONLINE,
+  MUNITY_ERROR_BUSY,
 } MunityError;
 
 GQuark       munity_error_quark    (void);
