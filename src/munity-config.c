@@ -6,6 +6,7 @@
 
 #include <glib/gi18n.h>
 #include <libpq-fe.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "munity-config.h"
@@ -28,6 +29,9 @@ munity_config_new (void)
   config->leave_grace_ms = MUNITY_DEFAULT_LEAVE_GRACE_MS;
   config->allowed_origins = g_new0 (char *, 1);
   config->embedded_db_user = g_strdup (MUNITY_DEFAULT_EMBEDDED_DB_USER);
+  config->max_connections_per_address = MUNITY_DEFAULT_MAX_PER_ADDRESS;
+  config->request_timeout_s = MUNITY_DEFAULT_REQUEST_TIMEOUT_S;
+  config->allowed_hosts = g_new0 (char *, 1);
 
   return config;
 }
@@ -48,6 +52,8 @@ munity_config_free (MunityConfig *config)
   g_strfreev (config->allowed_origins);
   g_free (config->embedded_db_user);
   g_free (config->config_file);
+  g_free (config->metrics_listen);
+  g_strfreev (config->allowed_hosts);
   g_free (config);
 }
 
@@ -241,6 +247,100 @@ munity_config_parse_grace (const char  *text,
   return TRUE;
 }
 
+/**
+ * munity_config_parse_count:
+ * @text: a whole number
+ * @max: the largest value allowed
+ * @out_value: (out): the number
+ * @error: return location for a %MUNITY_ERROR_INVALID_CONFIG error
+ *
+ * Returns: %TRUE if @text is a whole number from 0 to @max
+ */
+gboolean
+munity_config_parse_count (const char  *text,
+                           guint        max,
+                           guint       *out_value,
+                           GError     **error)
+{
+  guint64 value;
+
+  if (!g_ascii_string_to_unsigned (text, 10, 0, max, &value, NULL))
+    {
+      g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_CONFIG,
+                   _("invalid number “%s” (expected a whole number from 0 to %u)"), text, max);
+      return FALSE;
+    }
+
+  *out_value = (guint) value;
+  return TRUE;
+}
+
+/**
+ * munity_config_normalize_host:
+ * @text: a host name as a `Host` header carries it, such as `example.org`,
+ *   `example.org:8443` or `[::1]:8080`
+ * @error: return location for a %MUNITY_ERROR_INVALID_CONFIG error
+ *
+ * Returns: (transfer full) (nullable): @text in lower case
+ */
+char *
+munity_config_normalize_host (const char  *text,
+                              GError     **error)
+{
+  g_autofree char *uri_text = g_strdup_printf ("http://%s/", text);
+  g_autoptr(GUri) uri = NULL;
+
+  if (*text == '\0' || strpbrk (text, "/?#@ \t") != NULL ||
+      (uri = g_uri_parse (uri_text, G_URI_FLAGS_NONE, NULL)) == NULL ||
+      g_uri_get_host (uri) == NULL || *g_uri_get_host (uri) == '\0')
+    {
+      g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_CONFIG,
+                   _("invalid host “%s” (expected a name as the Host header carries it, e.g. example.org or example.org:8443)"),
+                   text);
+      return NULL;
+    }
+
+  return g_ascii_strdown (text, -1);
+}
+
+static gboolean
+set_allowed_hosts (MunityConfig  *config,
+                   char         **list,
+                   GError       **error)
+{
+  g_autoptr(GPtrArray) hosts = g_ptr_array_new_with_free_func (g_free);
+
+  for (gsize j = 0; list != NULL && list[j] != NULL; j++)
+    {
+      char *host;
+
+      if (*g_strstrip (list[j]) == '\0')
+        continue;
+      host = munity_config_normalize_host (list[j], error);
+      if (host == NULL)
+        return FALSE;
+      g_ptr_array_add (hosts, host);
+    }
+  g_ptr_array_add (hosts, NULL);
+  g_strfreev (config->allowed_hosts);
+  config->allowed_hosts = (char **) g_ptr_array_free (g_steal_pointer (&hosts), FALSE);
+  return TRUE;
+}
+
+static gboolean
+set_metrics_listen (MunityConfig  *config,
+                    const char    *text,
+                    GError       **error)
+{
+  g_autoptr(GSocketAddress) address = munity_config_parse_listen (text, error);
+
+  if (address == NULL)
+    return FALSE;
+  g_free (config->metrics_listen);
+  config->metrics_listen = g_strdup (text);
+  return TRUE;
+}
+
 static gboolean
 check_database (const char  *text,
                 GError     **error)
@@ -428,6 +528,36 @@ munity_config_load_key_file (MunityConfig  *config,
           g_free (config->embedded_db_user);
           config->embedded_db_user = g_steal_pointer (&value);
         }
+      else if (g_str_equal (key, "max-connections") || g_str_equal (key, "max-connections-per-address") ||
+               g_str_equal (key, "request-timeout"))
+        {
+          g_autofree char *value = g_key_file_get_string (key_file, GROUP, key, &local_error);
+          guint *target = g_str_equal (key, "max-connections") ? &config->max_connections
+                        : g_str_equal (key, "request-timeout") ? &config->request_timeout_s
+                        : &config->max_connections_per_address;
+          guint max = g_str_equal (key, "request-timeout") ? MUNITY_MAX_REQUEST_TIMEOUT_S : G_MAXINT;
+
+          if (local_error != NULL || !munity_config_parse_count (g_strstrip (value), max, target, &local_error))
+            return prefix_error (error, key, local_error);
+          if (target == &config->request_timeout_s && *target == 0)
+            {
+              g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_CONFIG,
+                           _("%s: the timeout must be at least 1 second"), key);
+              return FALSE;
+            }
+        }
+      else if (g_str_equal (key, "metrics-listen"))
+        {
+          g_autofree char *value = g_key_file_get_string (key_file, GROUP, key, &local_error);
+          if (local_error != NULL || !set_metrics_listen (config, g_strstrip (value), &local_error))
+            return prefix_error (error, key, local_error);
+        }
+      else if (g_str_equal (key, "allowed-hosts"))
+        {
+          g_auto(GStrv) list = g_key_file_get_string_list (key_file, GROUP, key, NULL, &local_error);
+          if (local_error != NULL || !set_allowed_hosts (config, list, &local_error))
+            return prefix_error (error, key, local_error);
+        }
       else
         {
           g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_CONFIG,
@@ -519,6 +649,10 @@ munity_config_parse_args (MunityConfig   *config,
   g_autofree char *state_dir = NULL;
   g_autofree char *bus = NULL;
   g_autofree char *grace = NULL;
+  g_autofree char *max_connections = NULL;
+  g_autofree char *max_per_address = NULL;
+  g_autofree char *request_timeout = NULL;
+  g_autofree char *metrics_listen = NULL;
   gboolean replace = FALSE;
   gboolean version = FALSE;
   const GOptionEntry entries[] = {
@@ -534,6 +668,14 @@ munity_config_parse_args (MunityConfig   *config,
       N_("Publish presence on the session or system bus, or none"), N_("session|system|none") },
     { "leave-grace-ms", 'g', 0, G_OPTION_ARG_STRING, &grace,
       N_("Keep a user online this long after the last socket closed (0: leave at once)"), N_("N") },
+    { "max-connections", 0, 0, G_OPTION_ARG_STRING, &max_connections,
+      N_("Serve at most N client connections at once (default: the open-file limit less 256)"), N_("N") },
+    { "max-connections-per-address", 0, 0, G_OPTION_ARG_STRING, &max_per_address,
+      N_("Serve at most N HTTP requests at once from one address or IPv6 /64 (default 1024; 0: no cap)"), N_("N") },
+    { "request-timeout", 0, 0, G_OPTION_ARG_STRING, &request_timeout,
+      N_("Close a connection whose request headers, or the next part of its body, take longer (default 10)"), N_("SECONDS") },
+    { "metrics-listen", 0, 0, G_OPTION_ARG_STRING, &metrics_listen,
+      N_("Serve /metrics on ADDR:PORT only, not on the --listen addresses"), N_("ADDR:PORT") },
     { "replace", 'r', 0, G_OPTION_ARG_NONE, &replace,
       N_("Take over the D-Bus name from a running munityd"), NULL },
     { "version", 'V', 0, G_OPTION_ARG_NONE, &version,
@@ -591,6 +733,25 @@ munity_config_parse_args (MunityConfig   *config,
     return prefix_error (error, "--bus", local_error);
   if (grace != NULL && !munity_config_parse_grace (grace, &config->leave_grace_ms, &local_error))
     return prefix_error (error, "--leave-grace-ms", local_error);
+  if (max_connections != NULL &&
+      !munity_config_parse_count (max_connections, G_MAXINT, &config->max_connections, &local_error))
+    return prefix_error (error, "--max-connections", local_error);
+  if (max_per_address != NULL &&
+      !munity_config_parse_count (max_per_address, G_MAXINT, &config->max_connections_per_address, &local_error))
+    return prefix_error (error, "--max-connections-per-address", local_error);
+  if (request_timeout != NULL)
+    {
+      if (!munity_config_parse_count (request_timeout, MUNITY_MAX_REQUEST_TIMEOUT_S, &config->request_timeout_s, &local_error))
+        return prefix_error (error, "--request-timeout", local_error);
+      if (config->request_timeout_s == 0)
+        {
+          g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_CONFIG,
+                       _("--request-timeout: the timeout must be at least 1 second"));
+          return FALSE;
+        }
+    }
+  if (metrics_listen != NULL && !set_metrics_listen (config, metrics_listen, &local_error))
+    return prefix_error (error, "--metrics-listen", local_error);
   if (replace)
     config->replace = TRUE;
 

@@ -26,6 +26,9 @@ typedef enum {
 #define MUNITY_DEFAULT_LEAVE_GRACE_MS 2000
 #define MUNITY_MAX_LEAVE_GRACE_MS (24u * 3600u * 1000u)
 #define MUNITY_DEFAULT_EMBEDDED_DB_USER "postgres"
+#define MUNITY_DEFAULT_MAX_PER_ADDRESS 1024
+#define MUNITY_DEFAULT_REQUEST_TIMEOUT_S 10
+#define MUNITY_MAX_REQUEST_TIMEOUT_S 3600
 
 /**
  * MunityConfig:
@@ -43,6 +46,16 @@ typedef enum {
  *   munityd runs as root
  * @replace: whether to take over the D-Bus name
  * @config_file: (nullable): the configuration file that was read, if any
+ * @max_connections: the cap on open client connections; 0 means the limit
+ *   on open files less a reserve
+ * @max_connections_per_address: the cap on one address's HTTP connections
+ *   that are not WebSockets; 0 means none
+ * @request_timeout_s: how long a client may take to send a request's
+ *   headers, and each part of its body
+ * @metrics_listen: (nullable): where to serve `/metrics` instead of on
+ *   every listening address
+ * @allowed_hosts: (array zero-terminated=1): the `Host` names (with port,
+ *   if not the default) requests may carry; empty means any
  *
  * The configuration of one munityd, merged from its defaults, the
  * configuration file and the command line (which wins).
@@ -58,6 +71,11 @@ typedef struct {
   char         *embedded_db_user;  /* (owned) */
   gboolean      replace;
   char         *config_file;       /* (owned) (nullable) */
+  guint         max_connections;
+  guint         max_connections_per_address;
+  guint         request_timeout_s;
+  char         *metrics_listen;    /* (owned) (nullable) */
+  char        **allowed_hosts;     /* (owned) */
 } MunityConfig;
 
 MunityConfig *munity_config_new              (void);
@@ -83,6 +101,12 @@ gboolean      munity_config_parse_grace      (const char    *text,
                                               guint         *out_ms,
                                               GError       **error);
 char         *munity_config_default_state_dir (void);
+gboolean      munity_config_parse_count      (const char    *text,
+                                              guint          max,
+                                              guint         *out_value,
+                                              GError       **error);
+char         *munity_config_normalize_host   (const char    *text,
+                                              GError       **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (MunityConfig, munity_config_free)
 

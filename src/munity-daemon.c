@@ -47,6 +47,7 @@ struct _MunityDaemon
   GMainLoop        *loop;         /* (owned) */
   GCancellable     *cancellable;  /* (owned) cancelled on shutdown */
   GPtrArray        *sockets;      /* (owned) of GSocket, listening */
+  GSocket          *metrics_socket; /* (owned) (nullable) metrics-listen */
   MunityEmbeddedPg *embedded;     /* (owned) (nullable) */
   char             *conninfo;     /* (owned) */
   MunityDb         *migrate_db;   /* (owned) (nullable) */
@@ -92,6 +93,7 @@ munity_daemon_dispose (GObject *object)
   g_clear_object (&self->metrics);
   g_clear_object (&self->cancellable);
   g_clear_pointer (&self->sockets, g_ptr_array_unref);
+  g_clear_object (&self->metrics_socket);
   g_clear_pointer (&self->loop, g_main_loop_unref);
   g_clear_pointer (&self->conninfo, g_free);
   g_clear_pointer (&self->config, munity_config_free);
@@ -142,26 +144,25 @@ fail (MunityDaemon *self,
 
 /* ---- listening sockets ------------------------------------------------- */
 
-static gboolean
-add_listen_address (MunityDaemon  *self,
-                    const char    *text,
-                    GError       **error)
+static GSocket *
+open_listen_socket (const char  *text,
+                    GError     **error)
 {
   g_autoptr(GSocketAddress) address = munity_config_parse_listen (text, error);
   g_autoptr(GSocket) socket = NULL;
   GSocketFamily family;
 
   if (address == NULL)
-    return FALSE;
+    return NULL;
 
   family = g_socket_address_get_family (address);
   socket = g_socket_new (family, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, error);
   if (socket == NULL)
-    return FALSE;
+    return NULL;
 
   if (family == G_SOCKET_FAMILY_IPV6 &&
       !g_socket_set_option (socket, IPPROTO_IPV6, IPV6_V6ONLY, TRUE, error))
-    return FALSE;
+    return NULL;
 
   /* libsoup's own listen() uses a backlog of 10, far too few for a join
    * storm; so the socket is ours. */
@@ -169,10 +170,22 @@ add_listen_address (MunityDaemon  *self,
   if (!g_socket_bind (socket, address, TRUE, error) || !g_socket_listen (socket, error))
     {
       g_prefix_error (error, _("cannot listen on %s: "), text);
-      return FALSE;
+      return NULL;
     }
 
-  g_ptr_array_add (self->sockets, g_steal_pointer (&socket));
+  return g_steal_pointer (&socket);
+}
+
+static gboolean
+add_listen_address (MunityDaemon  *self,
+                    const char    *text,
+                    GError       **error)
+{
+  GSocket *socket = open_listen_socket (text, error);
+
+  if (socket == NULL)
+    return FALSE;
+  g_ptr_array_add (self->sockets, socket);
   return TRUE;
 }
 
@@ -181,6 +194,13 @@ open_sockets (MunityDaemon  *self,
               GError       **error)
 {
   int n_fds = 0;
+
+  if (self->config->metrics_listen != NULL)
+    {
+      self->metrics_socket = open_listen_socket (self->config->metrics_listen, error);
+      if (self->metrics_socket == NULL)
+        return FALSE;
+    }
 
   if (self->config->listen == NULL)
     n_fds = sd_listen_fds (TRUE);
@@ -218,9 +238,22 @@ open_sockets (MunityDaemon  *self,
 
 /* ---- systemd ----------------------------------------------------------- */
 
+/* Accepting that stays impossible (out of descriptors with no spare) for
+ * this long is a hang: systemd's watchdog then restarts munityd. */
+#define ACCEPT_STALL_LIMIT_US ((gint64) 60 * G_USEC_PER_SEC)
+
 static gboolean
 watchdog_cb (gpointer user_data)
 {
+  MunityDaemon *self = user_data;
+
+  if (self->http != NULL &&
+      munity_http_server_get_stalled_us (self->http, g_get_monotonic_time ()) > ACCEPT_STALL_LIMIT_US)
+    {
+      g_message ("No connection could be accepted for %" G_GINT64_FORMAT " s: not telling the watchdog",
+                 ACCEPT_STALL_LIMIT_US / G_USEC_PER_SEC);
+      return G_SOURCE_CONTINUE;
+    }
   sd_notify (FALSE, "WATCHDOG=1");
   return G_SOURCE_CONTINUE;
 }
@@ -263,8 +296,6 @@ on_presence_changed (MunityPresence *presence,
 static void
 serve (MunityDaemon *self)
 {
-  GError *error = NULL;
-
   /* Pictures live in the state directory; made here, once, so that no
    * request waits on the file system for it (and after the embedded
    * cluster's first start, which wants an empty directory as root). */
@@ -289,17 +320,18 @@ serve (MunityDaemon *self)
   self->http = munity_http_server_new (self->config, self->db, self->accounts, self->metrics);
   munity_http_server_set_presence (self->http, self->presence, self->hub);
 
+  if (self->metrics_socket != NULL)
+    {
+      munity_http_server_add_socket (self->http, self->metrics_socket, MUNITY_HTTP_SOCKET_METRICS);
+      g_message ("Serving /metrics on %s only", self->config->metrics_listen);
+    }
+
   for (guint i = 0; i < self->sockets->len; i++)
     {
       GSocket *socket = self->sockets->pdata[i];
       g_autoptr(GSocketAddress) address = g_socket_get_local_address (socket, NULL);
 
-      if (!munity_http_server_add_socket (self->http, socket, &error))
-        {
-          fail (self, error);
-          g_error_free (error);
-          return;
-        }
+      munity_http_server_add_socket (self->http, socket, MUNITY_HTTP_SOCKET_MAIN);
 
       if (address != NULL && G_IS_INET_SOCKET_ADDRESS (address))
         {
@@ -406,6 +438,26 @@ connect_database (MunityDaemon *self)
                            migrate_db_up_cb, g_object_ref (self));
 }
 
+/* The embedded cluster restarts itself (munity-embedded-pg.c) and the
+ * database connections come back by themselves; systemd only hears why
+ * munityd is degraded meanwhile. */
+static void
+on_embedded_exited (MunityEmbeddedPg *embedded,
+                    gpointer          user_data)
+{
+  sd_notify (FALSE, "STATUS=The embedded PostgreSQL died; restarting it");
+}
+
+static void
+on_embedded_restarted (MunityEmbeddedPg *embedded,
+                       gpointer          user_data)
+{
+  MunityDaemon *self = user_data;
+
+  if (self->running)
+    sd_notify (FALSE, "STATUS=Serving");
+}
+
 static void
 embedded_started_cb (GObject      *source,
                      GAsyncResult *result,
@@ -482,6 +534,8 @@ start (MunityDaemon *self)
 
   sd_notify (FALSE, "STATUS=Starting the embedded PostgreSQL");
   self->embedded = munity_embedded_pg_new (self->config->state_dir, self->config->embedded_db_user);
+  g_signal_connect (self->embedded, "exited", G_CALLBACK (on_embedded_exited), self);
+  g_signal_connect (self->embedded, "restarted", G_CALLBACK (on_embedded_restarted), self);
   munity_embedded_pg_start_async (self->embedded, self->cancellable,
                                   embedded_started_cb, g_object_ref (self));
 }

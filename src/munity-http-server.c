@@ -12,7 +12,9 @@
 
 #include "munity-avatar.h"
 #include "munity-error.h"
+#include "munity-http-guard.h"
 #include "munity-http-server.h"
+#include "munity-listener.h"
 #include "munity-presence.h"
 #include "munity-ws-hub.h"
 #include "munity-session.h"
@@ -32,6 +34,9 @@ struct _MunityHttpServer
   GObject         parent_instance;
 
   SoupServer     *server;           /* (owned) */
+  MunityListener *listener;         /* (owned) accepts for @server */
+  char          **allowed_hosts;    /* (owned) */
+  gboolean        metrics_apart;    /* /metrics only on the metrics-listen socket */
   MunityDb       *db;               /* (owned) */
   MunityAccounts *accounts;         /* (owned) */
   MunityMetrics  *metrics;          /* (owned) */
@@ -42,12 +47,14 @@ struct _MunityHttpServer
   char          **allowed_origins;  /* (owned) */
   gboolean        cookie_secure;
   GHashTable     *in_flight;        /* (owned) set of SoupServerMessage (unowned) */
-  GPtrArray      *stolen_sockets;   /* (owned) of GSocket, see release_stolen_sockets() */
-  guint           stolen_id;
   guint           prune_id;
 };
 
 G_DEFINE_FINAL_TYPE (MunityHttpServer, munity_http_server, G_TYPE_OBJECT)
+
+/* libsoup's own 400 for a request it cannot parse gets this body. */
+#define BAD_REQUEST_BODY \
+  "{\"error\":{\"code\":\"bad-request\",\"message\":\"The request is not valid HTTP.\"}}"
 
 /* ---- one request ------------------------------------------------------- */
 
@@ -152,7 +159,7 @@ set_json (SoupServerMessage *msg,
   g_autofree char *text = json_to_string (node, FALSE);
   gsize length = strlen (text);
 
-  soup_server_message_set_status (msg, status, NULL);
+  soup_server_message_set_status (msg, status, munity_http_status_phrase (status));
   soup_message_headers_replace (soup_server_message_get_response_headers (msg),
                                 "Cache-Control", "no-store");
   soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE,
@@ -888,29 +895,6 @@ peer_is_gone (int fd)
   return poll (&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
-/* libsoup 3.2 keeps one reference to the GSocket of a stolen connection
- * that nothing ever releases: valgrind finds one "definitely lost" GSocket
- * (~344 bytes with its private data) per WebSocket, which at 100 joins a
- * second is 30 MB a day. Once libsoup is done with the connection (its
- * last reference otherwise goes within the same dispatch), the reference
- * is dropped, but only when it is provably the one other than ours. */
-static gboolean
-release_stolen_sockets (gpointer user_data)
-{
-  MunityHttpServer *self = user_data;
-
-  for (guint i = 0; i < self->stolen_sockets->len; i++)
-    {
-      GSocket *socket = self->stolen_sockets->pdata[i];
-
-      if (g_socket_is_closed (socket) && g_atomic_int_get ((gint *) &G_OBJECT (socket)->ref_count) == 2)
-        g_object_unref (socket);
-    }
-  g_ptr_array_set_size (self->stolen_sockets, 0);
-  self->stolen_id = 0;
-  return G_SOURCE_REMOVE;
-}
-
 /* The hub paces its sweeps by how many requests wait for the loop. */
 static void
 in_flight_changed (MunityHttpServer *self)
@@ -927,22 +911,14 @@ ws_upgraded_cb (SoupServerMessage *msg,
   g_autoptr(SoupServerMessage) keep = g_object_ref (msg);
   MunityUserInfo *user = g_object_get_data (G_OBJECT (msg), "munity-ws-user");
   const char *session = g_object_get_data (G_OBJECT (msg), "munity-ws-session");
-  GSocket *socket;
   g_autoptr(GIOStream) stream = NULL;
   g_autoptr(GError) error = NULL;
   int fd;
 
-  /* From here the connection is ours: libsoup's objects go, the
-   * descriptor joins the hub's epoll set. */
+  /* From here the connection is ours: the listener's own descriptor joins
+   * the hub's epoll set, libsoup's objects (and its descriptor) go. */
+  fd = munity_listener_take_fd (self->listener, msg);
   stream = soup_server_message_steal_connection (msg);
-  socket = stream != NULL ? g_object_get_data (G_OBJECT (stream), "GSocket") : NULL;
-  fd = socket != NULL ? dup (g_socket_get_fd (socket)) : -1;
-  if (socket != NULL && soup_get_major_version () == 3 && soup_get_minor_version () == 2)
-    {
-      g_ptr_array_add (self->stolen_sockets, g_object_ref (socket));
-      if (self->stolen_id == 0)
-        self->stolen_id = g_idle_add_full (G_PRIORITY_LOW, release_stolen_sockets, self, NULL);
-    }
   g_hash_table_remove (self->in_flight, msg);
   in_flight_changed (self);
   munity_metrics_count_http (self->metrics, SOUP_STATUS_SWITCHING_PROTOCOLS);
@@ -1144,6 +1120,22 @@ authenticated_cb (GObject      *source,
   run_route (req);
 }
 
+/* With metrics-listen, /metrics is served on that socket and only there,
+ * and that socket serves nothing else but /healthz. */
+static gboolean
+route_is_served_here (MunityHttpServer  *self,
+                      SoupServerMessage *msg,
+                      const Route       *route)
+{
+  gboolean on_metrics_socket = munity_listener_get_tag (self->listener, msg) == MUNITY_HTTP_SOCKET_METRICS;
+
+  if (g_str_equal (route->path, "/healthz"))
+    return TRUE;
+  if (g_str_equal (route->path, "/metrics"))
+    return on_metrics_socket || !self->metrics_apart;
+  return !on_metrics_socket;
+}
+
 static void
 handle_request (SoupServer        *server,
                 SoupServerMessage *msg,
@@ -1158,12 +1150,13 @@ handle_request (SoupServer        *server,
   Req *req;
 
   /* Everything that is not the API is the web client's. */
-  if (munity_static_serve (self->web, msg, path))
+  if (munity_listener_get_tag (self->listener, msg) != MUNITY_HTTP_SOCKET_METRICS &&
+      munity_static_serve (self->web, msg, path))
     return;
 
   req = req_new (self, msg, path);
   req->route = find_route (path);
-  if (req->route == NULL)
+  if (req->route == NULL || !route_is_served_here (self, msg, req->route))
     {
       req_fail_code (req, MUNITY_ERROR_NOT_FOUND, _("There is nothing here."));
       return;
@@ -1238,6 +1231,20 @@ on_got_chunk (SoupServerMessage *msg,
     }
 }
 
+/* Answers a request from the early handler, before its body is read: the
+ * listener writes the answer and ends the connection, so a client that
+ * announced 10 GiB is not read to the end first. */
+static void
+refuse_early (MunityHttpServer  *self,
+              SoupServerMessage *msg,
+              guint              status,
+              const char        *code,
+              const char        *message)
+{
+  set_error_code (msg, status, code, message);
+  munity_listener_refuse (self->listener, msg, status, code, message);
+}
+
 static void
 handle_early (SoupServer        *server,
               SoupServerMessage *msg,
@@ -1248,19 +1255,49 @@ handle_early (SoupServer        *server,
   MunityHttpServer *self = user_data;
   SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
   goffset length = soup_message_headers_get_content_length (headers);
+  GUri *uri = soup_server_message_get_uri (msg);
+  const char *range = soup_message_headers_get_one (headers, "Range");
+  const char *code, *message;
   const Route *route;
+  guint status;
+
+  /* The request was parsed: the body preset for libsoup's own 400 goes. */
+  soup_server_message_set_response (msg, NULL, SOUP_MEMORY_STATIC, NULL, 0);
+
+  /* One request per connection: libsoup 3.2.3 never notices that a client
+   * closed an idle keep-alive connection (fixed upstream after 3.2), which
+   * would then sit in CLOSE_WAIT; the listener closes every connection
+   * after its answer anyway (munity-listener.c). */
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection", "close");
+
+  if (range != NULL && !munity_http_range_is_single (range))
+    soup_message_headers_remove (headers, "Range");
+
+  status = munity_http_check_head (g_uri_get_path (uri), g_uri_get_query (uri), headers, &code, &message);
+  if (status != 0)
+    {
+      g_message ("Refused a request from %s: %s", soup_server_message_get_remote_host (msg), message);
+      refuse_early (self, msg, status, code, message);
+      return;
+    }
+
+  if (munity_listener_get_tag (self->listener, msg) != MUNITY_HTTP_SOCKET_METRICS &&
+      !munity_http_host_is_allowed (soup_message_headers_get_one (headers, "Host"),
+                                    (const char * const *) self->allowed_hosts))
+    {
+      g_message ("Refused a request from %s for host %s (allowed-hosts)",
+                 soup_server_message_get_remote_host (msg),
+                 soup_message_headers_get_one (headers, "Host") ?: "(none)");
+      refuse_early (self, msg, SOUP_STATUS_MISDIRECTED_REQUEST, "unknown-host",
+                    _("This server does not serve that host name."));
+      return;
+    }
 
   if (g_str_equal (path, "/ws") && g_str_equal (soup_server_message_get_method (msg), "GET"))
     {
       ws_early (self, msg);
       return;
     }
-
-  /* libsoup 3.2.3 never notices that a client closed an idle keep-alive
-   * connection (fixed upstream after 3.2): every such connection would
-   * stay in CLOSE_WAIT and keep its descriptor forever. One request per
-   * connection costs a TCP handshake and leaks nothing. */
-  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection", "close");
 
   route = find_route (path);
   const RouteMethod *method = route ? find_method (route, soup_server_message_get_method (msg)) : NULL;
@@ -1271,10 +1308,9 @@ handle_early (SoupServer        *server,
       soup_message_headers_get_encoding (headers) == SOUP_ENCODING_CONTENT_LENGTH &&
       length > (goffset) body_limit (method))
     {
-      set_error_code (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "payload-too-large",
-                      (method->flags & ROUTE_IMAGE) ? _("The picture is larger than 5 MiB.")
-                                                    : _("The request body is larger than 64 KiB."));
-      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection", "close");
+      refuse_early (self, msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "payload-too-large",
+                    (method->flags & ROUTE_IMAGE) ? _("The picture is larger than 5 MiB.")
+                                                  : _("The request body is larger than 64 KiB."));
       return;
     }
 
@@ -1287,9 +1323,23 @@ on_request_started (SoupServer        *server,
                     gpointer           user_data)
 {
   MunityHttpServer *self = user_data;
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
 
   g_hash_table_add (self->in_flight, msg);
   in_flight_changed (self);
+
+  /* Every answer carries these, libsoup's own included; the web client's
+   * pages and the pictures replace the policy with their own. */
+  soup_message_headers_replace (headers, "Connection", "close");
+  soup_message_headers_replace (headers, "X-Content-Type-Options", "nosniff");
+  soup_message_headers_replace (headers, "Referrer-Policy", "same-origin");
+  soup_message_headers_replace (headers, "X-Frame-Options", "DENY");
+  soup_message_headers_replace (headers, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+
+  /* The body of libsoup's own answer to a request it cannot parse (it
+   * answers 400 before any handler sees it). Any handler replaces it. */
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_STATIC,
+                                    BAD_REQUEST_BODY, strlen (BAD_REQUEST_BODY));
 }
 
 static void
@@ -1315,6 +1365,14 @@ on_request_aborted (SoupServer        *server,
   in_flight_changed (self);
 }
 
+static guint
+count_websockets (gpointer user_data)
+{
+  MunityHttpServer *self = user_data;
+
+  return self->hub != NULL ? munity_ws_hub_get_n_connections (self->hub) : 0;
+}
+
 static gboolean
 prune_cb (gpointer user_data)
 {
@@ -1332,6 +1390,7 @@ munity_http_server_dispose (GObject *object)
   MunityHttpServer *self = MUNITY_HTTP_SERVER (object);
 
   g_clear_handle_id (&self->prune_id, g_source_remove);
+  g_clear_object (&self->listener);
   if (self->server != NULL)
     {
       g_signal_handlers_disconnect_by_data (self->server, self);
@@ -1342,13 +1401,12 @@ munity_http_server_dispose (GObject *object)
   g_clear_object (&self->db);
   g_clear_object (&self->metrics);
   g_clear_pointer (&self->allowed_origins, g_strfreev);
+  g_clear_pointer (&self->allowed_hosts, g_strfreev);
   g_clear_object (&self->hub);
   g_clear_object (&self->presence);
   g_clear_object (&self->web);
   g_clear_pointer (&self->avatar_dir, g_free);
   g_clear_pointer (&self->in_flight, g_hash_table_unref);
-  g_clear_handle_id (&self->stolen_id, g_source_remove);
-  g_clear_pointer (&self->stolen_sockets, g_ptr_array_unref);
 
   G_OBJECT_CLASS (munity_http_server_parent_class)->dispose (object);
 }
@@ -1363,7 +1421,6 @@ static void
 munity_http_server_init (MunityHttpServer *self)
 {
   self->in_flight = g_hash_table_new (NULL, NULL);
-  self->stolen_sockets = g_ptr_array_new_with_free_func (g_object_unref);
 }
 
 /**
@@ -1388,6 +1445,8 @@ munity_http_server_new (const MunityConfig *config,
   self->metrics = g_object_ref (metrics);
   self->allowed_origins = g_strdupv (config->allowed_origins);
   self->cookie_secure = config->cookie_secure;
+  self->allowed_hosts = g_strdupv (config->allowed_hosts);
+  self->metrics_apart = config->metrics_listen != NULL;
   self->avatar_dir = g_build_filename (config->state_dir, "avatars", NULL);
 
   {
@@ -1402,6 +1461,12 @@ munity_http_server_new (const MunityConfig *config,
   g_signal_connect (self->server, "request-started", G_CALLBACK (on_request_started), self);
   g_signal_connect (self->server, "request-finished", G_CALLBACK (on_request_done), self);
   g_signal_connect (self->server, "request-aborted", G_CALLBACK (on_request_aborted), self);
+  self->listener = munity_listener_new (self->server,
+                                        config->max_connections > 0 ? config->max_connections
+                                                                    : munity_listener_default_max_connections (),
+                                        config->max_connections_per_address,
+                                        config->request_timeout_s);
+  munity_listener_set_count_func (self->listener, count_websockets, self);
 
   self->prune_id = g_timeout_add_seconds (60, prune_cb, self);
 
@@ -1412,16 +1477,16 @@ munity_http_server_new (const MunityConfig *config,
  * munity_http_server_add_socket:
  * @self: the server
  * @socket: a bound, listening socket
- * @error: return location for an error
+ * @kind: what @socket serves
  *
- * Returns: %TRUE if the server now accepts connections on @socket
+ * Starts accepting connections on @socket.
  */
-gboolean
-munity_http_server_add_socket (MunityHttpServer  *self,
-                               GSocket           *socket,
-                               GError           **error)
+void
+munity_http_server_add_socket (MunityHttpServer     *self,
+                               GSocket              *socket,
+                               MunityHttpSocketKind  kind)
 {
-  return soup_server_listen_socket (self->server, socket, 0, error);
+  munity_listener_add_socket (self->listener, socket, kind);
 }
 
 /**
@@ -1433,11 +1498,7 @@ munity_http_server_add_socket (MunityHttpServer  *self,
 void
 munity_http_server_stop_listening (MunityHttpServer *self)
 {
-  GSList *listeners = soup_server_get_listeners (self->server);
-
-  for (GSList *l = listeners; l != NULL; l = l->next)
-    g_socket_shutdown (l->data, TRUE, FALSE, NULL);
-  g_slist_free (listeners);
+  munity_listener_stop (self->listener);
 }
 
 /**
@@ -1462,6 +1523,21 @@ guint
 munity_http_server_get_n_in_flight (MunityHttpServer *self)
 {
   return g_hash_table_size (self->in_flight);
+}
+
+/**
+ * munity_http_server_get_stalled_us:
+ * @self: the server
+ * @now_us: the monotonic time
+ *
+ * Returns: for how long accepting connections has been impossible for want
+ *   of resources, or 0 while it works
+ */
+gint64
+munity_http_server_get_stalled_us (MunityHttpServer *self,
+                                   gint64            now_us)
+{
+  return munity_listener_get_stalled_us (self->listener, now_us);
 }
 
 /**

@@ -17,6 +17,19 @@ G_BEGIN_DECLS
 
 #define MUNITY_JSON_BODY_MAX (64 * 1024)
 
+/**
+ * MunityHttpSocketKind:
+ * @MUNITY_HTTP_SOCKET_MAIN: a `listen` socket: everything
+ * @MUNITY_HTTP_SOCKET_METRICS: the `metrics-listen` socket: `/metrics` and
+ *   `/healthz` only
+ *
+ * What a listening socket serves.
+ */
+typedef enum {
+  MUNITY_HTTP_SOCKET_MAIN = 1,
+  MUNITY_HTTP_SOCKET_METRICS,
+} MunityHttpSocketKind;
+
 #define MUNITY_TYPE_HTTP_SERVER (munity_http_server_get_type ())
 G_DECLARE_FINAL_TYPE (MunityHttpServer, munity_http_server, MUNITY, HTTP_SERVER, GObject)
 
@@ -24,9 +37,11 @@ MunityHttpServer *munity_http_server_new             (const MunityConfig *config
                                                       MunityDb           *db,
                                                       MunityAccounts     *accounts,
                                                       MunityMetrics      *metrics);
-gboolean          munity_http_server_add_socket      (MunityHttpServer   *self,
+void              munity_http_server_add_socket      (MunityHttpServer   *self,
                                                       GSocket            *socket,
-                                                      GError            **error);
+                                                      MunityHttpSocketKind kind);
+gint64            munity_http_server_get_stalled_us  (MunityHttpServer   *self,
+                                                      gint64              now_us);
 void              munity_http_server_stop_listening  (MunityHttpServer   *self);
 guint             munity_http_server_get_n_in_flight (MunityHttpServer   *self);
 void              munity_http_server_disconnect      (MunityHttpServer   *self);
