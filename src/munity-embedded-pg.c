@@ -8,6 +8,13 @@
  * and can always kill it), listening only on a Unix socket in STATE with
  * mode 0700. When munityd runs as root, PostgreSQL (which refuses to run as
  * root) runs as an unprivileged account that owns the state directory.
+ *
+ * Once started, the server is supervised: if it dies (a crash, the OOM
+ * killer, a SIGKILL), it is restarted in this process after a back-off
+ * that starts at 0.5 s and doubles up to 30 s, and starts again at 0.5 s
+ * once a server has stayed up for a minute. Restarting here rather than
+ * exiting for systemd keeps the listening sockets and every WebSocket up;
+ * the database connections (MunityDb) reconnect by themselves.
  */
 #include "config.h"
 
@@ -34,6 +41,18 @@
 #define READY_POLL_MS           100
 #define INTERNAL_STOP_TIMEOUT_MS 5000
 #define LOG_ROTATE_SIZE         (8 * 1024 * 1024)
+/* Restart back-off. The first delay is short because a killed postmaster
+ * is usually restartable at once; doubling keeps a server that cannot
+ * start (disk full, leftover children holding its shared memory) from
+ * costing a start-up every half second; 30 s bounds the outage once the
+ * cause is gone. A server that stayed up RESTART_STABLE_US had recovered:
+ * its next death starts the back-off over. */
+#define RESTART_INITIAL_MS      500
+#define RESTART_MAX_MS          30000
+#define RESTART_STABLE_US       (60 * G_USEC_PER_SEC)
+/* Failed restarts in a row (about a minute of them) before the log says
+ * more than a message: by then it is no passing kill. */
+#define RESTART_WARN_AFTER      8
 
 typedef enum {
   STATE_IDLE,
@@ -66,6 +85,7 @@ struct _MunityEmbeddedPg
   char *log_path;               /* (owned) */
   char *conninfo;               /* (owned) */
   char *bindir;                 /* (owned) (nullable): found at start */
+  gint64 log_start;             /* size of the log when the last server started */
 
   gboolean as_user;             /* euid 0: run PostgreSQL as db_user */
   uid_t uid;
@@ -82,6 +102,13 @@ struct _MunityEmbeddedPg
   GSource *start_cancel_source; /* (owned) (nullable) */
   GPtrArray *stop_tasks;        /* (owned) (element-type GTask) */
   GSource *kill_timer;          /* (owned) (nullable) */
+
+  /* Supervision: from the first successful start until stop_async. */
+  gboolean supervised;
+  GSource *restart_timer;       /* (owned) (nullable) */
+  guint restart_delay_ms;       /* the next back-off delay */
+  guint n_failed_restarts;      /* in a row, since the server last ran */
+  gint64 running_since;         /* monotonic µs; 0 while not running */
   /* Cancelled in dispose: our own pending operations then complete
    * without touching the (gone) object. */
   GCancellable *cancellable;    /* (owned) */
@@ -89,6 +116,7 @@ struct _MunityEmbeddedPg
 
 enum {
   SIGNAL_EXITED,
+  SIGNAL_RESTARTED,
   N_SIGNALS
 };
 
@@ -97,6 +125,8 @@ static guint signals[N_SIGNALS];
 G_DEFINE_TYPE (MunityEmbeddedPg, munity_embedded_pg, G_TYPE_OBJECT)
 
 static void begin_stop (MunityEmbeddedPg *self, guint timeout_ms);
+static void spawn_postgres (MunityEmbeddedPg *self);
+static void schedule_restart (MunityEmbeddedPg *self);
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -141,11 +171,17 @@ last_line (const char *text)
   return g_strdup ("(no output)");
 }
 
-/* The last line of a (possibly large) log file. */
+/* Why a server that exited while starting did: the last FATAL or PANIC
+ * line it wrote (PostgreSQL logs a few harmless lines after it, such as
+ * "database system is shut down"), else its last line. Only what was
+ * written after @start counts: the log also holds the previous servers'
+ * last words. */
 static char *
-log_last_line (const char *path)
+log_last_line (const char *path,
+               gint64      start)
 {
   g_autofree char *buf = NULL;
+  g_auto(GStrv) lines = NULL;
   int fd;
   off_t size;
   ssize_t n;
@@ -155,10 +191,9 @@ log_last_line (const char *path)
     return g_strdup ("(no log)");
 
   size = lseek (fd, 0, SEEK_END);
-  if (size > 4096)
-    lseek (fd, size - 4096, SEEK_SET);
-  else
-    lseek (fd, 0, SEEK_SET);
+  if (size < start)
+    start = 0;  /* rotated meanwhile */
+  lseek (fd, MAX (start, (gint64) size - 4096), SEEK_SET);
 
   buf = g_malloc0 (4097);
   n = read (fd, buf, 4096);
@@ -166,6 +201,15 @@ log_last_line (const char *path)
   if (n <= 0)
     return g_strdup ("(empty log)");
   buf[n] = '\0';
+
+  lines = g_strsplit (buf, "\n", -1);
+  for (guint i = g_strv_length (lines); i > 0; i--)
+    {
+      const char *line = lines[i - 1];
+
+      if (strstr (line, "FATAL:") != NULL || strstr (line, "PANIC:") != NULL)
+        return g_strstrip (g_strdup (line));
+    }
   return last_line (buf);
 }
 
@@ -394,9 +438,25 @@ start_fail (MunityEmbeddedPg *self,
   begin_stop (self, INTERNAL_STOP_TIMEOUT_MS);
 
   if (task != NULL)
-    g_task_return_error (task, error);
-  else
-    g_error_free (error);
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  /* No task: a restart attempt failed. Try again once the child (if any)
+   * is gone; postgres_exited_cb does it for a child that is still there. */
+  if (self->supervised)
+    {
+      self->n_failed_restarts++;
+      g_message ("Restarting PostgreSQL failed (attempt %u): %s",
+                 self->n_failed_restarts, error->message);
+      /* Failing for about a minute is a real fault, not a passing kill:
+       * say it louder, once per outage. */
+      if (self->n_failed_restarts == RESTART_WARN_AFTER)
+        g_warning ("The embedded PostgreSQL keeps failing to start; see %s", self->log_path);
+      schedule_restart (self);
+    }
+  g_error_free (error);
 }
 
 static void
@@ -406,6 +466,44 @@ close_probe (MunityEmbeddedPg *self)
 
   if (probe != NULL)
     munity_db_close (probe);
+}
+
+/* ---- supervision -------------------------------------------------------- */
+
+static gboolean
+restart_cb (gpointer user_data)
+{
+  MunityEmbeddedPg *self = user_data;
+
+  clear_source (&self->restart_timer);
+  if (!self->supervised || self->postgres != NULL || self->initdb != NULL)
+    return G_SOURCE_REMOVE;
+
+  g_debug ("Restarting PostgreSQL (attempt %u)", self->n_failed_restarts + 1);
+  spawn_postgres (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* Arms the restart timer for the next back-off delay; nothing when the
+ * server is not supervised or a child still runs (its exit comes here
+ * again). */
+static void
+schedule_restart (MunityEmbeddedPg *self)
+{
+  guint delay;
+
+  if (!self->supervised || self->stopping || self->restart_timer != NULL ||
+      self->postgres != NULL || self->initdb != NULL)
+    return;
+
+  delay = self->restart_delay_ms;
+  self->restart_delay_ms = MIN (delay * 2, RESTART_MAX_MS);
+
+  g_message ("Restarting PostgreSQL in %u.%u s", delay / 1000, (delay % 1000) / 100);
+  self->restart_timer = g_timeout_source_new (delay);
+  g_source_set_callback (self->restart_timer, restart_cb, self, NULL);
+  g_source_set_static_name (self->restart_timer, "[munity] embedded PostgreSQL restart");
+  g_source_attach (self->restart_timer, g_main_context_get_thread_default ());
 }
 
 static void
@@ -443,7 +541,7 @@ postgres_exited_cb (GObject      *source,
                                        "PostgreSQL was stopped while starting"));
       else
         {
-          g_autofree char *line = log_last_line (self->log_path);
+          g_autofree char *line = log_last_line (self->log_path, self->log_start);
 
           start_fail (self, g_error_new (MUNITY_ERROR, MUNITY_ERROR_FAILED,
                                          "PostgreSQL exited while starting (%s): %s (see %s)",
@@ -452,7 +550,14 @@ postgres_exited_cb (GObject      *source,
     }
   else if (state == STATE_RUNNING && !self->stopping)
     {
+      /* A message, not a warning: the server is restarted below, and a
+       * server killed on purpose (by a test, by an operator) is no fault
+       * of ours. A restart that keeps failing is warned about. */
       g_message ("PostgreSQL exited unexpectedly (%s); see %s", how, self->log_path);
+      if (self->running_since != 0 &&
+          g_get_monotonic_time () - self->running_since >= RESTART_STABLE_US)
+        self->restart_delay_ms = RESTART_INITIAL_MS;
+      self->running_since = 0;
       g_signal_emit (self, signals[SIGNAL_EXITED], 0);
     }
   else
@@ -461,6 +566,7 @@ postgres_exited_cb (GObject      *source,
     }
 
   maybe_finish_stop (self);
+  schedule_restart (self);
   g_object_unref (self);
 }
 
@@ -491,8 +597,21 @@ probe_up_cb (GObject      *source,
 
       clear_source (&self->start_cancel_source);
       self->state = STATE_RUNNING;
-      g_debug ("PostgreSQL is accepting connections in %s", self->state_dir);
-      g_task_return_boolean (task, TRUE);
+      self->running_since = g_get_monotonic_time ();
+      if (task != NULL)
+        {
+          g_debug ("PostgreSQL is accepting connections in %s", self->state_dir);
+          self->supervised = TRUE;
+          self->restart_delay_ms = RESTART_INITIAL_MS;
+          g_task_return_boolean (task, TRUE);
+        }
+      else
+        {
+          g_message ("Restarted PostgreSQL (pid %s); it accepts connections again",
+                     g_subprocess_get_identifier (self->postgres));
+          self->n_failed_restarts = 0;
+          g_signal_emit (self, signals[SIGNAL_RESTARTED], 0);
+        }
     }
   else
     {
@@ -556,6 +675,7 @@ spawn_postgres (MunityEmbeddedPg *self)
       start_fail (self, error);
       return;
     }
+  self->log_start = lseek (log_fd, 0, SEEK_END);
 
   launcher = make_launcher (self, G_SUBPROCESS_FLAGS_STDERR_MERGE, SIGINT);
   g_subprocess_launcher_take_stdout_fd (launcher, log_fd);
@@ -830,6 +950,8 @@ munity_embedded_pg_dispose (GObject *object)
   kill_now (&self->initdb);
   kill_now (&self->postgres);
   self->state = STATE_IDLE;
+  self->supervised = FALSE;
+  clear_source (&self->restart_timer);
   clear_source (&self->kill_timer);
   clear_source (&self->start_cancel_source);
   g_clear_object (&self->start_task);
@@ -870,10 +992,26 @@ munity_embedded_pg_class_init (MunityEmbeddedPgClass *klass)
    * @self: the cluster
    *
    * Emitted when the running PostgreSQL server exited by itself (not
-   * because [method@Munity.EmbeddedPg.stop_async] asked it to).
+   * because [method@Munity.EmbeddedPg.stop_async] asked it to). It is
+   * restarted after a back-off; #MunityEmbeddedPg::restarted follows
+   * when it accepts connections again.
    */
   signals[SIGNAL_EXITED] =
     g_signal_new ("exited",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 0);
+
+  /**
+   * MunityEmbeddedPg::restarted:
+   * @self: the cluster
+   *
+   * Emitted when a server restarted after #MunityEmbeddedPg::exited
+   * accepts connections.
+   */
+  signals[SIGNAL_RESTARTED] =
+    g_signal_new ("restarted",
                   G_TYPE_FROM_CLASS (klass),
                   G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL,
@@ -938,6 +1076,12 @@ munity_embedded_pg_new (const char *state_dir,
  * connections. When the process runs as root, a fresh (empty) state
  * directory is given to the database account and PostgreSQL runs as that
  * account; a non-empty one that belongs to someone else is refused.
+ *
+ * From then on, until [method@Munity.EmbeddedPg.stop_async], a server
+ * that exits by itself is restarted: after 0.5 s, then after a delay that
+ * doubles with every death or failed start up to 30 s, back to 0.5 s
+ * once a server stayed up for a minute. Each death and restart is
+ * logged (g_message; a g_warning after about a minute of failed starts).
  */
 void
 munity_embedded_pg_start_async (MunityEmbeddedPg    *self,
@@ -955,7 +1099,7 @@ munity_embedded_pg_start_async (MunityEmbeddedPg    *self,
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, munity_embedded_pg_start_async);
 
-  if (self->start_task != NULL || self->initdb != NULL || self->postgres != NULL)
+  if (self->start_task != NULL || self->initdb != NULL || self->postgres != NULL || self->supervised)
     {
       g_task_return_new_error (task, MUNITY_ERROR, MUNITY_ERROR_FAILED,
                                "The embedded PostgreSQL is already started");
@@ -1025,7 +1169,8 @@ munity_embedded_pg_get_conninfo (MunityEmbeddedPg *self)
  * munity_embedded_pg_is_running:
  * @self: a #MunityEmbeddedPg
  *
- * Returns: whether the server has started and has not exited since
+ * Returns: whether the server has started and has not exited since (a
+ *   restarted server runs again once it accepts connections)
  */
 gboolean
 munity_embedded_pg_is_running (MunityEmbeddedPg *self)
@@ -1046,8 +1191,9 @@ munity_embedded_pg_is_running (MunityEmbeddedPg *self)
  *
  * Stops the server with a fast shutdown (SIGINT: transactions are rolled
  * back, clients disconnected), or a running initdb with SIGTERM, and kills
- * them after @timeout_ms. Fine to call when never started or while
- * starting (the start then fails).
+ * them after @timeout_ms, and ends the supervision: no restart follows.
+ * Fine to call when never started, while starting (the start then fails)
+ * or while a restart is pending.
  */
 void
 munity_embedded_pg_stop_async (MunityEmbeddedPg    *self,
@@ -1063,6 +1209,11 @@ munity_embedded_pg_stop_async (MunityEmbeddedPg    *self,
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, munity_embedded_pg_stop_async);
+
+  /* Whatever runs now is the last server until the next start. */
+  self->supervised = FALSE;
+  self->n_failed_restarts = 0;
+  clear_source (&self->restart_timer);
 
   if (self->initdb == NULL && self->postgres == NULL)
     {
