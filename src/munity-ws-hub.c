@@ -46,6 +46,10 @@
 #define BAD_FRAME_WINDOW_US (60 * G_USEC_PER_SEC)
 #define CLOSE_LINGER_US (2 * G_USEC_PER_SEC)
 #define SLOW_CLOSE_LINGER_US (5 * G_USEC_PER_SEC)
+/* RFC 6455 §7.4.1: "data within a message that was not consistent with
+ * the type of the message (e.g., non-UTF-8 data within a text message)".
+ * Only this file closes with it, so it is not among MUNITY_CLOSE_*. */
+#define CLOSE_INVALID_PAYLOAD 1007
 
 typedef enum {
   CONN_OPEN,
@@ -946,6 +950,28 @@ bad_frame (Conn *conn)
   }
 }
 
+/* RFC 6455 UTF-8: U+0000 is a character like any other, but
+ * g_utf8_validate_len() stops at a NUL byte, so the text is validated
+ * between them. GLib refuses overlong forms, surrogates and code points
+ * beyond U+10FFFF, as RFC 3629 does. */
+static gboolean
+text_is_utf8 (const guint8 *data,
+              gsize         length)
+{
+  const guint8 *end = data + length;
+
+  while (data < end)
+    {
+      const guint8 *nul = memchr (data, '\0', (gsize) (end - data));
+      const guint8 *stop = nul != NULL ? nul : end;
+
+      if (!g_utf8_validate_len ((const char *) data, (gsize) (stop - data), NULL))
+        return FALSE;
+      data = stop + (nul != NULL ? 1 : 0);
+    }
+  return TRUE;
+}
+
 static void
 handle_message (Conn         *conn,
                 guint8        opcode,
@@ -955,6 +981,14 @@ handle_message (Conn         *conn,
   if (opcode == MUNITY_WS_OP_BINARY)
     {
       conn_close (conn, MUNITY_CLOSE_UNSUPPORTED_DATA, "binary frames are not accepted");
+      return;
+    }
+
+  /* A text message that is not UTF-8 breaks the framing contract, not
+   * ours: RFC 6455 §8.1 says fail the connection (1007), no error frame. */
+  if (!text_is_utf8 (payload, length))
+    {
+      conn_close (conn, CLOSE_INVALID_PAYLOAD, "invalid UTF-8");
       return;
     }
 
@@ -993,6 +1027,9 @@ handle_control (Conn         *conn,
             {
               guint16 theirs = (guint16) ((payload[0] << 8) | payload[1]);
               code = munity_ws_close_code_is_valid (theirs) ? theirs : MUNITY_CLOSE_PROTOCOL_ERROR;
+              /* The reason is UTF-8 text too (RFC 6455 §5.5.1). */
+              if (code != MUNITY_CLOSE_PROTOCOL_ERROR && !text_is_utf8 (payload + 2, length - 2))
+                code = CLOSE_INVALID_PAYLOAD;
             }
           conn_close (conn, code, "");
         }

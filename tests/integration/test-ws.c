@@ -2519,6 +2519,64 @@ test_limits_binary (Fixture       *fx,
   ws_next_user (wb, "userLeft", a);
 }
 
+/* RFC 6455 §8.1: a text message that is not UTF-8 fails the connection
+ * with 1007, without an error frame; the check is on the whole message
+ * (a character split between fragments is fine) and U+0000 is UTF-8. */
+static void
+test_limits_invalid_utf8 (Fixture       *fx,
+                          gconstpointer  data)
+{
+  User *a = &users[0];
+  static const struct { const char *first; const char *rest; } bad[] = {
+    { "\xff", NULL },                                   /* never in UTF-8 */
+    { "{\"event\":\"\xc0\xaf\"}", NULL },                  /* overlong '/' */
+    { "{\"event\":\"\xed\xa0\x80\"}", NULL },              /* a surrogate */
+    { "{\"event\":\"\xf4\x90\x80\x80\"}", NULL },          /* beyond U+10FFFF */
+    { "{\"event\":\"\xe2\x82", "\"}" },                   /* a character cut short */
+    { "{\"event\":\"ok\"", "\xfe}" },                      /* bad in the continuation */
+  };
+  Ws *ok = raw_open_user (fx, a);
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      Ws *ws = raw_open_user (fx, a);
+
+      g_test_message ("invalid text message %u", i);
+      if (bad[i].rest == NULL)
+        raw_send (ws, OP_TEXT, TRUE, bad[i].first, strlen (bad[i].first));
+      else
+        {
+          raw_send (ws, OP_TEXT, FALSE, bad[i].first, strlen (bad[i].first));
+          raw_send (ws, OP_CONTINUATION, TRUE, bad[i].rest, strlen (bad[i].rest));
+        }
+      WAIT_UNTIL (ws->closed, QUICK_MS, "waiting for the close after invalid UTF-8");
+      g_assert_true (ws->got_close);
+      g_assert_cmpuint (ws->close_code, ==, 1007);
+      g_assert_cmpuint (ws->n_errors, ==, 0);
+    }
+
+  /* A close frame's reason is UTF-8 text too. */
+  {
+    Ws *ws = raw_open_user (fx, a);
+    const guint8 close_payload[] = { 0x03, 0xe8, 'b', 'y', 0xff };
+
+    ws->sent_close = TRUE;
+    raw_send (ws, OP_CLOSE, TRUE, close_payload, sizeof close_payload);
+    WAIT_UNTIL (ws->closed, QUICK_MS, "waiting for the answer to a close with a bad reason");
+    g_assert_true (ws->got_close);
+    g_assert_cmpuint (ws->close_code, ==, 1007);
+  }
+
+  /* Valid UTF-8 that is not a message we know: an error frame, as before,
+   * and the socket stays open. A € split between two fragments, a NUL. */
+  raw_send (ok, OP_TEXT, FALSE, "{\"event\":\"\xe2\x82", strlen ("{\"event\":\"\xe2\x82"));
+  raw_send (ok, OP_CONTINUATION, TRUE, "\xac\"}", strlen ("\xac\"}"));
+  raw_send (ok, OP_TEXT, TRUE, "a\0b", 3);
+  expect_errors (ok, 2);
+  barrier (fx, ok, NULL);
+  g_assert_true (ok->open);
+}
+
 static char *
 filler (gsize len)
 {
@@ -3410,6 +3468,7 @@ main (int    argc,
   ADD ("/ws/limits/not-json", &grace_1s, test_limits_not_json);
   ADD ("/ws/limits/unknown-event", &grace_1s, test_limits_unknown_event);
   ADD ("/ws/limits/binary-1003", &grace_0, test_limits_binary);
+  ADD ("/ws/limits/invalid-utf8-1007", &grace_1s, test_limits_invalid_utf8);
   ADD ("/ws/limits/too-big-1009", &grace_1s, test_limits_too_big);
   ADD ("/ws/limits/bad-frames-1008", &grace_1s, test_limits_bad_frames);
   ADD ("/ws/limits/burst-20-errors-then-1008", &grace_1s, test_limits_burst_bad_frames);
