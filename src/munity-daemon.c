@@ -293,6 +293,26 @@ on_presence_changed (MunityPresence *presence,
   munity_metrics_set_gauge (self->metrics, "munity_sockets", munity_presence_get_n_sockets (presence));
 }
 
+/* A picture being written when munityd stopped (or the disk filled up)
+ * keeps its temporary name (munity-http-server.c): it goes at start-up. */
+static void
+remove_partial_uploads (const char *avatars)
+{
+  g_autoptr(GDir) dir = g_dir_open (avatars, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = NULL;
+
+      if (!g_str_has_prefix (name, ".upload-"))
+        continue;
+      path = g_build_filename (avatars, name, NULL);
+      if (g_unlink (path) == 0)
+        g_message ("Removed a picture left half-written: %s", path);
+    }
+}
+
 static void
 serve (MunityDaemon *self)
 {
@@ -309,6 +329,7 @@ serve (MunityDaemon *self)
         fail (self, mkdir_error);
         return;
       }
+    remove_partial_uploads (avatars);
   }
 
   self->accounts = munity_accounts_new (self->db);

@@ -596,6 +596,10 @@ result_error (Conn           *conn,
       (sqlstate != NULL && (g_str_has_prefix (sqlstate, "08") || g_str_has_prefix (sqlstate, "57P"))))
     return unavailable_error (conn->db, line);
 
+  /* 53100 disk_full, 53200 out_of_memory... class 53: nothing was stored. */
+  if (sqlstate != NULL && g_str_equal (sqlstate, "53100"))
+    return g_error_new (MUNITY_ERROR, MUNITY_ERROR_STORAGE_FULL, "%s", line);
+
   return g_error_new (MUNITY_ERROR, MUNITY_ERROR_DATABASE, "%s", line);
 }
 

@@ -38,6 +38,7 @@ static const struct {
   { MUNITY_ERROR_FORBIDDEN_ORIGIN, 403, "forbidden-origin" },
   { MUNITY_ERROR_NOT_ONLINE, 404, "not-online" },
   { MUNITY_ERROR_BUSY, 503, "busy" },
+  { MUNITY_ERROR_STORAGE_FULL, 507, "storage-full" },
 };
 
 /**

@@ -49,6 +49,8 @@ G_BEGIN_DECLS
  * @MUNITY_ERROR_BUSY: the server is at capacity for this kind of work (the
  *   password hashing queue is full) and did none of it; try again after
  *   `Retry-After` (HTTP 503).
+ * @MUNITY_ERROR_STORAGE_FULL: the disk holding the database or the pictures
+ *   is full; nothing was stored (HTTP 507).
  *
  * Error codes in the %MUNITY_ERROR domain.
  */
@@ -78,6 +80,7 @@ typedef enum {
   MUNITY_ERROR_FORBIDDEN_ORIGIN,
   MUNITY_ERROR_NOT_ONLINE,
   MUNITY_ERROR_BUSY,
+  MUNITY_ERROR_STORAGE_FULL,
 } MunityError;
 
 GQuark       munity_error_quark    (void);

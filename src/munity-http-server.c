@@ -198,7 +198,7 @@ set_error (SoupServerMessage *msg,
   const char *code;
   guint status = munity_error_to_http (error, &code);
 
-  if (status >= 500 && status != 503)
+  if (status == 500)
     g_warning ("Internal error answering %s %s: %s",
                soup_server_message_get_method (msg),
                g_uri_get_path (soup_server_message_get_uri (msg)), error->message);
@@ -262,36 +262,48 @@ set_session_cookie (Req        *req,
 
 /* ---- JSON bodies ------------------------------------------------------- */
 
-/* json-glib turns \u0000 into a NUL that would silently cut a string short;
- * refuse it instead. A backslash escapes the next character, so count them. */
+/* json-glib turns \u0000 into a NUL that would silently cut a string short.
+ * The body is valid JSON, so the field must get its own error: each escaped
+ * NUL becomes U+0001, a control character that every field's check refuses
+ * (names, email, bio) or that run_route() refuses in a password. A
+ * backslash escapes the next character, so count them. Returns whether
+ * there was one. */
 static gboolean
-has_escaped_nul (const char *text,
-                 gsize       length)
+replace_escaped_nul (char  *text,
+                     gsize  length)
 {
+  gboolean found = FALSE;
+
   for (gsize i = 0; i < length; i++)
     {
       if (text[i] != '\\')
         continue;
       if (i + 5 < length && text[i + 1] == 'u' && strncmp (text + i + 2, "0000", 4) == 0)
-        return TRUE;
+        {
+          text[i + 5] = '1';
+          found = TRUE;
+        }
       i++; /* skip the escaped character */
     }
-  return FALSE;
+  return found;
 }
 
 static JsonObject *
 parse_json_object (SoupServerMessage  *msg,
+                   gboolean           *out_had_nul,
                    GError            **error)
 {
   SoupMessageBody *body = soup_server_message_get_request_body (msg);
   g_autoptr(GBytes) bytes = soup_message_body_flatten (body);
   gsize length;
-  const char *data = g_bytes_get_data (bytes, &length);
+  g_autofree char *data = g_bytes_unref_to_data (g_steal_pointer (&bytes), &length);
   g_autoptr(JsonParser) parser = json_parser_new_immutable ();
   JsonNode *root;
 
-  if (length == 0 || !g_utf8_validate (data, length, NULL) || has_escaped_nul (data, length) ||
-      !json_parser_load_from_data (parser, data, length, NULL))
+  if (length == 0 || !g_utf8_validate (data, length, NULL))
+    goto bad;
+  *out_had_nul = replace_escaped_nul (data, length);
+  if (!json_parser_load_from_data (parser, data, length, NULL))
     goto bad;
 
   root = json_parser_get_root (parser);
@@ -329,17 +341,36 @@ register_cb (GObject      *source,
   Req *req = user_data;
   g_autoptr(MunityUserInfo) user = NULL;
   g_autofree char *token = NULL;
+  g_autofree char *device_token = NULL;
   g_autoptr(GError) error = NULL;
+  guint retry_after = 0;
 
-  user = munity_accounts_register_finish (MUNITY_ACCOUNTS (source), result, &token, &error);
+  user = munity_accounts_register_finish (MUNITY_ACCOUNTS (source), result, &token,
+                                          &device_token, &retry_after, &error);
   if (user == NULL)
     {
+      /* set with 429 rate-limited and 503 busy */
+      if (retry_after > 0)
+        {
+          g_autofree char *value = g_strdup_printf ("%u", retry_after);
+          soup_message_headers_replace (soup_server_message_get_response_headers (req->msg),
+                                        "Retry-After", value);
+        }
+      if (g_error_matches (error, MUNITY_ERROR, MUNITY_ERROR_RATE_LIMITED))
+        g_message ("Refused a registration from %s: %s",
+                   soup_server_message_get_remote_host (req->msg), error->message);
       req_fail (req, error);
       return;
     }
 
   g_message ("Registered user %" G_GINT64_FORMAT, user->id);
   set_session_cookie (req, token);
+  if (device_token != NULL)
+    {
+      g_autofree char *cookie = munity_session_device_cookie (device_token, req->self->cookie_secure);
+      soup_message_headers_append (soup_server_message_get_response_headers (req->msg),
+                                   "Set-Cookie", cookie);
+    }
   req_reply_user (req, SOUP_STATUS_CREATED, user, TRUE);
 }
 
@@ -352,6 +383,7 @@ handle_register (Req *req)
                                   get_string_member (req->body, "last"),
                                   get_string_member (req->body, "email"),
                                   get_string_member (req->body, "password"),
+                                  soup_server_message_get_remote_host (req->msg),
                                   NULL, register_cb, req);
 }
 
@@ -363,13 +395,16 @@ login_cb (GObject      *source,
   Req *req = user_data;
   g_autoptr(MunityUserInfo) user = NULL;
   g_autofree char *token = NULL;
+  g_autofree char *device_token = NULL;
   g_autoptr(GError) error = NULL;
   guint retry_after = 0;
 
-  user = munity_accounts_login_finish (MUNITY_ACCOUNTS (source), result, &token, &retry_after, &error);
+  user = munity_accounts_login_finish (MUNITY_ACCOUNTS (source), result, &token,
+                                       &device_token, &retry_after, &error);
   if (user == NULL)
     {
-      if (g_error_matches (error, MUNITY_ERROR, MUNITY_ERROR_RATE_LIMITED))
+      if (g_error_matches (error, MUNITY_ERROR, MUNITY_ERROR_RATE_LIMITED) ||
+          g_error_matches (error, MUNITY_ERROR, MUNITY_ERROR_BUSY))
         {
           g_autofree char *value = g_strdup_printf ("%u", MAX (retry_after, 1));
           soup_message_headers_replace (soup_server_message_get_response_headers (req->msg),
@@ -384,17 +419,27 @@ login_cb (GObject      *source,
     }
 
   set_session_cookie (req, token);
+  if (device_token != NULL)
+    {
+      g_autofree char *cookie = munity_session_device_cookie (device_token, req->self->cookie_secure);
+      soup_message_headers_append (soup_server_message_get_response_headers (req->msg),
+                                   "Set-Cookie", cookie);
+    }
   req_reply_user (req, SOUP_STATUS_OK, user, TRUE);
 }
 
 static void
 handle_login (Req *req)
 {
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (req->msg);
+  g_autofree char *device_token = munity_session_device_token_from_cookie (soup_message_headers_get_one (headers, "Cookie"));
+
   req_pause (req);
   munity_accounts_login_async (req->self->accounts,
                                get_string_member (req->body, "email"),
                                get_string_member (req->body, "password"),
                                soup_server_message_get_remote_host (req->msg),
+                               device_token,
                                NULL, login_cb, req);
 }
 
@@ -539,18 +584,31 @@ handle_user_get (Req *req)
   munity_accounts_get_user_async (req->self->accounts, id, NULL, get_user_cb, req);
 }
 
+/* Below this much free space where pictures (and, embedded, the database)
+ * live, /healthz says the storage is full. */
+#define STORAGE_LOW_BYTES (8 * 1024 * 1024)
+
+typedef struct {
+  Req      *req;
+  gboolean  storage_full;
+} Health;
+
 static void
 set_health (SoupServerMessage *msg,
-            gboolean           ok)
+            gboolean           database_ok,
+            gboolean           storage_full)
 {
   g_autoptr(JsonBuilder) builder = json_builder_new ();
   g_autoptr(JsonNode) root = NULL;
+  gboolean ok = database_ok && !storage_full;
 
   json_builder_begin_object (builder);
   json_builder_set_member_name (builder, "status");
   json_builder_add_string_value (builder, ok ? "ok" : "degraded");
   json_builder_set_member_name (builder, "database");
-  json_builder_add_string_value (builder, ok ? "ok" : "unavailable");
+  json_builder_add_string_value (builder, database_ok ? "ok" : "unavailable");
+  json_builder_set_member_name (builder, "storage");
+  json_builder_add_string_value (builder, storage_full ? "full" : "ok");
   json_builder_end_object (builder);
   root = json_builder_get_root (builder);
 
@@ -562,29 +620,55 @@ health_cb (GObject      *source,
            GAsyncResult *result,
            gpointer      user_data)
 {
-  Req *req = user_data;
+  Health *health = user_data;
   g_autoptr(PGresult) res = NULL;
   g_autoptr(GError) error = NULL;
 
   res = munity_db_query_finish (MUNITY_DB (source), result, &error);
   if (res == NULL)
     g_debug ("Health check failed: %s", error->message);
-  set_health (req->msg, res != NULL);
-  req_done (req);
+  set_health (health->req->msg, res != NULL, health->storage_full);
+  req_done (health->req);
+  g_free (health);
+}
+
+static void
+health_fs_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  Health *health = user_data;
+  Req *req = health->req;
+  g_autoptr(GFileInfo) info = NULL;
+  g_autoptr(GError) error = NULL;
+
+  info = g_file_query_filesystem_info_finish (G_FILE (source), result, &error);
+  if (info == NULL)
+    g_debug ("Cannot tell the free space in %s: %s", req->self->avatar_dir, error->message);
+  else if (g_file_info_has_attribute (info, G_FILE_ATTRIBUTE_FILESYSTEM_FREE))
+    health->storage_full = g_file_info_get_attribute_uint64 (info, G_FILE_ATTRIBUTE_FILESYSTEM_FREE) < STORAGE_LOW_BYTES;
+
+  if (!munity_db_is_up (req->self->db))
+    {
+      set_health (req->msg, FALSE, health->storage_full);
+      req_done (req);
+      g_free (health);
+      return;
+    }
+
+  munity_db_query_async (req->self->db, "SELECT 1", 0, NULL, NULL, health_cb, health);
 }
 
 static void
 handle_healthz (Req *req)
 {
-  if (!munity_db_is_up (req->self->db))
-    {
-      set_health (req->msg, FALSE);
-      req_done (req);
-      return;
-    }
+  g_autoptr(GFile) dir = g_file_new_for_path (req->self->avatar_dir);
+  Health *health = g_new0 (Health, 1);
 
+  health->req = req;
   req_pause (req);
-  munity_db_query_async (req->self->db, "SELECT 1", 0, NULL, NULL, health_cb, req);
+  g_file_query_filesystem_info_async (dir, G_FILE_ATTRIBUTE_FILESYSTEM_FREE, G_PRIORITY_DEFAULT,
+                                      NULL, health_fs_cb, health);
 }
 
 static void
@@ -634,16 +718,26 @@ handle_online (Req *req)
 
 /* ---- pictures ---------------------------------------------------------- */
 
+/* A picture is written to a temporary name in the avatars directory, then
+ * renamed: a full disk or a crash never leaves half a picture under a name
+ * that a user refers to. (g_file_replace() writes a file that does not
+ * exist yet in place.) */
 typedef struct {
-  Req   *req;
-  GFile *file;  /* (owned) the new picture */
-  char  *url;   /* (owned) */
+  Req           *req;
+  GBytes        *bytes;  /* (owned) */
+  GFile         *tmp;    /* (owned) */
+  GFile         *file;   /* (owned) the new picture */
+  GOutputStream *out;    /* (owned) (nullable) */
+  char          *url;    /* (owned) */
 } Upload;
 
 static void
 upload_free (Upload *upload)
 {
+  g_clear_pointer (&upload->bytes, g_bytes_unref);
+  g_clear_object (&upload->tmp);
   g_clear_object (&upload->file);
+  g_clear_object (&upload->out);
   g_free (upload->url);
   g_free (upload);
 }
@@ -704,25 +798,102 @@ image_stored_cb (GObject      *source,
   req_reply_user (req, SOUP_STATUS_OK, user, TRUE);
 }
 
+/* A write that failed: the temporary file goes, the client learns whether
+ * the disk is full (507) or something else went wrong (500). */
+static void
+upload_fail (Upload       *upload,
+             const GError *error)
+{
+  Req *req = upload->req;
+
+  g_file_delete_async (upload->tmp, G_PRIORITY_DEFAULT, NULL, deleted_cb, NULL);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE))
+    {
+      g_message ("Cannot store a picture in %s: %s", req->self->avatar_dir, error->message);
+      upload_free (upload);
+      req_fail_code (req, MUNITY_ERROR_STORAGE_FULL, _("The server’s disk is full; the picture was not stored."));
+      return;
+    }
+
+  g_warning ("Cannot store a picture in %s: %s", req->self->avatar_dir, error->message);
+  upload_free (upload);
+  req_fail_code (req, MUNITY_ERROR_FAILED, "cannot store the picture");
+}
+
+static void
+image_moved_cb (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  Upload *upload = user_data;
+  Req *req = upload->req;
+  g_autoptr(GError) error = NULL;
+
+  if (!g_file_move_finish (G_FILE (source), result, &error))
+    {
+      upload_fail (upload, error);
+      return;
+    }
+
+  munity_accounts_set_image_async (req->self->accounts, req->user->id, upload->url,
+                                   NULL, image_stored_cb, upload);
+}
+
+static void
+image_closed_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  Upload *upload = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!g_output_stream_close_finish (G_OUTPUT_STREAM (source), result, &error))
+    {
+      upload_fail (upload, error);
+      return;
+    }
+
+  g_file_move_async (upload->tmp, upload->file, G_FILE_COPY_NONE, G_PRIORITY_DEFAULT, NULL,
+                     NULL, NULL, image_moved_cb, upload);
+}
+
 static void
 image_written_cb (GObject      *source,
                   GAsyncResult *result,
                   gpointer      user_data)
 {
   Upload *upload = user_data;
-  Req *req = upload->req;
   g_autoptr(GError) error = NULL;
 
-  if (!g_file_replace_contents_finish (G_FILE (source), result, NULL, &error))
+  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
     {
-      g_warning ("Cannot store a picture in %s: %s", req->self->avatar_dir, error->message);
-      upload_free (upload);
-      req_fail_code (req, MUNITY_ERROR_FAILED, "cannot store the picture");
+      /* Closed so that the descriptor goes; the error is the write's. */
+      g_output_stream_close (upload->out, NULL, NULL);
+      upload_fail (upload, error);
       return;
     }
 
-  munity_accounts_set_image_async (req->self->accounts, req->user->id, upload->url,
-                                   NULL, image_stored_cb, upload);
+  g_output_stream_close_async (upload->out, G_PRIORITY_DEFAULT, NULL, image_closed_cb, upload);
+}
+
+static void
+image_created_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  Upload *upload = user_data;
+  g_autoptr(GError) error = NULL;
+
+  upload->out = G_OUTPUT_STREAM (g_file_create_finish (G_FILE (source), result, &error));
+  if (upload->out == NULL)
+    {
+      upload_fail (upload, error);
+      return;
+    }
+
+  g_output_stream_write_all_async (upload->out, g_bytes_get_data (upload->bytes, NULL),
+                                   g_bytes_get_size (upload->bytes), G_PRIORITY_DEFAULT, NULL,
+                                   image_written_cb, upload);
 }
 
 static void
@@ -734,6 +905,7 @@ handle_avatar_post (Req *req)
   const guint8 *data = g_bytes_get_data (bytes, &length);
   const char *extension = NULL;
   g_autofree char *name = NULL;
+  g_autofree char *tmp_name = NULL;
   Upload *upload;
 
   if (munity_avatar_sniff (data, length, &extension) == NULL)
@@ -744,15 +916,18 @@ handle_avatar_post (Req *req)
     }
 
   name = munity_avatar_new_name (req->user->id, extension);
+  /* Never served: munity_avatar_name_type() refuses names with a dot first. */
+  tmp_name = g_strconcat (".upload-", name, NULL);
   upload = g_new0 (Upload, 1);
   upload->req = req;
+  upload->bytes = g_steal_pointer (&bytes);
+  upload->tmp = g_file_new_build_filename (req->self->avatar_dir, tmp_name, NULL);
   upload->file = g_file_new_build_filename (req->self->avatar_dir, name, NULL);
   upload->url = g_strconcat (MUNITY_AVATAR_URL_PREFIX, name, NULL);
 
-  /* Written to a temporary file and renamed: never half a picture. */
   req_pause (req);
-  g_file_replace_contents_bytes_async (upload->file, bytes, NULL, FALSE, G_FILE_CREATE_PRIVATE,
-                                       NULL, image_written_cb, upload);
+  g_file_create_async (upload->tmp, G_FILE_CREATE_PRIVATE, G_PRIORITY_DEFAULT, NULL,
+                       image_created_cb, upload);
 }
 
 static void
@@ -1077,6 +1252,7 @@ run_route (Req *req)
   if (req->method->flags & ROUTE_JSON)
     {
       g_autoptr(GError) error = NULL;
+      gboolean had_nul = FALSE;
 
       if (!content_type_is_json (req->msg))
         {
@@ -1091,10 +1267,19 @@ run_route (Req *req)
                          _("The request body is larger than 64 KiB."));
           return;
         }
-      req->body = parse_json_object (req->msg, &error);
+      req->body = parse_json_object (req->msg, &had_nul, &error);
       if (req->body == NULL)
         {
           req_fail (req, error);
+          return;
+        }
+      /* Passwords may hold any other character; a NUL it cannot hold. */
+      if (had_nul && strchr (get_string_member (req->body, "password") ?: "", '\001') != NULL)
+        {
+          if (req->method->func == handle_register)
+            req_fail_code (req, MUNITY_ERROR_INVALID_PASSWORD, _("The password cannot contain NUL."));
+          else
+            req_fail_code (req, MUNITY_ERROR_BAD_CREDENTIALS, _("Wrong email address or password."));
           return;
         }
     }
