@@ -13,6 +13,18 @@ MunityUser *munity_user_new               (MunityUserInfo *info,
 gint64     *munity_user_get_id_ptr        (MunityUser     *self);
 gboolean    munity_user_update            (MunityUser     *self,
                                            MunityUserInfo *info);
+gboolean    munity_user_shows_same        (MunityUser     *self,
+                                           MunityUserInfo *info);
+gint64      munity_user_get_quiet_until   (MunityUser     *self);
+void        munity_user_set_quiet_until   (MunityUser     *self,
+                                           gint64          quiet_until);
+MunityUserInfo *munity_user_get_pending   (MunityUser     *self);
+void        munity_user_set_pending       (MunityUser     *self,
+                                           MunityUserInfo *info);
+MunityUserInfo *munity_user_steal_pending (MunityUser     *self);
+GList      *munity_user_get_pending_link  (MunityUser     *self);
+void        munity_user_set_pending_link  (MunityUser     *self,
+                                           GList          *link);
 void        munity_user_add_socket        (MunityUser     *self,
                                            MunitySocket   *socket);
 gboolean    munity_user_remove_socket     (MunityUser     *self,

@@ -21,6 +21,15 @@
  * Lingering users wait in one queue ordered by deadline (the grace is the
  * same for everyone, so arrival order is deadline order), served by a
  * single timer.
+ *
+ * Profile changes are announced at most once per user per update interval
+ * (MUNITY_PRESENCE_UPDATE_INTERVAL_MS): one user renaming itself hundreds
+ * of times a second would otherwise cost a frame to every socket each
+ * time. The first change after a quiet interval goes out at once; a change
+ * inside the interval is held, a newer one replaces it, and the newest is
+ * applied and announced when the interval ends. Users with a held change
+ * wait in a second queue ordered by the end of their interval, served by
+ * the same timer; a user who leaves takes the held change along.
  */
 struct _MunityPresence
 {
@@ -30,8 +39,11 @@ struct _MunityPresence
   GHashTable      *users;       /* (owned) id → MunityUser (owned) */
   GQueue           lingering;   /* of MunityUser (unowned; users holds them) */
   GQueue           order;       /* of MunityUser (unowned), in join order */
+  GQueue           pending;     /* of MunityUser (unowned) with a held change, by quiet_until */
+  gint64           update_interval_us;
   guint            n_sockets;
   guint            timer_id;
+  gint64           timer_deadline; /* clock time the armed timer is for */
   MunityClockFunc  clock;
   gpointer         clock_data;
 };
@@ -72,6 +84,7 @@ munity_presence_dispose (GObject *object)
   g_clear_handle_id (&self->timer_id, g_source_remove);
   g_queue_clear (&self->lingering);
   g_queue_clear (&self->order);
+  g_queue_clear (&self->pending);
   g_clear_pointer (&self->users, g_hash_table_unref);
 
   G_OBJECT_CLASS (munity_presence_parent_class)->dispose (object);
@@ -147,7 +160,10 @@ munity_presence_class_init (MunityPresenceClass *klass)
    * @self: the presence
    * @user: the user
    *
-   * An online user's first name, last name or picture changed.
+   * An online user's first name, last name or picture changed. Emitted
+   * at most once per user per update interval (see
+   * [method@Munity.Presence.update_user]); the user then shows the newest
+   * details.
    */
   signals[SIGNAL_USER_UPDATED] =
     g_signal_new ("user-updated", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
@@ -181,10 +197,20 @@ munity_presence_class_init (MunityPresenceClass *klass)
 static void
 munity_presence_init (MunityPresence *self)
 {
+  const char *interval = g_getenv ("MUNITY_PRESENCE_UPDATE_INTERVAL_MS");
+  guint64 ms = MUNITY_PRESENCE_UPDATE_INTERVAL_MS;
+
   self->users = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL, g_object_unref);
   g_queue_init (&self->lingering);
   g_queue_init (&self->order);
+  g_queue_init (&self->pending);
   self->clock = default_clock;
+
+  /* Test hook (0 = every change at once): a test that needs a storm of
+   * userUpdated frames renames users thousands of times. */
+  if (interval != NULL && !g_ascii_string_to_unsigned (interval, 10, 0, G_MAXUINT32, &ms, NULL))
+    ms = MUNITY_PRESENCE_UPDATE_INTERVAL_MS;
+  self->update_interval_us = (gint64) ms * 1000;
 }
 
 /**
@@ -222,6 +248,26 @@ munity_presence_set_clock (MunityPresence  *self,
 }
 
 /**
+ * munity_presence_set_update_interval:
+ * @self: the presence
+ * @interval_ms: the shortest time between two announced profile changes
+ *   of one user; 0 announces every change at once
+ *
+ * Replaces the update interval (by default
+ * %MUNITY_PRESENCE_UPDATE_INTERVAL_MS, or `MUNITY_PRESENCE_UPDATE_INTERVAL_MS`
+ * from the environment, a test hook). Changes already held keep their
+ * time.
+ */
+void
+munity_presence_set_update_interval (MunityPresence *self,
+                                     guint           interval_ms)
+{
+  g_return_if_fail (MUNITY_IS_PRESENCE (self));
+
+  self->update_interval_us = (gint64) interval_ms * 1000;
+}
+
+/**
  * munity_presence_get_leave_grace_ms:
  * @self: the presence
  *
@@ -245,21 +291,96 @@ timer_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* One timer for both queues, armed for whichever head is due first. */
 static void
 arm_timer (MunityPresence *self)
 {
-  MunityUser *head;
-  gint64 wait_us;
+  MunityUser *lingering = g_queue_peek_head (&self->lingering);
+  MunityUser *pending = g_queue_peek_head (&self->pending);
+  gint64 deadline, wait_us;
 
-  if (self->timer_id != 0 || self->clock != default_clock)
+  if (self->clock != default_clock || (lingering == NULL && pending == NULL))
     return;
 
-  head = g_queue_peek_head (&self->lingering);
-  if (head == NULL)
-    return;
+  if (lingering == NULL)
+    deadline = munity_user_get_quiet_until (pending);
+  else if (pending == NULL)
+    deadline = munity_user_get_deadline (lingering);
+  else
+    deadline = MIN (munity_user_get_deadline (lingering), munity_user_get_quiet_until (pending));
 
-  wait_us = munity_user_get_deadline (head) - self->clock (self->clock_data);
+  /* A timer for something sooner (or as soon) already runs; one for later
+   * gives way. */
+  if (self->timer_id != 0)
+    {
+      if (self->timer_deadline <= deadline)
+        return;
+      g_clear_handle_id (&self->timer_id, g_source_remove);
+    }
+
+  wait_us = deadline - self->clock (self->clock_data);
+  self->timer_deadline = deadline;
   self->timer_id = g_timeout_add (wait_us > 0 ? (guint) ((wait_us + 999) / 1000) : 0, timer_cb, self);
+}
+
+/* Forgets a held change. */
+static void
+drop_pending (MunityPresence *self,
+              MunityUser     *user)
+{
+  GList *link = munity_user_get_pending_link (user);
+
+  if (link == NULL)
+    return;
+
+  g_queue_delete_link (&self->pending, link);
+  munity_user_set_pending_link (user, NULL);
+  munity_user_set_pending (user, NULL);
+}
+
+/* Holds @info until the user's interval ends; the queue stays ordered by
+ * the end of the intervals (nearly always the tail: intervals are the same
+ * length for everyone). */
+static void
+hold_pending (MunityPresence *self,
+              MunityUser     *user,
+              MunityUserInfo *info)
+{
+  gint64 due = munity_user_get_quiet_until (user);
+  GList *after, *link;
+
+  munity_user_set_pending (user, info);
+  if (munity_user_get_pending_link (user) != NULL)
+    return;
+
+  for (after = self->pending.tail; after != NULL; after = after->prev)
+    if (munity_user_get_quiet_until (after->data) <= due)
+      break;
+
+  link = g_list_alloc ();
+  link->data = user;
+  if (after != NULL)
+    g_queue_insert_after_link (&self->pending, after, link);
+  else
+    g_queue_push_head_link (&self->pending, link);
+  munity_user_set_pending_link (user, link);
+  arm_timer (self);
+}
+
+/* Applies @info now; announces it (and starts a quiet interval) if
+ * anything everyone sees changed. */
+static void
+announce (MunityPresence *self,
+          MunityUser     *user,
+          MunityUserInfo *info,
+          gint64          now)
+{
+  if (!munity_user_update (user, info))
+    return;
+
+  if (self->update_interval_us > 0)
+    munity_user_set_quiet_until (user, now + self->update_interval_us);
+  g_signal_emit (self, signals[SIGNAL_USER_UPDATED], 0, user);
 }
 
 static void
@@ -285,6 +406,8 @@ remove_user (MunityPresence *self,
   gint64 id = munity_user_get_id (user);
 
   stop_lingering (self, user);
+  /* A held change is news about someone who is gone. */
+  drop_pending (self, user);
   g_queue_delete_link (&self->order, munity_user_get_order_link (user));
   munity_user_set_order_link (user, NULL);
   g_hash_table_remove (self->users, &id);
@@ -412,8 +535,9 @@ munity_presence_remove_socket (MunityPresence *self,
  * munity_presence_expire:
  * @self: the presence
  *
- * Lets every lingering user whose grace has run out leave. Called by the
- * model's own timer; tests with their own clock call it directly.
+ * Lets every lingering user whose grace has run out leave, and announces
+ * the held profile changes whose interval has ended. Called by the model's
+ * own timer; tests with their own clock call it directly.
  */
 void
 munity_presence_expire (MunityPresence *self)
@@ -424,6 +548,19 @@ munity_presence_expire (MunityPresence *self)
   while ((head = g_queue_peek_head (&self->lingering)) != NULL &&
          munity_user_get_deadline (head) <= now)
     remove_user (self, head);
+
+  /* Handlers may change the model: take one user at a time from the
+   * queue as it is then. */
+  while ((head = g_queue_peek_head (&self->pending)) != NULL &&
+         munity_user_get_quiet_until (head) <= now)
+    {
+      g_autoptr(MunityUser) keep = g_object_ref (head);
+      g_autoptr(MunityUserInfo) info = munity_user_steal_pending (head);
+
+      g_queue_pop_head (&self->pending);
+      munity_user_set_pending_link (head, NULL);
+      announce (self, head, info, now);
+    }
 
   arm_timer (self);
 }
@@ -521,16 +658,41 @@ munity_presence_end_session (MunityPresence *self,
  * @info: a user's details as now stored
  *
  * If the user is online and their name or picture changed, updates the
- * model and emits #MunityPresence::user-updated.
+ * model and emits #MunityPresence::user-updated — at most once per user
+ * per update interval (%MUNITY_PRESENCE_UPDATE_INTERVAL_MS). A change
+ * inside the interval is held: a newer one replaces it, and the newest is
+ * applied and announced when the interval ends, so the last value is
+ * never lost; a user who leaves meanwhile takes it along. Details older
+ * than those the model has or holds (a late answer to an earlier change)
+ * are ignored; a change of the bio alone is stored at once, unannounced.
  */
 void
 munity_presence_update_user (MunityPresence *self,
                              MunityUserInfo *info)
 {
   MunityUser *user = g_hash_table_lookup (self->users, &info->id);
+  MunityUserInfo *held;
+  gint64 now;
 
-  if (user != NULL && munity_user_update (user, info))
-    g_signal_emit (self, signals[SIGNAL_USER_UPDATED], 0, user);
+  if (user == NULL)
+    return;
+
+  /* Answers to concurrent updates arrive in any order: never go back. */
+  held = munity_user_get_pending (user);
+  if (info->version < munity_user_get_info (user)->version ||
+      (held != NULL && info->version < held->version))
+    return;
+
+  now = self->clock (self->clock_data);
+  if (now >= munity_user_get_quiet_until (user))
+    {
+      drop_pending (self, user);
+      announce (self, user, info, now);
+    }
+  else if (held == NULL && munity_user_shows_same (user, info))
+    munity_user_update (user, info);  /* no news: nothing to hold */
+  else
+    hold_pending (self, user, info);
 }
 
 /**

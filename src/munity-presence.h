@@ -12,6 +12,15 @@ G_BEGIN_DECLS
 
 typedef gint64 (*MunityClockFunc) (gpointer user_data);
 
+/**
+ * MUNITY_PRESENCE_UPDATE_INTERVAL_MS:
+ *
+ * The shortest time between two #MunityPresence::user-updated emissions
+ * for one user, in milliseconds: a profile change inside it is held, and
+ * the newest one announced when it ends (doc/api.md, userUpdated).
+ */
+#define MUNITY_PRESENCE_UPDATE_INTERVAL_MS 1000
+
 #define MUNITY_TYPE_PRESENCE (munity_presence_get_type ())
 G_DECLARE_FINAL_TYPE (MunityPresence, munity_presence, MUNITY, PRESENCE, GObject)
 
@@ -20,6 +29,8 @@ void            munity_presence_set_clock         (MunityPresence  *self,
                                                    MunityClockFunc  clock,
                                                    gpointer         user_data);
 guint           munity_presence_get_leave_grace_ms (MunityPresence *self);
+void            munity_presence_set_update_interval (MunityPresence *self,
+                                                    guint           interval_ms);
 
 MunityUser     *munity_presence_add_socket        (MunityPresence  *self,
                                                    MunitySocket    *socket,

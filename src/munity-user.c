@@ -30,6 +30,10 @@ struct _MunityUser
   gint64     deadline;      /* monotonic µs, while lingering */
   GList     *linger_link;   /* (unowned) in the presence's lingering queue */
   GList     *order_link;    /* (unowned) in the presence's join-order queue */
+  /* Profile changes are announced at most once per interval: */
+  gint64     quiet_until;   /* monotonic µs: no announcement before, 0 = any time */
+  MunityUserInfo *pending;  /* (owned) (nullable) the newest change held back */
+  GList     *pending_link;  /* (unowned) in the presence's pending queue */
 };
 
 G_DEFINE_FINAL_TYPE (MunityUser, munity_user, G_TYPE_OBJECT)
@@ -56,6 +60,7 @@ munity_user_finalize (GObject *object)
   g_free (self->last);
   g_free (self->image_url);
   g_clear_pointer (&self->info, munity_user_info_unref);
+  g_clear_pointer (&self->pending, munity_user_info_unref);
   g_clear_pointer (&self->sockets, g_ptr_array_unref);
 
   G_OBJECT_CLASS (munity_user_parent_class)->finalize (object);
@@ -142,6 +147,65 @@ gint64 *
 munity_user_get_id_ptr (MunityUser *self)
 {
   return &self->id;
+}
+
+/* Whether @info shows the same as the user now: first, last, picture. */
+gboolean
+munity_user_shows_same (MunityUser     *self,
+                        MunityUserInfo *info)
+{
+  return g_strcmp0 (self->first, info->first) == 0 &&
+         g_strcmp0 (self->last, info->last) == 0 &&
+         g_strcmp0 (self->image_url, info->image_url) == 0;
+}
+
+gint64
+munity_user_get_quiet_until (MunityUser *self)
+{
+  return self->quiet_until;
+}
+
+void
+munity_user_set_quiet_until (MunityUser *self,
+                             gint64      quiet_until)
+{
+  self->quiet_until = quiet_until;
+}
+
+MunityUserInfo *
+munity_user_get_pending (MunityUser *self)
+{
+  return self->pending;
+}
+
+/* Takes a reference to @info; %NULL drops what was held. */
+void
+munity_user_set_pending (MunityUser     *self,
+                         MunityUserInfo *info)
+{
+  if (info != NULL)
+    munity_user_info_ref (info);
+  g_clear_pointer (&self->pending, munity_user_info_unref);
+  self->pending = info;
+}
+
+MunityUserInfo *
+munity_user_steal_pending (MunityUser *self)
+{
+  return g_steal_pointer (&self->pending);
+}
+
+GList *
+munity_user_get_pending_link (MunityUser *self)
+{
+  return self->pending_link;
+}
+
+void
+munity_user_set_pending_link (MunityUser *self,
+                              GList      *link)
+{
+  self->pending_link = link;
 }
 
 /* Returns TRUE if anything everyone sees (not the bio) changed. */

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <sodium.h>
+#include <string.h>
 
 #include "munity-presence.h"
 
@@ -332,6 +333,217 @@ test_update (Fixture *f, gconstpointer data)
   }
 }
 
+/* ---- profile changes: at most one announcement per user per interval ---- */
+
+#define INTERVAL_MS MUNITY_PRESENCE_UPDATE_INTERVAL_MS
+
+/* Details of user @id as stored after the change numbered @version. */
+static MunityUserInfo *
+renamed (gint64 id, const char *first, gint64 version)
+{
+  MunityUserInfo *info = info_new (id, first);
+
+  info->version = version;
+  return info;
+}
+
+static void
+rename_to (Fixture *f, gint64 id, const char *first, gint64 version)
+{
+  g_autoptr(MunityUserInfo) info = renamed (id, first, version);
+
+  munity_presence_update_user (f->presence, info);
+}
+
+static const char *
+first_of (Fixture *f, gint64 id)
+{
+  return munity_user_get_first (munity_presence_lookup_user (f->presence, id));
+}
+
+static guint
+count_updates (Fixture *f)
+{
+  guint n = 0;
+
+  for (const char *p = f->events->str; (p = strstr (p, "U")) != NULL; p++)
+    n++;
+  return n;
+}
+
+/* The first change goes out at once; the ones inside the interval are
+ * held, the newest replacing the older, and the newest goes out when the
+ * interval ends — not before. */
+static void
+test_update_coalesced_keeps_last_value (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) s = open_socket (f, 1, "a");
+
+  g_string_truncate (f->events, 0);
+  rename_to (f, 1, "Ada", 2);
+  g_assert_cmpstr (f->events->str, ==, "U1 ");
+  g_assert_cmpstr (first_of (f, 1), ==, "Ada");
+
+  advance (f, 100);
+  rename_to (f, 1, "Bea", 3);
+  advance (f, 100);
+  rename_to (f, 1, "Cy", 4);
+  /* Held: the model still shows what it announced. */
+  g_assert_cmpstr (f->events->str, ==, "U1 ");
+  g_assert_cmpstr (first_of (f, 1), ==, "Ada");
+
+  advance (f, INTERVAL_MS - 201);
+  g_assert_cmpstr (f->events->str, ==, "U1 ");
+  advance (f, 1);
+  g_assert_cmpstr (f->events->str, ==, "U1 U1 ");
+  g_assert_cmpstr (first_of (f, 1), ==, "Cy");
+
+  /* That announcement started an interval of its own. */
+  rename_to (f, 1, "Di", 5);
+  g_assert_cmpstr (f->events->str, ==, "U1 U1 ");
+  advance (f, INTERVAL_MS);
+  g_assert_cmpstr (f->events->str, ==, "U1 U1 U1 ");
+  g_assert_cmpstr (first_of (f, 1), ==, "Di");
+
+  /* Quiet for a whole interval: the next change goes out at once. */
+  advance (f, INTERVAL_MS);
+  rename_to (f, 1, "Ed", 6);
+  g_assert_cmpstr (f->events->str, ==, "U1 U1 U1 U1 ");
+  g_assert_cmpstr (first_of (f, 1), ==, "Ed");
+}
+
+/* A rename every 3 ms for 5 s (the attack of issue 10, row 10, on the fake
+ * clock): one announcement per interval, the last one with the last name;
+ * another user's change is not held back by it. */
+static void
+test_update_at_most_one_per_interval (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) s1 = open_socket (f, 1, "a");
+  g_autoptr(MunitySocket) s2 = open_socket (f, 2, "b");
+  gint64 version = 2;
+  guint n;
+
+  g_string_truncate (f->events, 0);
+  for (guint ms = 0; ms < 5000; ms += 3)
+    {
+      g_autofree char *name = g_strdup_printf ("Flood%u", ms);
+
+      rename_to (f, 1, name, version++);
+      advance (f, 3);
+    }
+  n = count_updates (f);
+  g_test_message ("%" G_GINT64_FORMAT " renames, %u announced", version - 2, n);
+  g_assert_cmpuint (n, <=, 5000 / INTERVAL_MS + 1);
+  g_assert_cmpuint (n, >=, 5000 / INTERVAL_MS);
+
+  rename_to (f, 2, "Other", 2);
+  g_assert_true (g_str_has_suffix (f->events->str, "U2 "));
+
+  advance (f, INTERVAL_MS);
+  g_assert_cmpstr (first_of (f, 1), ==, "Flood4998");
+  g_assert_cmpuint (count_updates (f), <=, 5000 / INTERVAL_MS + 3);
+}
+
+/* A user who leaves takes the held change along; coming back starts
+ * afresh. */
+static void
+test_update_leave_drops_pending (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) s = open_socket (f, 1, "a");
+
+  g_string_truncate (f->events, 0);
+  rename_to (f, 1, "Ada", 2);
+  rename_to (f, 1, "Bea", 3);
+  munity_presence_disconnect_user (f->presence, 1, MUNITY_CLOSE_DISCONNECTED);
+  advance (f, INTERVAL_MS * 2);
+  g_assert_cmpstr (f->events->str, ==, "U1 -1 L1 ");
+
+  {
+    g_autoptr(MunitySocket) again = munity_socket_new (1, "a");
+    g_autoptr(MunityUserInfo) stored = renamed (1, "Bea", 3);
+
+    munity_presence_add_socket (f->presence, again, stored);
+    rename_to (f, 1, "Cy", 4);
+    g_assert_cmpstr (f->events->str, ==, "U1 -1 L1 J1 +1 U1 ");
+    g_assert_cmpstr (first_of (f, 1), ==, "Cy");
+  }
+}
+
+/* A lingering user is still online: a held change is announced when due,
+ * and dropped if the grace runs out first. */
+static void
+test_update_lingering (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) s1 = open_socket (f, 1, "a");
+  g_autoptr(MunitySocket) s2 = open_socket (f, 2, "b");
+
+  g_string_truncate (f->events, 0);
+  rename_to (f, 1, "Ada", 2);
+  rename_to (f, 2, "Bob", 2);
+  munity_presence_remove_socket (f->presence, s1);
+  munity_presence_remove_socket (f->presence, s2);
+  rename_to (f, 1, "Bea", 3);
+  advance (f, INTERVAL_MS);
+  g_assert_cmpstr (f->events->str, ==, "U1 U2 -1 -2 U1 ");
+
+  /* Grace 2 s: user 2's change at 1.5 s goes out at once, the next one
+   * would be due at 2.5 s and goes with the user at 2 s. */
+  advance (f, 500);
+  rename_to (f, 2, "Bo", 3);
+  rename_to (f, 2, "Bobby", 4);
+  g_assert_cmpstr (f->events->str, ==, "U1 U2 -1 -2 U1 U2 ");
+  advance (f, 500);
+  g_assert_cmpstr (f->events->str, ==, "U1 U2 -1 -2 U1 U2 L1 L2 ");
+  advance (f, INTERVAL_MS);
+  g_assert_cmpstr (f->events->str, ==, "U1 U2 -1 -2 U1 U2 L1 L2 ");
+}
+
+/* Late answers to earlier changes, a bio of its own, a name changed and
+ * changed back: held values are compared like announced ones. */
+static void
+test_update_held_versions (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) s = open_socket (f, 1, "a");
+
+  g_string_truncate (f->events, 0);
+  rename_to (f, 1, "Ada", 2);
+  rename_to (f, 1, "Cy", 4);
+  rename_to (f, 1, "Bea", 3);     /* older than what is held */
+  advance (f, INTERVAL_MS);
+  g_assert_cmpstr (f->events->str, ==, "U1 U1 ");
+  g_assert_cmpstr (first_of (f, 1), ==, "Cy");
+
+  /* Only the bio: stored at once, announced never. */
+  {
+    g_autoptr(MunityUserInfo) bio = renamed (1, "Cy", 5);
+
+    bio->bio = (g_free (bio->bio), g_strdup ("new bio"));
+    munity_presence_update_user (f->presence, bio);
+    g_assert_cmpstr (munity_user_get_info (munity_presence_lookup_user (f->presence, 1))->bio, ==, "new bio");
+  }
+
+  /* Away and back within the interval: nothing to announce. */
+  rename_to (f, 1, "Zed", 6);
+  rename_to (f, 1, "Cy", 7);
+  advance (f, INTERVAL_MS * 2);
+  g_assert_cmpstr (f->events->str, ==, "U1 U1 ");
+  g_assert_cmpuint (munity_user_get_info (munity_presence_lookup_user (f->presence, 1))->version, ==, 7);
+}
+
+/* An interval of 0 announces every change. */
+static void
+test_update_interval_zero (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) s = open_socket (f, 1, "a");
+
+  munity_presence_set_update_interval (f->presence, 0);
+  g_string_truncate (f->events, 0);
+  rename_to (f, 1, "Ada", 2);
+  rename_to (f, 1, "Bea", 3);
+  rename_to (f, 1, "Cy", 4);
+  g_assert_cmpstr (f->events->str, ==, "U1 U1 U1 ");
+}
+
 static void
 test_lingering_order (Fixture *f, gconstpointer data)
 {
@@ -447,6 +659,45 @@ test_real_timer (void)
   g_assert_cmpint (g_get_monotonic_time () - start, >=, 45 * 1000);
 }
 
+static void
+count_cb (MunityPresence *presence, MunityUser *user, guint *n)
+{
+  (*n)++;
+}
+
+/* The model's own timer announces a held change (interval 50 ms here),
+ * even while a later grace timer is armed. */
+static void
+test_update_real_timer (void)
+{
+  g_autoptr(MunityPresence) presence = munity_presence_new (5000);
+  g_autoptr(MunitySocket) s = munity_socket_new (5, "a");
+  g_autoptr(MunitySocket) t = munity_socket_new (6, "b");
+  g_autoptr(MunityUserInfo) info = info_new (5, "Timed");
+  g_autoptr(MunityUserInfo) other = info_new (6, "Other");
+  g_autoptr(MunityUserInfo) first = renamed (5, "First", 2);
+  g_autoptr(MunityUserInfo) second = renamed (5, "Second", 3);
+  guint n = 0;
+  gint64 start;
+
+  munity_presence_set_update_interval (presence, 50);
+  g_signal_connect (presence, "user-updated", G_CALLBACK (count_cb), &n);
+  munity_presence_add_socket (presence, s, info);
+  munity_presence_add_socket (presence, t, other);
+  munity_presence_remove_socket (presence, t);   /* a grace timer, 5 s */
+
+  munity_presence_update_user (presence, first);
+  start = g_get_monotonic_time ();
+  munity_presence_update_user (presence, second);
+  g_assert_cmpuint (n, ==, 1);
+  while (n < 2 && g_get_monotonic_time () - start < 3 * G_USEC_PER_SEC)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpuint (n, ==, 2);
+  g_assert_cmpint (g_get_monotonic_time () - start, >=, 45 * 1000);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 2 * G_USEC_PER_SEC);
+  g_assert_cmpstr (munity_user_get_first (munity_presence_lookup_user (presence, 5)), ==, "Second");
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -467,9 +718,16 @@ main (int   argc,
   ADD ("/presence/disconnect/leaves-at-once", test_disconnect_leaves_at_once);
   ADD ("/presence/disconnect/lingering", test_disconnect_lingering);
   ADD ("/presence/update", test_update);
+  ADD ("/presence/update/coalesced-keeps-last-value", test_update_coalesced_keeps_last_value);
+  ADD ("/presence/update/at-most-one-per-interval", test_update_at_most_one_per_interval);
+  ADD ("/presence/update/leave-drops-pending", test_update_leave_drops_pending);
+  ADD ("/presence/update/lingering", test_update_lingering);
+  ADD ("/presence/update/held-versions", test_update_held_versions);
+  ADD ("/presence/update/interval-zero", test_update_interval_zero);
 #undef ADD
   g_test_add_func ("/presence/grace/zero", test_zero_grace_leaves_at_once);
   g_test_add_func ("/presence/grace/real-timer", test_real_timer);
+  g_test_add_func ("/presence/update/real-timer", test_update_real_timer);
   g_test_add_func ("/presence/random-property", test_random_property);
 
   return g_test_run ();
