@@ -86,6 +86,11 @@ test_bad_options (void)
     { "--state-dir", "", NULL },
     { "--no-such-option", NULL, NULL },
     { "stray-argument", NULL, NULL },
+    { "--max-connections", "many", NULL },
+    { "--max-connections-per-address", "-1", NULL },
+    { "--request-timeout", "0", NULL },
+    { "--request-timeout", "99999", NULL },
+    { "--metrics-listen", "localhost:9100", NULL },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -117,9 +122,15 @@ test_command_line_wins (void)
                                       "allowed-origins=https://Example.org;http://a.example:8080;https://b.example:443\n"
                                       "cookie-secure=true\n"
                                       "embedded-db-user=munity\n"
+                                      "max-connections=5000\n"
+                                      "max-connections-per-address=7\n"
+                                      "request-timeout=30\n"
+                                      "metrics-listen=127.0.0.1:9100\n"
+                                      "allowed-hosts=Munity.Example.org;127.0.0.1:8080\n"
                                       "[other]\nwhatever=1\n", -1, NULL));
   {
-    const char *args[] = { "--config", path, "--bus", "system", "--leave-grace-ms", "0", NULL };
+    const char *args[] = { "--config", path, "--bus", "system", "--leave-grace-ms", "0",
+                           "--max-connections-per-address", "0", NULL };
     config = parse (args, &error);
   }
   g_assert_no_error (error);
@@ -136,6 +147,12 @@ test_command_line_wins (void)
   g_assert_cmpstr (config->allowed_origins[2], ==, "https://b.example");
   g_assert_true (config->cookie_secure);
   g_assert_cmpstr (config->embedded_db_user, ==, "munity");
+  g_assert_cmpuint (config->max_connections, ==, 5000);
+  g_assert_cmpuint (config->max_connections_per_address, ==, 0);
+  g_assert_cmpuint (config->request_timeout_s, ==, 30);
+  g_assert_cmpstr (config->metrics_listen, ==, "127.0.0.1:9100");
+  g_assert_cmpuint (g_strv_length (config->allowed_hosts), ==, 2);
+  g_assert_cmpstr (config->allowed_hosts[0], ==, "munity.example.org");
 
   g_unlink (path);
   g_rmdir (dir);
@@ -153,6 +170,10 @@ test_bad_key_file (void)
     "[munityd]\nallowed-origins=https://example.org/path\n",
     "[munityd]\nlisten-on=127.0.0.1:80\n",
     "[munityd]\nembedded-db-user=\n",
+    "[munityd]\nmax-connections=lots\n",
+    "[munityd]\nrequest-timeout=0\n",
+    "[munityd]\nmetrics-listen=9100\n",
+    "[munityd]\nallowed-hosts=http://example.org/\n",
     "not a key file",
   };
 

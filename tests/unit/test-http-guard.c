@@ -1,0 +1,92 @@
+/* Unit tests of the checks on untrusted request heads (munity-http-guard). */
+#include "config.h"
+
+#include "munity-http-guard.h"
+#include "munity-listener.h"
+
+static void
+test_range (void)
+{
+  static const char *single[] = { "bytes=0-99", "bytes=100-", "bytes=-50", "BYTES = 5-5 ", "bytes=0-0" };
+  static const char *not_single[] = {
+    "bytes=0-,0-", "bytes=0-1,2-3", "bytes=-", "bytes=", "bytes 0-1", "items=0-1", "bytes=a-b",
+    "bytes=0-1x", "bytes=1234567890123456789-", "", "bytes=--1", "bytes=0-1,",
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (single); i++)
+    g_assert_true (munity_http_range_is_single (single[i]));
+  for (gsize i = 0; i < G_N_ELEMENTS (not_single); i++)
+    g_assert_false (munity_http_range_is_single (not_single[i]));
+}
+
+static void
+test_head_limits (void)
+{
+  g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
+  g_autofree char *long_path = g_strnfill (MUNITY_HTTP_MAX_TARGET + 1, 'a');
+  g_autofree char *big_value = g_strnfill (MUNITY_HTTP_MAX_HEADER_BYTES, 'v');
+  const char *code = NULL, *message = NULL;
+
+  soup_message_headers_append (headers, "Host", "example.org");
+  g_assert_cmpuint (munity_http_check_head ("/api/me", "a=1", headers, &code, &message), ==, 0);
+  g_assert_cmpuint (munity_http_check_head (long_path, NULL, headers, &code, &message), ==, 414);
+  g_assert_cmpstr (code, ==, "uri-too-long");
+
+  for (int i = 0; i < MUNITY_HTTP_MAX_HEADERS; i++)
+    soup_message_headers_append (headers, "X-Many", "y");
+  g_assert_cmpuint (munity_http_check_head ("/", NULL, headers, &code, &message), ==, 431);
+  g_assert_cmpstr (code, ==, "headers-too-large");
+
+  soup_message_headers_clear (headers);
+  soup_message_headers_append (headers, "X-Big", big_value);
+  g_assert_cmpuint (munity_http_check_head ("/", NULL, headers, &code, &message), ==, 431);
+}
+
+static void
+test_hosts (void)
+{
+  static const char * const allowed[] = { "munity.example.org", "127.0.0.1:8080", NULL };
+  static const char * const none[] = { NULL };
+
+  g_assert_true (munity_http_host_is_allowed ("Munity.Example.ORG", allowed));
+  g_assert_true (munity_http_host_is_allowed ("127.0.0.1:8080", allowed));
+  g_assert_false (munity_http_host_is_allowed ("127.0.0.1:8081", allowed));
+  g_assert_false (munity_http_host_is_allowed ("evil.example", allowed));
+  g_assert_false (munity_http_host_is_allowed (NULL, allowed));
+  g_assert_true (munity_http_host_is_allowed ("evil.example", none));
+  g_assert_true (munity_http_host_is_allowed (NULL, NULL));
+}
+
+static void
+test_address_key (void)
+{
+  static const struct { const char *address; const char *key; } cases[] = {
+    { "192.0.2.7", "192.0.2.7" },
+    { "::ffff:192.0.2.7", "192.0.2.7" },
+    { "2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64" },
+    { "2001:db8:1:2::ffff", "2001:db8:1:2::/64" },
+    { "::1", "0:0:0:0::/64" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GInetAddress) address = g_inet_address_new_from_string (cases[i].address);
+      g_autofree char *key = munity_listener_address_key (address);
+
+      g_assert_cmpstr (key, ==, cases[i].key);
+    }
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/http-guard/range/only-one-range-passes", test_range);
+  g_test_add_func ("/http-guard/head/limits", test_head_limits);
+  g_test_add_func ("/http-guard/host/allowed-hosts", test_hosts);
+  g_test_add_func ("/http-guard/address-key/ipv6-by-64", test_address_key);
+
+  return g_test_run ();
+}
