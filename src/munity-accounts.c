@@ -14,9 +14,47 @@
 #include "munity-throttle.h"
 #include "munity-validate.h"
 
+/* Login throttling, PROTOCOL.md §2: after 10 failed logins from one client
+ * address, or 20 for one account, within 10 minutes, login answers 429. */
 #define THROTTLE_WINDOW_US (10 * 60 * G_USEC_PER_SEC)
 #define THROTTLE_PER_ADDRESS 10
 #define THROTTLE_PER_ACCOUNT 20
+
+/* A browser that has logged in to an account before (it holds a device
+ * cookie for it) is not subject to the two buckets above, which strangers
+ * can fill, but to a budget of its own: 3 free failures, then pauses of
+ * 1, 2, 4, ... s (at most 5 min) after each, and never more than 10
+ * failures in the window, the per-address limit. */
+#define DEVICE_FAILURES 10
+#define DEVICE_FREE_FAILURES 3
+#define DEVICE_BACKOFF_BASE_US (1 * G_USEC_PER_SEC)
+#define DEVICE_BACKOFF_MAX_US (5 * 60 * G_USEC_PER_SEC)
+#define DEVICE_LIFETIME_US ((gint64) MUNITY_DEVICE_MAX_AGE_S * G_USEC_PER_SEC)
+/* Memory bounds: one account keeps its 8 most recently used devices; past
+ * 100,000 devices in all, new ones are not remembered (rather than evicting
+ * old ones, which would let someone with many accounts flush the owners'
+ * devices before a guessing run). About 150 bytes each. */
+#define DEVICES_PER_ACCOUNT 8
+#define DEVICES_MAX 100000
+
+/* Registrations per client address (IPv6: per /64) in a sliding hour,
+ * counting every attempt that passes validation (201, 409 and the
+ * registrations whose outcome the database did not report). Generous
+ * enough for a class or an office behind one NAT address; a spammer's one
+ * address gets 60 accounts an hour instead of tens of thousands. Test hook:
+ * MUNITY_REGISTER_PER_ADDRESS. */
+#define REGISTER_WINDOW_US ((gint64) 60 * 60 * G_USEC_PER_SEC)
+#define REGISTER_PER_ADDRESS 60
+
+/* A register whose answer was lost (a 503 while the INSERT committed) is
+ * recognised when repeated within this interval, see register_existing(). */
+#define REGISTER_RETRY_INTERVAL "10 minutes"
+
+/* argon2id jobs (queued + running) per hashing thread before new ones are
+ * refused with 503 busy: at ~80 ms a hash, a login waits at most ~1.3 s
+ * behind a queue that is full. Test hook: MUNITY_HASH_QUEUE_MAX. */
+#define HASH_QUEUE_PER_THREAD 16
+#define BUSY_RETRY_AFTER_S 1
 
 /* Every query that returns a user selects these columns in this order. */
 #define USER_COLUMNS "u.id, u.first, u.last, u.email, u.bio, u.image_url, u.version"
@@ -143,25 +181,53 @@ munity_user_info_to_json (MunityUserInfo *info,
 
 /* ---- MunityAccounts ---------------------------------------------------- */
 
+/* A browser that logged in to an account: the device cookie's token is
+ * kept only as its hash, the key of `devices`. */
+typedef struct {
+  char   *hash;       /* (owned) of the device token */
+  char   *account;    /* (owned) the case-folded email it logged in to */
+  gint64  last_used;  /* monotonic time of its last successful login */
+} Device;
+
 /**
  * MunityAccounts:
  *
  * Registration, login, sessions and profiles. Passwords are hashed with
  * argon2id (libsodium) in a worker thread so that the main loop never
  * waits for them; everything else is one asynchronous query.
+ *
+ * Login attempts are counted before their password is hashed (see
+ * #MunityThrottle), per client address, per account, and per device for
+ * browsers that have logged in to the account before; registrations per
+ * client address. The device records live in memory only: a restart
+ * forgets them, and the next successful login makes a new one.
  */
 struct _MunityAccounts
 {
   GObject         parent_instance;
 
-  MunityDb       *db;                /* (owned) */
-  MunityThrottle *address_throttle;  /* (owned) */
-  MunityThrottle *account_throttle;  /* (owned) */
-  GPtrArray      *auth_batch;        /* (owned) of GTask (owned), waiting to be sent */
+  MunityDb       *db;                 /* (owned) */
+  MunityThrottle *address_throttle;   /* (owned) failed logins per address */
+  MunityThrottle *account_throttle;   /* (owned) failed logins per account */
+  MunityThrottle *device_throttle;    /* (owned) failed logins per device hash */
+  MunityThrottle *register_throttle;  /* (owned) registrations per address */
+  GHashTable     *devices;            /* (owned) hash (unowned, in Device) → Device (owned) */
+  GHashTable     *account_devices;    /* (owned) account (owned) → GPtrArray (owned) of Device (unowned) */
+  GPtrArray      *auth_batch;         /* (owned) of GTask (owned), waiting to be sent */
   guint           auth_batch_id;
 };
 
 G_DEFINE_FINAL_TYPE (MunityAccounts, munity_accounts, G_TYPE_OBJECT)
+
+static void
+device_free (gpointer data)
+{
+  Device *device = data;
+
+  g_free (device->hash);
+  g_free (device->account);
+  g_free (device);
+}
 
 static void
 munity_accounts_dispose (GObject *object)
@@ -171,6 +237,10 @@ munity_accounts_dispose (GObject *object)
   g_clear_object (&self->db);
   g_clear_object (&self->address_throttle);
   g_clear_object (&self->account_throttle);
+  g_clear_object (&self->device_throttle);
+  g_clear_object (&self->register_throttle);
+  g_clear_pointer (&self->account_devices, g_hash_table_unref);
+  g_clear_pointer (&self->devices, g_hash_table_unref);
   g_clear_handle_id (&self->auth_batch_id, g_source_remove);
   if (self->auth_batch != NULL)
     {
@@ -188,11 +258,39 @@ munity_accounts_class_init (MunityAccountsClass *klass)
   G_OBJECT_CLASS (klass)->dispose = munity_accounts_dispose;
 }
 
+/* A positive number from the environment variable @name (a test hook), or
+ * @fallback. */
+static guint
+env_limit (const char *name,
+           guint       fallback)
+{
+  const char *text = g_getenv (name);
+  guint64 value;
+
+  if (text == NULL)
+    return fallback;
+  if (!g_ascii_string_to_unsigned (text, 10, 1, G_MAXINT, &value, NULL))
+    {
+      g_message ("Ignoring %s=%s: not a positive number", name, text);
+      return fallback;
+    }
+  return (guint) value;
+}
+
 static void
 munity_accounts_init (MunityAccounts *self)
 {
   self->address_throttle = munity_throttle_new (THROTTLE_PER_ADDRESS, THROTTLE_WINDOW_US);
   self->account_throttle = munity_throttle_new (THROTTLE_PER_ACCOUNT, THROTTLE_WINDOW_US);
+  self->device_throttle = munity_throttle_new (DEVICE_FAILURES, THROTTLE_WINDOW_US);
+  munity_throttle_set_backoff (self->device_throttle, DEVICE_FREE_FAILURES,
+                               DEVICE_BACKOFF_BASE_US, DEVICE_BACKOFF_MAX_US);
+  self->register_throttle = munity_throttle_new (env_limit ("MUNITY_REGISTER_PER_ADDRESS",
+                                                            REGISTER_PER_ADDRESS),
+                                                 REGISTER_WINDOW_US);
+  self->devices = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, device_free);
+  self->account_devices = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                 (GDestroyNotify) g_ptr_array_unref);
 }
 
 /**
@@ -210,20 +308,112 @@ munity_accounts_new (MunityDb *db)
   return self;
 }
 
+/* ---- devices ----------------------------------------------------------- */
+
+static void
+device_remove (MunityAccounts *self,
+               Device         *device)
+{
+  GPtrArray *list = g_hash_table_lookup (self->account_devices, device->account);
+
+  if (list != NULL)
+    {
+      g_ptr_array_remove_fast (list, device);
+      if (list->len == 0)
+        g_hash_table_remove (self->account_devices, device->account);
+    }
+  /* frees it */
+  g_hash_table_remove (self->devices, device->hash);
+}
+
+static gboolean
+device_is_trusted (MunityAccounts *self,
+                   const char     *device_hash,
+                   const char     *account,
+                   gint64          now)
+{
+  Device *device = g_hash_table_lookup (self->devices, device_hash);
+
+  return device != NULL && g_str_equal (device->account, account) &&
+         device->last_used + DEVICE_LIFETIME_US > now;
+}
+
+/* Remembers that the browser holding @token logged in to @account. */
+static void
+device_remember (MunityAccounts *self,
+                 const char     *token,
+                 const char     *account,
+                 gint64          now)
+{
+  g_autofree char *hash = munity_session_token_hash (token);
+  Device *device = g_hash_table_lookup (self->devices, hash);
+  GPtrArray *list;
+
+  if (device != NULL && g_str_equal (device->account, account))
+    {
+      device->last_used = now;
+      return;
+    }
+  if (device != NULL)
+    device_remove (self, device);
+
+  list = g_hash_table_lookup (self->account_devices, account);
+  if (list != NULL && list->len >= DEVICES_PER_ACCOUNT)
+    {
+      Device *oldest = list->pdata[0];
+
+      for (guint i = 1; i < list->len; i++)
+        if (((Device *) list->pdata[i])->last_used < oldest->last_used)
+          oldest = list->pdata[i];
+      device_remove (self, oldest);
+      list = g_hash_table_lookup (self->account_devices, account);
+    }
+  if (g_hash_table_size (self->devices) >= DEVICES_MAX)
+    {
+      g_message ("Not remembering a new login device: %u are remembered already", DEVICES_MAX);
+      return;
+    }
+
+  device = g_new0 (Device, 1);
+  device->hash = g_steal_pointer (&hash);
+  device->account = g_strdup (account);
+  device->last_used = now;
+  g_hash_table_insert (self->devices, device->hash, device);
+  if (list == NULL)
+    {
+      list = g_ptr_array_new ();
+      g_hash_table_insert (self->account_devices, g_strdup (account), list);
+    }
+  g_ptr_array_add (list, device);
+}
+
 /**
  * munity_accounts_prune:
  * @self: the accounts service
  *
- * Forgets failed logins that have left the throttling window; called
- * periodically so that memory stays bounded.
+ * Forgets failed logins and registrations that have left their throttling
+ * window and devices unused for a year; called periodically so that memory
+ * stays bounded.
  */
 void
 munity_accounts_prune (MunityAccounts *self)
 {
   gint64 now = g_get_monotonic_time ();
+  g_autoptr(GPtrArray) expired = g_ptr_array_new ();
+  GHashTableIter iter;
+  gpointer value;
 
   munity_throttle_prune (self->address_throttle, now);
   munity_throttle_prune (self->account_throttle, now);
+  munity_throttle_prune (self->device_throttle, now);
+  munity_throttle_prune (self->register_throttle, now);
+
+  g_hash_table_iter_init (&iter, self->devices);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    if (((Device *) value)->last_used + DEVICE_LIFETIME_US <= now)
+      g_ptr_array_add (expired, value);
+  for (guint i = 0; i < expired->len; i++)
+    device_remove (self, expired->pdata[i]);
 }
 
 /* ---- password hashing -------------------------------------------------- */
@@ -231,47 +421,85 @@ munity_accounts_prune (MunityAccounts *self)
 /* argon2id is deliberately expensive (64 MiB, ~0.1 s). GLib's shared GTask
  * pool would run as many at once as there are requests and starve the
  * main loop and PostgreSQL on a small machine; this pool leaves a core
- * free: logins queue instead. */
+ * free: logins queue instead. The queue is bounded too: without a bound,
+ * 200 concurrent guesses made a real login wait 15.5 s (issue 10); with
+ * it, work beyond the bound is refused at once with 503 busy. */
 static GThreadPool *hash_pool;
+static guint hash_queue_max;
+static gint hash_jobs;  /* (atomic) queued + running */
 
 static void
 hash_pool_run (gpointer data,
                gpointer user_data)
 {
-  g_autoptr(GTask) task = data;
-  GTaskThreadFunc func = g_object_get_data (G_OBJECT (task), "munity-hash-func");
+  g_autoptr(GTask) job = data;
+  GTaskThreadFunc func = g_task_get_task_data (job);
+  GTask *task = g_task_get_source_object (job);
 
-  func (task, g_task_get_source_object (task), g_task_get_task_data (task),
-        g_task_get_cancellable (task));
+  func (job, task, g_task_get_task_data (task), g_task_get_cancellable (job));
+  g_atomic_int_add (&hash_jobs, -1);
 }
 
-static void
-run_in_hash_pool (GTask           *task,
-                  GTaskThreadFunc  func)
+/* Runs @func with the Op of *@task in the hash pool, then @callback with
+ * *@task (stolen) as user data. If the queue is full, does nothing and
+ * returns FALSE: *@task is left to the caller. */
+static gboolean
+hash_start (GTask               **task,
+            GTaskThreadFunc       func,
+            GAsyncReadyCallback   callback)
 {
+  GTask *hash_task;
+
   if (g_once_init_enter (&hash_pool))
     {
       gint threads = MAX (1, (gint) g_get_num_processors () - 1);
+
+      hash_queue_max = env_limit ("MUNITY_HASH_QUEUE_MAX", HASH_QUEUE_PER_THREAD * (guint) threads);
       g_once_init_leave (&hash_pool, g_thread_pool_new (hash_pool_run, NULL, threads, FALSE, NULL));
     }
 
-  g_object_set_data (G_OBJECT (task), "munity-hash-func", func);
-  g_thread_pool_push (hash_pool, g_object_ref (task), NULL);
+  /* Only the main thread adds jobs, so the count can only have dropped
+   * between this check and the increment. */
+  if ((guint) g_atomic_int_get (&hash_jobs) >= hash_queue_max)
+    return FALSE;
+  g_atomic_int_inc (&hash_jobs);
+
+  /* The job's source object is the operation's task, its task data the
+   * function to run. */
+  hash_task = g_task_new (*task, g_task_get_cancellable (*task), callback, *task);
+  g_task_set_task_data (hash_task, func, NULL);
+  *task = NULL;
+  g_thread_pool_push (hash_pool, hash_task, NULL);
+  return TRUE;
 }
 
 /* ---- shared state of one operation ------------------------------------- */
 
+/* Which throttles hold a reservation for an operation. */
+enum {
+  HELD_ADDRESS = 1 << 0,
+  HELD_ACCOUNT = 1 << 1,
+  HELD_DEVICE = 1 << 2,
+  HELD_REGISTER = 1 << 3,
+  HELD_ALL = HELD_ADDRESS | HELD_ACCOUNT | HELD_DEVICE | HELD_REGISTER,
+};
+
 typedef struct {
-  char           *first;       /* (owned) */
-  char           *last;        /* (owned) */
-  char           *email;       /* (owned) */
-  char           *password;    /* (owned) wiped when freed */
-  char           *hash;        /* (owned) argon2id string */
-  char           *address_key; /* (owned) */
-  char           *account_key; /* (owned) */
-  char           *token;       /* (owned) */
-  MunityUserInfo *user;        /* (owned) */
+  char           *first;         /* (owned) */
+  char           *last;          /* (owned) */
+  char           *email;         /* (owned) */
+  char           *password;      /* (owned) wiped when freed */
+  char           *hash;          /* (owned) argon2id string */
+  char           *address_key;   /* (owned) see munity_throttle_address_key() */
+  char           *account_key;   /* (owned) the case-folded email */
+  char           *device_hash;   /* (owned) (nullable) of the device token presented */
+  char           *token;         /* (owned) */
+  char           *device_token;  /* (owned) (nullable) to hand out on success */
+  MunityUserInfo *user;          /* (owned) */
   gboolean        verified;
+  gboolean        trusted;       /* the device presented is known for this account */
+  guint           held;          /* HELD_* */
+  guint           retry_after_s; /* with RATE_LIMITED and BUSY */
 } Op;
 
 static void
@@ -290,7 +518,9 @@ op_free (gpointer data)
   g_free (op->hash);
   g_free (op->address_key);
   g_free (op->account_key);
+  g_free (op->device_hash);
   g_free (op->token);
+  g_free (op->device_token);
   g_clear_pointer (&op->user, munity_user_info_unref);
   g_free (op);
 }
@@ -312,6 +542,31 @@ op_task_new (MunityAccounts      *self,
   return task;
 }
 
+/* Ends the reservations in @which that @op holds: @failed counts them as
+ * failures (for registrations: as registrations), else they are given
+ * back. */
+static void
+op_settle (MunityAccounts *self,
+           Op             *op,
+           guint           which,
+           gboolean        failed)
+{
+  gint64 now = g_get_monotonic_time ();
+
+  which &= op->held;
+  if (which == 0)
+    return;
+  if (which & HELD_ADDRESS)
+    munity_throttle_settle (self->address_throttle, op->address_key, failed, now);
+  if (which & HELD_ACCOUNT)
+    munity_throttle_settle (self->account_throttle, op->account_key, failed, now);
+  if (which & HELD_DEVICE)
+    munity_throttle_settle (self->device_throttle, op->device_hash, failed, now);
+  if (which & HELD_REGISTER)
+    munity_throttle_settle (self->register_throttle, op->address_key, failed, now);
+  op->held &= ~which;
+}
+
 static MunityUserInfo *
 op_finish (MunityAccounts  *self,
            GAsyncResult    *result,
@@ -326,9 +581,40 @@ op_finish (MunityAccounts  *self,
   g_return_val_if_fail (g_task_is_valid (result, self), NULL);
   g_return_val_if_fail (g_task_get_source_tag (task) == source_tag, NULL);
 
+  /* Every path settles its reservations before returning; one left here
+   * would shrink a client's budget for good. (Validation errors of update
+   * come without an Op.) */
+  if (op != NULL && op->held != 0)
+    {
+      g_warning ("An account operation ended with reservations held (%#x)", op->held);
+      op_settle (self, op, op->held, FALSE);
+    }
+
   user = g_task_propagate_pointer (task, error);
   if (user != NULL && out_token != NULL)
     *out_token = g_steal_pointer (&op->token);
+  return user;
+}
+
+/* Like op_finish(), for register and login. */
+static MunityUserInfo *
+op_finish_login (MunityAccounts  *self,
+                 GAsyncResult    *result,
+                 gpointer         source_tag,
+                 char           **out_token,
+                 char           **out_device_token,
+                 guint           *out_retry_after_s,
+                 GError         **error)
+{
+  Op *op = g_task_get_task_data (G_TASK (result));
+  MunityUserInfo *user = op_finish (self, result, source_tag, out_token, error);
+
+  g_return_val_if_fail (op != NULL, user);
+
+  if (out_retry_after_s != NULL)
+    *out_retry_after_s = user == NULL ? op->retry_after_s : 0;
+  if (out_device_token != NULL)
+    *out_device_token = user != NULL ? g_steal_pointer (&op->device_token) : NULL;
   return user;
 }
 
@@ -339,21 +625,64 @@ return_user (GTask          *task,
   g_task_return_pointer (task, user, (GDestroyNotify) munity_user_info_unref);
 }
 
-/* The result of a query, or NULL after returning its error on @task. */
+static void
+return_rate_limited (GTask      *task,
+                     gint64      wait_us,
+                     const char *message)
+{
+  Op *op = g_task_get_task_data (task);
+
+  op->retry_after_s = (guint) MAX (1, (wait_us + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC);
+  g_task_return_new_error (task, MUNITY_ERROR, MUNITY_ERROR_RATE_LIMITED, "%s", message);
+}
+
+static void
+return_busy (GTask *task)
+{
+  Op *op = g_task_get_task_data (task);
+
+  op->retry_after_s = BUSY_RETRY_AFTER_S;
+  g_task_return_new_error (task, MUNITY_ERROR, MUNITY_ERROR_BUSY, "%s",
+                           _("The server is busy; try again in a moment."));
+}
+
+/* The result of a query, or NULL after returning its error on @task. The
+ * reservations in @settle are settled first (as failures if @failed):
+ * returning can run the caller's callback at once. */
 static PGresult *
 query_finish_or_return (GObject      *source,
                         GAsyncResult *result,
-                        GTask        *task)
+                        GTask        *task,
+                        guint         settle,
+                        gboolean      failed)
 {
   GError *error = NULL;
   PGresult *res = munity_db_query_finish (MUNITY_DB (source), result, &error);
 
   if (res == NULL)
-    g_task_return_error (task, error);
+    {
+      op_settle (g_task_get_source_object (task), g_task_get_task_data (task), settle, failed);
+      g_task_return_error (task, error);
+    }
   return res;
 }
 
-/* ---- register ---------------------------------------------------------- */
+/* A hash job's outcome, or FALSE after giving back @task's reservations and
+ * returning the job's error on @task. */
+static gboolean
+hash_finish_or_return (GAsyncResult *result,
+                       GTask        *task)
+{
+  GError *error = NULL;
+
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    {
+      op_settle (g_task_get_source_object (task), g_task_get_task_data (task), HELD_ALL, FALSE);
+      g_task_return_error (task, error);
+      return FALSE;
+    }
+  return TRUE;
+}
 
 static void
 hash_password_thread (GTask        *task,
@@ -378,24 +707,219 @@ hash_password_thread (GTask        *task,
 }
 
 static void
-register_inserted_cb (GObject      *source,
+verify_password_thread (GTask        *task,
+                        gpointer      source_object,
+                        gpointer      task_data,
+                        GCancellable *cancellable)
+{
+  Op *op = task_data;
+
+  if (op->hash != NULL)
+    {
+      op->verified = crypto_pwhash_str_verify (op->hash, op->password, strlen (op->password)) == 0;
+    }
+  else
+    {
+      /* No such account: spend the same time as a verification would, so
+       * that timing does not tell which addresses have accounts. */
+      char hash[crypto_pwhash_STRBYTES];
+      if (crypto_pwhash_str (hash, op->password, strlen (op->password),
+                             crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                             crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+        g_debug ("Dummy hash failed (out of memory)");
+      op->verified = FALSE;
+    }
+
+  g_task_return_boolean (task, TRUE);
+}
+
+/* A successful register or login opens a session for op->user; the answer
+ * also carries a device cookie for the browser: the one it presented if
+ * that is trusted for the account (its lifetime renewed), else a new one. */
+static void
+open_session_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  MunityAccounts *self = g_task_get_source_object (task);
+  Op *op = g_task_get_task_data (task);
+  g_autoptr(PGresult) res = NULL;
+
+  /* A register counts whether or not its session could be opened. */
+  op_settle (self, op, HELD_REGISTER, TRUE);
+  res = query_finish_or_return (source, result, task, 0, FALSE);
+  if (res == NULL)
+    return;
+
+  if (op->device_token == NULL)
+    op->device_token = munity_session_token_new ();
+  device_remember (self, op->device_token, op->account_key, g_get_monotonic_time ());
+  return_user (task, g_steal_pointer (&op->user));
+}
+
+static void
+open_session (GTask *task)
+{
+  MunityAccounts *self = g_task_get_source_object (task);
+  Op *op = g_task_get_task_data (task);
+  g_autofree char *token_hash = NULL;
+  g_autofree char *user_id = NULL;
+
+  /* a register that lost its INSERT to a conflict made a token already */
+  g_free (op->token);
+  op->token = munity_session_token_new ();
+  token_hash = munity_session_token_hash (op->token);
+  user_id = g_strdup_printf ("%" G_GINT64_FORMAT, op->user->id);
+  {
+    const char *params[] = { token_hash, user_id };
+    munity_db_query_async (self->db,
+                           "INSERT INTO sessions (token_hash, user_id) VALUES ($1, $2)",
+                           G_N_ELEMENTS (params), params, g_task_get_cancellable (task),
+                           open_session_cb, g_object_ref (task));
+  }
+}
+
+/* ---- register ---------------------------------------------------------- */
+
+/* The existing account with the email of a register, and whether the
+ * register may be the repetition of the one that created it. */
+#define REGISTER_FIND_SQL \
+  "SELECT " USER_COLUMNS ", u.password_hash," \
+  "  u.created_at > now() - interval '" REGISTER_RETRY_INTERVAL "'" \
+  "  AND u.version = 1 AND u.first = $2 AND u.last = $3" \
+  " FROM users u WHERE lower(u.email) = lower($1)"
+
+static void
+return_email_taken (GTask *task)
+{
+  MunityAccounts *self = g_task_get_source_object (task);
+
+  op_settle (self, g_task_get_task_data (task), HELD_REGISTER, TRUE);
+  g_task_return_new_error (task, MUNITY_ERROR, MUNITY_ERROR_EMAIL_TAKEN,
+                           _("An account with this email address exists already."));
+}
+
+static void
+register_verified_cb (GObject      *source,
+                      GAsyncResult *result,
+                      gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  MunityAccounts *self = g_task_get_source_object (task);
+  Op *op = g_task_get_task_data (task);
+
+  if (!hash_finish_or_return (result, task))
+    return;
+
+  /* A wrong password is a failed login for the account: register cannot
+   * be used to guess passwords faster than login. */
+  op_settle (self, op, HELD_ACCOUNT, !op->verified);
+  if (!op->verified)
+    {
+      return_email_taken (task);
+      return;
+    }
+
+  g_message ("A register for user %" G_GINT64_FORMAT " was repeated; answering it as done",
+             op->user->id);
+  open_session (task);
+}
+
+/* @task_in (transfer full): the register; @res holds the account that has
+ * its email (REGISTER_FIND_SQL).
+ *
+ * A register can commit although its answer was a 503 (the database
+ * stalled past the query timeout, then carried on), so the client
+ * repeats it and would get 409 for its own account. A register is taken
+ * for such a repetition, and answered 201 with a new session, when the
+ * account was created within REGISTER_RETRY_INTERVAL, has never been
+ * changed since (version 1), has the same first and last name, and the
+ * password matches. Answering it proves no more than a login would, and it
+ * is counted as one for the account's throttle. */
+static void
+register_existing (GTask    *task_in,
+                   PGresult *res)
+{
+  g_autoptr(GTask) task = task_in;
+  MunityAccounts *self = g_task_get_source_object (task);
+  Op *op = g_task_get_task_data (task);
+
+  if (strcmp (PQgetvalue (res, 0, 8), "t") != 0 ||
+      munity_throttle_reserve (self->account_throttle, op->account_key, g_get_monotonic_time ()) > 0)
+    {
+      return_email_taken (task);
+      return;
+    }
+  op->held |= HELD_ACCOUNT;
+
+  op->user = user_info_from_row (res, 0);
+  g_free (op->hash);
+  op->hash = g_strdup (PQgetvalue (res, 0, 7));
+  if (!hash_start (&task, verify_password_thread, register_verified_cb))
+    {
+      op_settle (self, op, HELD_ACCOUNT | HELD_REGISTER, FALSE);
+      return_busy (task);
+    }
+}
+
+static void
+register_conflict_cb (GObject      *source,
                       GAsyncResult *result,
                       gpointer      user_data)
 {
   g_autoptr(GTask) task = user_data;
   g_autoptr(PGresult) res = NULL;
 
-  res = query_finish_or_return (source, result, task);
+  /* the row that conflicted is someone else's: this register created nothing */
+  res = query_finish_or_return (source, result, task, HELD_REGISTER, FALSE);
+  if (res == NULL)
+    return;
+  if (PQntuples (res) == 0)
+    return_email_taken (task);
+  else
+    register_existing (g_steal_pointer (&task), res);
+}
+
+static void
+find_existing (GTask               *task,
+               GAsyncReadyCallback  callback)
+{
+  MunityAccounts *self = g_task_get_source_object (task);
+  Op *op = g_task_get_task_data (task);
+  const char *params[] = { op->email, op->first, op->last };
+
+  munity_db_query_async (self->db, REGISTER_FIND_SQL, G_N_ELEMENTS (params), params,
+                         g_task_get_cancellable (task), callback, task);
+}
+
+static void
+register_inserted_cb (GObject      *source,
+                      GAsyncResult *result,
+                      gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  MunityAccounts *self = g_task_get_source_object (task);
+  Op *op = g_task_get_task_data (task);
+  g_autoptr(PGresult) res = NULL;
+
+  /* On error the account may exist all the same: it counts, and a
+   * repetition will find it. */
+  res = query_finish_or_return (source, result, task, HELD_REGISTER, TRUE);
   if (res == NULL)
     return;
 
   if (PQntuples (res) == 0)
     {
-      g_task_return_new_error (task, MUNITY_ERROR, MUNITY_ERROR_EMAIL_TAKEN,
-                               _("An account with this email address exists already."));
+      /* Created meanwhile, maybe by this client's own first attempt that
+       * is only now committed. */
+      find_existing (g_steal_pointer (&task), register_conflict_cb);
       return;
     }
 
+  op_settle (self, op, HELD_REGISTER, TRUE);
+  op->device_token = munity_session_token_new ();
+  device_remember (self, op->device_token, op->account_key, g_get_monotonic_time ());
   return_user (task, user_info_from_row (res, 0));
 }
 
@@ -408,13 +932,9 @@ register_hashed_cb (GObject      *source,
   MunityAccounts *self = g_task_get_source_object (task);
   Op *op = g_task_get_task_data (task);
   g_autofree char *token_hash = NULL;
-  GError *error = NULL;
 
-  if (!g_task_propagate_boolean (G_TASK (result), &error))
-    {
-      g_task_return_error (task, error);
-      return;
-    }
+  if (!hash_finish_or_return (result, task))
+    return;
 
   op->token = munity_session_token_new ();
   token_hash = munity_session_token_hash (op->token);
@@ -446,25 +966,26 @@ register_checked_cb (GObject      *source,
                      gpointer      user_data)
 {
   g_autoptr(GTask) task = user_data;
+  MunityAccounts *self = g_task_get_source_object (task);
   Op *op = g_task_get_task_data (task);
   g_autoptr(PGresult) res = NULL;
-  g_autoptr(GTask) hash_task = NULL;
 
-  res = query_finish_or_return (source, result, task);
+  /* on error nothing was created */
+  res = query_finish_or_return (source, result, task, HELD_REGISTER, FALSE);
   if (res == NULL)
     return;
 
   if (PQntuples (res) > 0)
     {
-      g_task_return_new_error (task, MUNITY_ERROR, MUNITY_ERROR_EMAIL_TAKEN,
-                               _("An account with this email address exists already."));
+      register_existing (g_steal_pointer (&task), res);
       return;
     }
 
-  GCancellable *task_cancellable = g_task_get_cancellable (task);
-  hash_task = g_task_new (NULL, task_cancellable, register_hashed_cb, g_steal_pointer (&task));
-  g_task_set_task_data (hash_task, op, NULL);
-  run_in_hash_pool (hash_task, hash_password_thread);
+  if (!hash_start (&task, hash_password_thread, register_hashed_cb))
+    {
+      op_settle (self, op, HELD_REGISTER, FALSE);
+      return_busy (task);
+    }
 }
 
 /**
@@ -474,11 +995,19 @@ register_checked_cb (GObject      *source,
  * @last: (nullable): the last name
  * @email: (nullable): the email address
  * @password: (nullable): the password
+ * @client_address: (nullable): the client's IP address, for throttling
  * @cancellable: (nullable): a cancellable
  * @callback: called when done
  * @user_data: data for @callback
  *
  * Validates the fields, creates the account and its first session.
+ *
+ * Every register that passes validation counts against its client
+ * address: beyond 60 in an hour it fails with %MUNITY_ERROR_RATE_LIMITED.
+ * When the password cannot be hashed now because the hashing queue is
+ * full, it fails with %MUNITY_ERROR_BUSY (and does not count). A register
+ * that repeats one whose answer was lost succeeds again, see
+ * register_existing() in the source.
  */
 void
 munity_accounts_register_async (MunityAccounts      *self,
@@ -486,6 +1015,7 @@ munity_accounts_register_async (MunityAccounts      *self,
                                 const char          *last,
                                 const char          *email,
                                 const char          *password,
+                                const char          *client_address,
                                 GCancellable        *cancellable,
                                 GAsyncReadyCallback  callback,
                                 gpointer             user_data)
@@ -493,6 +1023,7 @@ munity_accounts_register_async (MunityAccounts      *self,
   Op *op;
   g_autoptr(GTask) task = op_task_new (self, munity_accounts_register_async,
                                        cancellable, callback, user_data, &op);
+  gint64 wait_us;
 
   op->first = munity_validate_name (first);
   if (op->first == NULL)
@@ -523,14 +1054,20 @@ munity_accounts_register_async (MunityAccounts      *self,
 
   op->email = g_strdup (email);
   op->password = g_strdup (password);
+  op->account_key = g_utf8_strdown (email, -1);
+  op->address_key = munity_throttle_address_key (client_address);
+
+  wait_us = munity_throttle_reserve (self->register_throttle, op->address_key, g_get_monotonic_time ());
+  if (wait_us > 0)
+    {
+      return_rate_limited (task, wait_us, _("Too many registrations from your address; try again later."));
+      return;
+    }
+  op->held |= HELD_REGISTER;
 
   /* Checking first spares an argon2id hash for a taken address; the insert
    * still guards against a race with ON CONFLICT. */
-  {
-    const char *params[] = { op->email };
-    munity_db_query_async (self->db, "SELECT 1 FROM users WHERE lower(email) = lower($1)",
-                           1, params, cancellable, register_checked_cb, g_steal_pointer (&task));
-  }
+  find_existing (g_steal_pointer (&task), register_checked_cb);
 }
 
 /**
@@ -538,6 +1075,10 @@ munity_accounts_register_async (MunityAccounts      *self,
  * @self: the accounts service
  * @result: the result passed to the callback
  * @out_token: (out) (transfer full): the new session's token
+ * @out_device_token: (out) (transfer full) (optional): the token of the
+ *   device cookie to give the browser
+ * @out_retry_after_s: (out) (optional): with %MUNITY_ERROR_RATE_LIMITED or
+ *   %MUNITY_ERROR_BUSY, the seconds until the client may try again
  * @error: return location for an error
  *
  * Returns: (transfer full) (nullable): the new user
@@ -546,55 +1087,15 @@ MunityUserInfo *
 munity_accounts_register_finish (MunityAccounts  *self,
                                  GAsyncResult    *result,
                                  char           **out_token,
+                                 char           **out_device_token,
+                                 guint           *out_retry_after_s,
                                  GError         **error)
 {
-  return op_finish (self, result, munity_accounts_register_async, out_token, error);
+  return op_finish_login (self, result, munity_accounts_register_async,
+                          out_token, out_device_token, out_retry_after_s, error);
 }
 
 /* ---- login ------------------------------------------------------------- */
-
-static void
-verify_password_thread (GTask        *task,
-                        gpointer      source_object,
-                        gpointer      task_data,
-                        GCancellable *cancellable)
-{
-  Op *op = task_data;
-
-  if (op->hash != NULL)
-    {
-      op->verified = crypto_pwhash_str_verify (op->hash, op->password, strlen (op->password)) == 0;
-    }
-  else
-    {
-      /* No such account: spend the same time as a verification would, so
-       * that timing does not tell which addresses have accounts. */
-      char hash[crypto_pwhash_STRBYTES];
-      if (crypto_pwhash_str (hash, op->password, strlen (op->password),
-                             crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                             crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
-        g_debug ("Dummy hash failed (out of memory)");
-      op->verified = FALSE;
-    }
-
-  g_task_return_boolean (task, TRUE);
-}
-
-static void
-login_session_cb (GObject      *source,
-                  GAsyncResult *result,
-                  gpointer      user_data)
-{
-  g_autoptr(GTask) task = user_data;
-  Op *op = g_task_get_task_data (task);
-  g_autoptr(PGresult) res = NULL;
-
-  res = query_finish_or_return (source, result, task);
-  if (res == NULL)
-    return;
-
-  return_user (task, g_steal_pointer (&op->user));
-}
 
 static void
 login_verified_cb (GObject      *source,
@@ -604,38 +1105,24 @@ login_verified_cb (GObject      *source,
   g_autoptr(GTask) task = user_data;
   MunityAccounts *self = g_task_get_source_object (task);
   Op *op = g_task_get_task_data (task);
-  g_autofree char *token_hash = NULL;
-  g_autofree char *user_id = NULL;
-  GError *error = NULL;
 
-  if (!g_task_propagate_boolean (G_TASK (result), &error))
-    {
-      g_task_return_error (task, error);
-      return;
-    }
+  if (!hash_finish_or_return (result, task))
+    return;
 
+  op_settle (self, op, HELD_ALL, !op->verified);
   if (!op->verified)
     {
-      gint64 now = g_get_monotonic_time ();
-
-      munity_throttle_record_failure (self->address_throttle, op->address_key, now);
-      munity_throttle_record_failure (self->account_throttle, op->account_key, now);
       g_task_return_new_error (task, MUNITY_ERROR, MUNITY_ERROR_BAD_CREDENTIALS,
                                _("Wrong email address or password."));
       return;
     }
 
-  op->token = munity_session_token_new ();
-  token_hash = munity_session_token_hash (op->token);
-  user_id = g_strdup_printf ("%" G_GINT64_FORMAT, op->user->id);
-  {
-    const char *params[] = { token_hash, user_id };
-    GCancellable *task_cancellable = g_task_get_cancellable (task);
-    munity_db_query_async (self->db,
-                           "INSERT INTO sessions (token_hash, user_id) VALUES ($1, $2)",
-                           G_N_ELEMENTS (params), params, task_cancellable,
-                           login_session_cb, g_steal_pointer (&task));
-  }
+  /* The device's own mistakes are forgiven once it gets the password
+   * right; the address and account buckets keep theirs, or a guesser could
+   * reset them with a login to an account of its own. */
+  if (op->trusted)
+    munity_throttle_forget (self->device_throttle, op->device_hash);
+  open_session (task);
 }
 
 static void
@@ -644,11 +1131,11 @@ login_found_cb (GObject      *source,
                 gpointer      user_data)
 {
   g_autoptr(GTask) task = user_data;
+  MunityAccounts *self = g_task_get_source_object (task);
   Op *op = g_task_get_task_data (task);
   g_autoptr(PGresult) res = NULL;
-  g_autoptr(GTask) verify_task = NULL;
 
-  res = query_finish_or_return (source, result, task);
+  res = query_finish_or_return (source, result, task, HELD_ALL, FALSE);
   if (res == NULL)
     return;
 
@@ -658,10 +1145,11 @@ login_found_cb (GObject      *source,
       op->hash = g_strdup (PQgetvalue (res, 0, 7));
     }
 
-  GCancellable *task_cancellable = g_task_get_cancellable (task);
-  verify_task = g_task_new (NULL, task_cancellable, login_verified_cb, g_steal_pointer (&task));
-  g_task_set_task_data (verify_task, op, NULL);
-  run_in_hash_pool (verify_task, verify_password_thread);
+  if (!hash_start (&task, verify_password_thread, login_verified_cb))
+    {
+      op_settle (self, op, HELD_ALL, FALSE);
+      return_busy (task);
+    }
 }
 
 /**
@@ -669,20 +1157,29 @@ login_found_cb (GObject      *source,
  * @self: the accounts service
  * @email: (nullable): the email address
  * @password: (nullable): the password
- * @client_address: the client's IP address, for throttling
+ * @client_address: (nullable): the client's IP address, for throttling
+ * @device_token: (nullable): the token of the browser's device cookie
  * @cancellable: (nullable): a cancellable
  * @callback: called when done
  * @user_data: data for @callback
  *
- * Checks the credentials and opens a session. After 10 failures from one
- * address or 20 for one account within 10 minutes, answers
- * %MUNITY_ERROR_RATE_LIMITED until the window has passed.
+ * Checks the credentials and opens a session.
+ *
+ * Every attempt is counted before its password is hashed. After 10
+ * failures from one address (an IPv6 /64) or 20 for one account within 10
+ * minutes, answers %MUNITY_ERROR_RATE_LIMITED until enough of them have
+ * left the window. A browser whose @device_token shows that it has logged
+ * in to this account before is not held by those two counts, which
+ * strangers can fill, but by a budget of its own (10 failures, with
+ * exponential back-off after 3). When the hashing queue is full, fails with
+ * %MUNITY_ERROR_BUSY without counting the attempt.
  */
 void
 munity_accounts_login_async (MunityAccounts      *self,
                              const char          *email,
                              const char          *password,
                              const char          *client_address,
+                             const char          *device_token,
                              GCancellable        *cancellable,
                              GAsyncReadyCallback  callback,
                              gpointer             user_data)
@@ -690,24 +1187,44 @@ munity_accounts_login_async (MunityAccounts      *self,
   Op *op;
   g_autoptr(GTask) task = op_task_new (self, munity_accounts_login_async,
                                        cancellable, callback, user_data, &op);
-  g_autofree char *email_folded = NULL;
   gint64 now = g_get_monotonic_time ();
   gint64 wait_us;
 
-  email_folded = (email != NULL && g_utf8_validate (email, -1, NULL))
+  op->account_key = (email != NULL && g_utf8_validate (email, -1, NULL))
     ? g_utf8_strdown (email, -1) : g_strdup ("");
-  op->address_key = g_strdup (client_address != NULL ? client_address : "");
-  op->account_key = g_steal_pointer (&email_folded);
+  op->address_key = munity_throttle_address_key (client_address);
 
-  wait_us = MAX (munity_throttle_check (self->address_throttle, op->address_key, now),
-                 munity_throttle_check (self->account_throttle, op->account_key, now));
+  if (munity_session_token_is_valid (device_token))
+    {
+      op->device_hash = munity_session_token_hash (device_token);
+      op->trusted = device_is_trusted (self, op->device_hash, op->account_key, now);
+    }
+
+  /* Reserve before anything else, so that attempts sent all at once are
+   * counted before the first of them has failed. */
+  if (op->trusted)
+    {
+      wait_us = munity_throttle_reserve (self->device_throttle, op->device_hash, now);
+      if (wait_us == 0)
+        {
+          op->held |= HELD_DEVICE;
+          op->device_token = g_strdup (device_token);
+        }
+    }
+  else
+    {
+      wait_us = MAX (munity_throttle_check (self->address_throttle, op->address_key, now),
+                     munity_throttle_check (self->account_throttle, op->account_key, now));
+      if (wait_us == 0)
+        {
+          munity_throttle_reserve (self->address_throttle, op->address_key, now);
+          munity_throttle_reserve (self->account_throttle, op->account_key, now);
+          op->held |= HELD_ADDRESS | HELD_ACCOUNT;
+        }
+    }
   if (wait_us > 0)
     {
-      guint *retry = g_new (guint, 1);
-      *retry = (guint) ((wait_us + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC);
-      g_object_set_data_full (G_OBJECT (task), "retry-after", retry, g_free);
-      g_task_return_new_error (task, MUNITY_ERROR, MUNITY_ERROR_RATE_LIMITED,
-                               _("Too many failed logins; try again later."));
+      return_rate_limited (task, wait_us, _("Too many failed logins; try again later."));
       return;
     }
 
@@ -735,8 +1252,10 @@ munity_accounts_login_async (MunityAccounts      *self,
  * @self: the accounts service
  * @result: the result passed to the callback
  * @out_token: (out) (transfer full): the new session's token
- * @out_retry_after_s: (out): with %MUNITY_ERROR_RATE_LIMITED, the seconds
- *   until a login may be tried again
+ * @out_device_token: (out) (transfer full) (optional): the token of the
+ *   device cookie to give the browser
+ * @out_retry_after_s: (out) (optional): with %MUNITY_ERROR_RATE_LIMITED or
+ *   %MUNITY_ERROR_BUSY, the seconds until a login may be tried again
  * @error: return location for an error
  *
  * Returns: (transfer full) (nullable): the user
@@ -745,14 +1264,12 @@ MunityUserInfo *
 munity_accounts_login_finish (MunityAccounts  *self,
                               GAsyncResult    *result,
                               char           **out_token,
+                              char           **out_device_token,
                               guint           *out_retry_after_s,
                               GError         **error)
 {
-  guint *retry = g_object_get_data (G_OBJECT (result), "retry-after");
-
-  if (out_retry_after_s != NULL)
-    *out_retry_after_s = retry != NULL ? *retry : 0;
-  return op_finish (self, result, munity_accounts_login_async, out_token, error);
+  return op_finish_login (self, result, munity_accounts_login_async,
+                          out_token, out_device_token, out_retry_after_s, error);
 }
 
 /* ---- single-query operations ------------------------------------------- */
@@ -765,7 +1282,7 @@ user_row_cb (GObject      *source,
   g_autoptr(GTask) task = user_data;
   g_autoptr(PGresult) res = NULL;
 
-  res = query_finish_or_return (source, result, task);
+  res = query_finish_or_return (source, result, task, 0, FALSE);
   if (res == NULL)
     return;
 
@@ -1141,7 +1658,7 @@ set_image_cb (GObject      *source,
   Op *op = g_task_get_task_data (task);
   g_autoptr(PGresult) res = NULL;
 
-  res = query_finish_or_return (source, result, task);
+  res = query_finish_or_return (source, result, task, 0, FALSE);
   if (res == NULL)
     return;
   if (PQntuples (res) == 0)

@@ -57,24 +57,29 @@ void            munity_accounts_register_async  (MunityAccounts      *self,
                                                  const char          *last,
                                                  const char          *email,
                                                  const char          *password,
+                                                 const char          *client_address,
                                                  GCancellable        *cancellable,
                                                  GAsyncReadyCallback  callback,
                                                  gpointer             user_data);
 MunityUserInfo *munity_accounts_register_finish (MunityAccounts      *self,
                                                  GAsyncResult        *result,
                                                  char               **out_token,
+                                                 char               **out_device_token,
+                                                 guint               *out_retry_after_s,
                                                  GError             **error);
 
 void            munity_accounts_login_async     (MunityAccounts      *self,
                                                  const char          *email,
                                                  const char          *password,
                                                  const char          *client_address,
+                                                 const char          *device_token,
                                                  GCancellable        *cancellable,
                                                  GAsyncReadyCallback  callback,
                                                  gpointer             user_data);
 MunityUserInfo *munity_accounts_login_finish    (MunityAccounts      *self,
                                                  GAsyncResult        *result,
                                                  char               **out_token,
+                                                 char               **out_device_token,
                                                  guint               *out_retry_after_s,
                                                  GError             **error);
 

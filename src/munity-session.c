@@ -72,6 +72,26 @@ munity_session_token_hash (const char *token)
   return g_strconcat ("\\x", g_checksum_get_string (checksum), NULL);
 }
 
+static char *
+token_from_cookie (const char *cookie_header,
+                   const char *name)
+{
+  GHashTable *params;
+  char *token = NULL;
+  const char *value;
+
+  if (cookie_header == NULL)
+    return NULL;
+
+  params = soup_header_parse_semi_param_list (cookie_header);
+  value = g_hash_table_lookup (params, name);
+  if (munity_session_token_is_valid (value))
+    token = g_strdup (value);
+  soup_header_free_param_list (params);
+
+  return token;
+}
+
 /**
  * munity_session_token_from_cookie:
  * @cookie_header: (nullable): the value of a request's `Cookie` header
@@ -82,20 +102,7 @@ munity_session_token_hash (const char *token)
 char *
 munity_session_token_from_cookie (const char *cookie_header)
 {
-  GHashTable *params;
-  char *token = NULL;
-  const char *value;
-
-  if (cookie_header == NULL)
-    return NULL;
-
-  params = soup_header_parse_semi_param_list (cookie_header);
-  value = g_hash_table_lookup (params, MUNITY_SESSION_COOKIE);
-  if (munity_session_token_is_valid (value))
-    token = g_strdup (value);
-  soup_header_free_param_list (params);
-
-  return token;
+  return token_from_cookie (cookie_header, MUNITY_SESSION_COOKIE);
 }
 
 /**
@@ -126,4 +133,37 @@ munity_session_clear_cookie (gboolean secure)
 {
   return g_strdup_printf ("%s=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax%s",
                           MUNITY_SESSION_COOKIE, secure ? "; Secure" : "");
+}
+
+/**
+ * munity_session_device_token_from_cookie:
+ * @cookie_header: (nullable): the value of a request's `Cookie` header
+ *
+ * Returns: (transfer full) (nullable): the device token in the header, if
+ *   there is one of the right shape
+ */
+char *
+munity_session_device_token_from_cookie (const char *cookie_header)
+{
+  return token_from_cookie (cookie_header, MUNITY_DEVICE_COOKIE);
+}
+
+/**
+ * munity_session_device_cookie:
+ * @token: a device token
+ * @secure: whether to add `Secure`
+ *
+ * The device cookie goes only to the login endpoint (`Path=/api/login`):
+ * nothing else needs it, so no other request exposes it. `SameSite=Strict`
+ * because only the site's own login form sends it.
+ *
+ * Returns: (transfer full): the value of a `Set-Cookie` header
+ */
+char *
+munity_session_device_cookie (const char *token,
+                              gboolean    secure)
+{
+  return g_strdup_printf ("%s=%s; Path=%s; Max-Age=%d; HttpOnly; SameSite=Strict%s",
+                          MUNITY_DEVICE_COOKIE, token, MUNITY_DEVICE_COOKIE_PATH,
+                          MUNITY_DEVICE_MAX_AGE_S, secure ? "; Secure" : "");
 }
