@@ -678,6 +678,8 @@ handle_metrics (Req *req)
 
   munity_metrics_set_gauge (req->self->metrics, "munity_database_up",
                             munity_db_is_up (req->self->db) ? 1 : 0);
+  munity_metrics_set_gauge (req->self->metrics, "munity_http_connections",
+                            munity_listener_get_n_connections (req->self->listener));
   if (req->self->hub != NULL)
     {
       guint64 flushes, writes;
