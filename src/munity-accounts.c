@@ -213,6 +213,10 @@ struct _MunityAccounts
   MunityThrottle *register_throttle;  /* (owned) registrations per address */
   GHashTable     *devices;            /* (owned) hash (unowned, in Device) → Device (owned) */
   GHashTable     *account_devices;    /* (owned) account (owned) → GPtrArray (owned) of Device (unowned) */
+  GQueue          waiting;            /* (owned) of GTask (owned): logins and registers that wait
+                                       * for the outcome of others before they may start */
+  gboolean        admitting;          /* admit_waiting() is running */
+  gboolean        admit_again;        /* something was settled meanwhile */
   GPtrArray      *auth_batch;         /* (owned) of GTask (owned), waiting to be sent */
   guint           auth_batch_id;
 };
@@ -239,6 +243,13 @@ munity_accounts_dispose (GObject *object)
   g_clear_object (&self->account_throttle);
   g_clear_object (&self->device_throttle);
   g_clear_object (&self->register_throttle);
+  /* (a waiting task holds a reference: this only happens when disposed
+   * explicitly) */
+  while (!g_queue_is_empty (&self->waiting))
+    {
+      g_autoptr(GTask) task = g_queue_pop_head (&self->waiting);
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "shutting down");
+    }
   g_clear_pointer (&self->account_devices, g_hash_table_unref);
   g_clear_pointer (&self->devices, g_hash_table_unref);
   g_clear_handle_id (&self->auth_batch_id, g_source_remove);
@@ -499,6 +510,7 @@ typedef struct {
   gboolean        verified;
   gboolean        trusted;       /* the device presented is known for this account */
   guint           held;          /* HELD_* */
+  void          (*admit) (GTask *task);  /* starts, parks or refuses the operation */
   guint           retry_after_s; /* with RATE_LIMITED and BUSY */
 } Op;
 
@@ -542,6 +554,38 @@ op_task_new (MunityAccounts      *self,
   return task;
 }
 
+/* Gives every waiting operation another chance to start, in the order
+ * they arrived: something was settled. */
+static void
+admit_waiting (MunityAccounts *self)
+{
+  /* Starting one can settle another at once (a query that fails without
+   * waiting): then go round again instead of recursing. */
+  if (self->admitting)
+    {
+      self->admit_again = TRUE;
+      return;
+    }
+
+  self->admitting = TRUE;
+  do
+    {
+      guint n = g_queue_get_length (&self->waiting);
+
+      self->admit_again = FALSE;
+      /* each one once: those that must still wait go back to the end */
+      for (guint i = 0; i < n && !g_queue_is_empty (&self->waiting); i++)
+        {
+          GTask *task = g_queue_pop_head (&self->waiting);
+          Op *op = g_task_get_task_data (task);
+
+          op->admit (task);
+        }
+    }
+  while (self->admit_again);
+  self->admitting = FALSE;
+}
+
 /* Ends the reservations in @which that @op holds: @failed counts them as
  * failures (for registrations: as registrations), else they are given
  * back. */
@@ -565,6 +609,8 @@ op_settle (MunityAccounts *self,
   if (which & HELD_REGISTER)
     munity_throttle_settle (self->register_throttle, op->address_key, failed, now);
   op->held &= ~which;
+
+  admit_waiting (self);
 }
 
 static MunityUserInfo *
@@ -988,6 +1034,33 @@ register_checked_cb (GObject      *source,
     }
 }
 
+/* @task_in (transfer full): a register that may start now, must wait for
+ * the outcome of others from its address (it is parked), or is refused. */
+static void
+register_admit (GTask *task_in)
+{
+  g_autoptr(GTask) task = task_in;
+  MunityAccounts *self = g_task_get_source_object (task);
+  Op *op = g_task_get_task_data (task);
+  gint64 wait_us = munity_throttle_reserve (self->register_throttle, op->address_key, g_get_monotonic_time ());
+
+  if (wait_us == MUNITY_THROTTLE_WAIT_FOR_PENDING)
+    {
+      g_queue_push_tail (&self->waiting, g_steal_pointer (&task));
+      return;
+    }
+  if (wait_us > 0)
+    {
+      return_rate_limited (task, wait_us, _("Too many registrations from your address; try again later."));
+      return;
+    }
+  op->held |= HELD_REGISTER;
+
+  /* Checking first spares an argon2id hash for a taken address; the insert
+   * still guards against a race with ON CONFLICT. */
+  find_existing (g_steal_pointer (&task), register_checked_cb);
+}
+
 /**
  * munity_accounts_register_async:
  * @self: the accounts service
@@ -1023,7 +1096,6 @@ munity_accounts_register_async (MunityAccounts      *self,
   Op *op;
   g_autoptr(GTask) task = op_task_new (self, munity_accounts_register_async,
                                        cancellable, callback, user_data, &op);
-  gint64 wait_us;
 
   op->first = munity_validate_name (first);
   if (op->first == NULL)
@@ -1057,17 +1129,8 @@ munity_accounts_register_async (MunityAccounts      *self,
   op->account_key = g_utf8_strdown (email, -1);
   op->address_key = munity_throttle_address_key (client_address);
 
-  wait_us = munity_throttle_reserve (self->register_throttle, op->address_key, g_get_monotonic_time ());
-  if (wait_us > 0)
-    {
-      return_rate_limited (task, wait_us, _("Too many registrations from your address; try again later."));
-      return;
-    }
-  op->held |= HELD_REGISTER;
-
-  /* Checking first spares an argon2id hash for a taken address; the insert
-   * still guards against a race with ON CONFLICT. */
-  find_existing (g_steal_pointer (&task), register_checked_cb);
+  op->admit = register_admit;
+  register_admit (g_steal_pointer (&task));
 }
 
 /**
@@ -1109,6 +1172,12 @@ login_verified_cb (GObject      *source,
   if (!hash_finish_or_return (result, task))
     return;
 
+  /* The device's own mistakes are forgiven once it gets the password
+   * right (before settling, which lets waiting attempts start); the address
+   * and account buckets keep theirs, or a guesser could reset them with a
+   * login to an account of its own. */
+  if (op->verified && op->trusted)
+    munity_throttle_forget (self->device_throttle, op->device_hash);
   op_settle (self, op, HELD_ALL, !op->verified);
   if (!op->verified)
     {
@@ -1117,11 +1186,6 @@ login_verified_cb (GObject      *source,
       return;
     }
 
-  /* The device's own mistakes are forgiven once it gets the password
-   * right; the address and account buckets keep theirs, or a guesser could
-   * reset them with a login to an account of its own. */
-  if (op->trusted)
-    munity_throttle_forget (self->device_throttle, op->device_hash);
   open_session (task);
 }
 
@@ -1150,6 +1214,63 @@ login_found_cb (GObject      *source,
       op_settle (self, op, HELD_ALL, FALSE);
       return_busy (task);
     }
+}
+
+/* @task_in (transfer full): a login that may start now, must wait for the
+ * outcome of others (it is parked), or is refused. Before anything else,
+ * so that attempts sent all at once are counted before the first of them
+ * has failed. */
+static void
+login_admit (GTask *task_in)
+{
+  g_autoptr(GTask) task = task_in;
+  MunityAccounts *self = g_task_get_source_object (task);
+  Op *op = g_task_get_task_data (task);
+  gint64 now = g_get_monotonic_time ();
+  gint64 wait_us;
+
+  if (op->trusted)
+    {
+      wait_us = munity_throttle_reserve (self->device_throttle, op->device_hash, now);
+      if (wait_us == 0)
+        op->held |= HELD_DEVICE;
+    }
+  else
+    {
+      gint64 address = munity_throttle_admit (self->address_throttle, op->address_key, now);
+      gint64 account = munity_throttle_admit (self->account_throttle, op->account_key, now);
+
+      /* refused by either, else waiting for either, else both reserved */
+      wait_us = MAX (address, account);
+      if (wait_us == 0 && (address != 0 || account != 0))
+        wait_us = MUNITY_THROTTLE_WAIT_FOR_PENDING;
+      if (wait_us == 0)
+        {
+          munity_throttle_reserve (self->address_throttle, op->address_key, now);
+          munity_throttle_reserve (self->account_throttle, op->account_key, now);
+          op->held |= HELD_ADDRESS | HELD_ACCOUNT;
+        }
+    }
+
+  if (wait_us == MUNITY_THROTTLE_WAIT_FOR_PENDING)
+    {
+      g_queue_push_tail (&self->waiting, g_steal_pointer (&task));
+      return;
+    }
+  if (wait_us > 0)
+    {
+      return_rate_limited (task, wait_us, _("Too many failed logins; try again later."));
+      return;
+    }
+
+  {
+    const char *params[] = { op->email };
+    GCancellable *cancellable = g_task_get_cancellable (task);
+
+    munity_db_query_async (self->db,
+                           "SELECT " USER_COLUMNS ", u.password_hash FROM users u WHERE lower(u.email) = lower($1)",
+                           1, params, cancellable, login_found_cb, g_steal_pointer (&task));
+  }
 }
 
 /**
@@ -1188,7 +1309,6 @@ munity_accounts_login_async (MunityAccounts      *self,
   g_autoptr(GTask) task = op_task_new (self, munity_accounts_login_async,
                                        cancellable, callback, user_data, &op);
   gint64 now = g_get_monotonic_time ();
-  gint64 wait_us;
 
   op->account_key = (email != NULL && g_utf8_validate (email, -1, NULL))
     ? g_utf8_strdown (email, -1) : g_strdup ("");
@@ -1200,33 +1320,8 @@ munity_accounts_login_async (MunityAccounts      *self,
       op->trusted = device_is_trusted (self, op->device_hash, op->account_key, now);
     }
 
-  /* Reserve before anything else, so that attempts sent all at once are
-   * counted before the first of them has failed. */
   if (op->trusted)
-    {
-      wait_us = munity_throttle_reserve (self->device_throttle, op->device_hash, now);
-      if (wait_us == 0)
-        {
-          op->held |= HELD_DEVICE;
-          op->device_token = g_strdup (device_token);
-        }
-    }
-  else
-    {
-      wait_us = MAX (munity_throttle_check (self->address_throttle, op->address_key, now),
-                     munity_throttle_check (self->account_throttle, op->account_key, now));
-      if (wait_us == 0)
-        {
-          munity_throttle_reserve (self->address_throttle, op->address_key, now);
-          munity_throttle_reserve (self->account_throttle, op->account_key, now);
-          op->held |= HELD_ADDRESS | HELD_ACCOUNT;
-        }
-    }
-  if (wait_us > 0)
-    {
-      return_rate_limited (task, wait_us, _("Too many failed logins; try again later."));
-      return;
-    }
+    op->device_token = g_strdup (device_token);
 
   op->password = g_strdup (password != NULL ? password : "");
   if (email == NULL || password == NULL)
@@ -1239,12 +1334,8 @@ munity_accounts_login_async (MunityAccounts      *self,
       op->email = g_strdup (email);
     }
 
-  {
-    const char *params[] = { op->email };
-    munity_db_query_async (self->db,
-                           "SELECT " USER_COLUMNS ", u.password_hash FROM users u WHERE lower(u.email) = lower($1)",
-                           1, params, cancellable, login_found_cb, g_steal_pointer (&task));
-  }
+  op->admit = login_admit;
+  login_admit (g_steal_pointer (&task));
 }
 
 /**

@@ -17,10 +17,12 @@
  * further attempts are refused until the oldest of them leaves the window.
  *
  * An attempt whose outcome is not known yet (a password being hashed) is
- * *reserved* with [method@Munity.Throttle.reserve] and counts as a failure
- * until it is settled with [method@Munity.Throttle.settle]: otherwise a
- * client that sends many attempts at once gets all of them through before
- * the first failure is counted.
+ * *reserved* with [method@Munity.Throttle.reserve] until it is settled
+ * with [method@Munity.Throttle.settle]. Reserved attempts count as
+ * possible failures: while they could use up the budget, a new attempt
+ * waits for their outcome rather than starting. Otherwise a client that
+ * sends many attempts at once gets all of them through before the first
+ * failure is counted; and only real failures refuse an attempt.
  *
  * With [method@Munity.Throttle.set_backoff], each failure beyond a few
  * free ones also doubles the pause required after the newest failure.
@@ -171,20 +173,21 @@ lookup_or_add (MunityThrottle *self,
   return entry;
 }
 
+/* How long until an attempt for @entry may go ahead, counting the
+ * failures in the window and @pending attempts in flight as failures that
+ * happen now. */
 static gint64
 wait_for (MunityThrottle *self,
           Entry          *entry,
+          guint           pending,
           gint64          now_us)
 {
   guint n_failed = entry != NULL ? entry->failures->len : 0;
-  guint pending = entry != NULL ? entry->pending : 0;
   guint n = n_failed + pending;
   gint64 wait = 0;
 
-  /* Pending attempts count as failures that happen now: that is what they
-   * become if the password is wrong, and a guesser's are. The attempt may
-   * go ahead once enough of the counted ones have left the window that
-   * fewer than max_failures remain. */
+  /* The attempt may go ahead once enough of the counted ones have left
+   * the window that fewer than max_failures remain. */
   if (n >= self->max_failures)
     {
       guint blocking = n - self->max_failures;
@@ -214,10 +217,10 @@ wait_for (MunityThrottle *self,
  * @key: what is counted, e.g. `127.0.0.1`
  * @now_us: the current monotonic time
  *
- * Reserved attempts that are not settled yet count as failures.
+ * Only failures count here, not reserved attempts.
  *
- * Returns: 0 if an attempt for @key may go ahead, else how many
- *   microseconds until it may
+ * Returns: 0 if the failures of @key allow an attempt, else how many
+ *   microseconds until they do
  */
 gint64
 munity_throttle_check (MunityThrottle *self,
@@ -226,7 +229,44 @@ munity_throttle_check (MunityThrottle *self,
 {
   g_return_val_if_fail (MUNITY_IS_THROTTLE (self), 0);
 
-  return wait_for (self, expire (self, key, now_us), now_us);
+  return wait_for (self, expire (self, key, now_us), 0, now_us);
+}
+
+/**
+ * munity_throttle_admit:
+ * @self: a throttle
+ * @key: what is counted
+ * @now_us: the current monotonic time
+ *
+ * Decides whether an attempt may start now, without reserving anything.
+ * An attempt may start if it would still be allowed were every reserved
+ * attempt of @key to fail now: so attempts that arrive all at once never
+ * exceed the budget, however they turn out. It is refused only for
+ * failures that happened: while reserved attempts could use up the
+ * budget, it must wait for their outcome instead.
+ *
+ * Returns: 0 if the attempt may start; %MUNITY_THROTTLE_WAIT_FOR_PENDING
+ *   if it must wait until a reserved attempt of @key is settled; else it
+ *   is refused, and this is how many microseconds until the failures allow
+ *   it
+ */
+gint64
+munity_throttle_admit (MunityThrottle *self,
+                       const char     *key,
+                       gint64          now_us)
+{
+  Entry *entry;
+  gint64 wait;
+
+  g_return_val_if_fail (MUNITY_IS_THROTTLE (self), 0);
+
+  entry = expire (self, key, now_us);
+  wait = wait_for (self, entry, 0, now_us);
+  if (wait > 0)
+    return wait;
+  if (entry != NULL && entry->pending > 0 && wait_for (self, entry, entry->pending, now_us) > 0)
+    return MUNITY_THROTTLE_WAIT_FOR_PENDING;
+  return 0;
 }
 
 /**
@@ -235,13 +275,13 @@ munity_throttle_check (MunityThrottle *self,
  * @key: what is counted
  * @now_us: the current monotonic time
  *
- * Checks like [method@Munity.Throttle.check] and, if the attempt may go
- * ahead, counts it as pending until [method@Munity.Throttle.settle] is
+ * Decides like [method@Munity.Throttle.admit] and, if the attempt may
+ * start, counts it as reserved until [method@Munity.Throttle.settle] is
  * called with the same @key. Every successful reservation must be settled
  * exactly once.
  *
- * Returns: 0 if the attempt was reserved, else how many microseconds until
- *   one may be (nothing is reserved then)
+ * Returns: 0 if the attempt was reserved, else what
+ *   [method@Munity.Throttle.admit] returned (nothing is reserved then)
  */
 gint64
 munity_throttle_reserve (MunityThrottle *self,
@@ -252,8 +292,8 @@ munity_throttle_reserve (MunityThrottle *self,
 
   g_return_val_if_fail (MUNITY_IS_THROTTLE (self), 0);
 
-  wait = wait_for (self, expire (self, key, now_us), now_us);
-  if (wait > 0)
+  wait = munity_throttle_admit (self, key, now_us);
+  if (wait != 0)
     return wait;
 
   lookup_or_add (self, key, now_us)->pending++;

@@ -8,6 +8,14 @@
 
 G_BEGIN_DECLS
 
+/**
+ * MUNITY_THROTTLE_WAIT_FOR_PENDING:
+ *
+ * What [method@Munity.Throttle.admit] returns for an attempt that must
+ * wait until a reserved attempt of its key is settled.
+ */
+#define MUNITY_THROTTLE_WAIT_FOR_PENDING ((gint64) -1)
+
 #define MUNITY_TYPE_THROTTLE (munity_throttle_get_type ())
 G_DECLARE_FINAL_TYPE (MunityThrottle, munity_throttle, MUNITY, THROTTLE, GObject)
 
@@ -18,6 +26,9 @@ void            munity_throttle_set_backoff    (MunityThrottle *self,
                                                 gint64          base_us,
                                                 gint64          max_us);
 gint64          munity_throttle_check          (MunityThrottle *self,
+                                                const char     *key,
+                                                gint64          now_us);
+gint64          munity_throttle_admit          (MunityThrottle *self,
                                                 const char     *key,
                                                 gint64          now_us);
 gint64          munity_throttle_reserve        (MunityThrottle *self,

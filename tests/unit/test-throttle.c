@@ -76,26 +76,32 @@ test_reserve_counts_before_outcome (void)
   g_autoptr(MunityThrottle) throttle = munity_throttle_new (3, 10 * MINUTE);
   gint64 t0 = 1000 * MINUTE;
 
-  /* Three attempts in flight at once use up the budget before any of them
-   * has failed: a fourth concurrent one is refused for a whole window. */
+  /* Three attempts in flight at once could use up the budget: a fourth
+   * concurrent one may not start, but it is not refused either, nothing
+   * has failed yet. It waits for their outcome. */
   for (int i = 0; i < 3; i++)
     g_assert_cmpint (munity_throttle_reserve (throttle, "a", t0), ==, 0);
-  g_assert_cmpint (munity_throttle_reserve (throttle, "a", t0), ==, 10 * MINUTE);
-  g_assert_cmpint (munity_throttle_check (throttle, "a", t0), ==, 10 * MINUTE);
+  g_assert_cmpint (munity_throttle_reserve (throttle, "a", t0), ==, MUNITY_THROTTLE_WAIT_FOR_PENDING);
+  g_assert_cmpint (munity_throttle_admit (throttle, "a", t0), ==, MUNITY_THROTTLE_WAIT_FOR_PENDING);
+  g_assert_cmpint (munity_throttle_check (throttle, "a", t0), ==, 0);
   /* other keys are not affected */
   g_assert_cmpint (munity_throttle_reserve (throttle, "b", t0), ==, 0);
 
-  /* A success gives its reservation back... */
+  /* A success gives its reservation back: one more may start... */
   munity_throttle_settle (throttle, "a", FALSE, t0 + 1);
-  g_assert_cmpint (munity_throttle_check (throttle, "a", t0 + 1), ==, 0);
+  g_assert_cmpint (munity_throttle_admit (throttle, "a", t0 + 1), ==, 0);
   g_assert_cmpint (munity_throttle_reserve (throttle, "a", t0 + 1), ==, 0);
 
-  /* ...a failure keeps counting, from the moment it failed. */
+  /* ...failures count from the moment they failed: with one attempt still
+   * in flight and two failures, nothing may start, and after the third
+   * failure it is refused until the oldest leaves the window. */
   munity_throttle_settle (throttle, "a", TRUE, t0 + 2 * MINUTE);
   munity_throttle_settle (throttle, "a", TRUE, t0 + 3 * MINUTE);
+  g_assert_cmpint (munity_throttle_admit (throttle, "a", t0 + 3 * MINUTE), ==, MUNITY_THROTTLE_WAIT_FOR_PENDING);
   munity_throttle_settle (throttle, "a", TRUE, t0 + 4 * MINUTE);
   g_assert_cmpint (munity_throttle_check (throttle, "a", t0 + 5 * MINUTE), ==, 7 * MINUTE);
-  g_assert_cmpint (munity_throttle_check (throttle, "a", t0 + 12 * MINUTE), ==, 0);
+  g_assert_cmpint (munity_throttle_reserve (throttle, "a", t0 + 5 * MINUTE), ==, 7 * MINUTE);
+  g_assert_cmpint (munity_throttle_reserve (throttle, "a", t0 + 12 * MINUTE), ==, 0);
 }
 
 static void
@@ -109,11 +115,31 @@ test_reserve_outlives_window (void)
   g_assert_cmpint (munity_throttle_reserve (throttle, "a", t0), ==, 0);
   munity_throttle_prune (throttle, t0 + 60 * MINUTE);
   g_assert_cmpuint (munity_throttle_get_n_keys (throttle), ==, 1);
-  g_assert_cmpint (munity_throttle_reserve (throttle, "a", t0 + 60 * MINUTE), >, 0);
+  g_assert_cmpint (munity_throttle_reserve (throttle, "a", t0 + 60 * MINUTE), ==,
+                   MUNITY_THROTTLE_WAIT_FOR_PENDING);
 
   munity_throttle_settle (throttle, "a", FALSE, t0 + 61 * MINUTE);
   g_assert_cmpuint (munity_throttle_get_n_keys (throttle), ==, 0);
   g_assert_cmpint (munity_throttle_reserve (throttle, "a", t0 + 61 * MINUTE), ==, 0);
+}
+
+static void
+test_reserve_with_backoff (void)
+{
+  g_autoptr(MunityThrottle) throttle = munity_throttle_new (10, 10 * MINUTE);
+  gint64 t = 1000 * MINUTE;
+
+  munity_throttle_set_backoff (throttle, 3, G_USEC_PER_SEC, MINUTE);
+
+  /* Under back-off, attempts that could fail into a pause wait too: three
+   * free failures, so three at once, not a fourth. */
+  for (int i = 0; i < 3; i++)
+    g_assert_cmpint (munity_throttle_reserve (throttle, "d", t), ==, 0);
+  g_assert_cmpint (munity_throttle_reserve (throttle, "d", t), ==, MUNITY_THROTTLE_WAIT_FOR_PENDING);
+  for (int i = 0; i < 3; i++)
+    munity_throttle_settle (throttle, "d", TRUE, t);
+  g_assert_cmpint (munity_throttle_reserve (throttle, "d", t), ==, G_USEC_PER_SEC);
+  g_assert_cmpint (munity_throttle_reserve (throttle, "d", t + G_USEC_PER_SEC), ==, 0);
 }
 
 static void
@@ -171,7 +197,7 @@ test_forget (void)
   munity_throttle_forget (throttle, "a");
   g_assert_cmpint (munity_throttle_check (throttle, "a", t0), ==, 0);
   g_assert_cmpint (munity_throttle_reserve (throttle, "a", t0), ==, 0);
-  g_assert_cmpint (munity_throttle_reserve (throttle, "a", t0), >, 0);
+  g_assert_cmpint (munity_throttle_reserve (throttle, "a", t0), ==, MUNITY_THROTTLE_WAIT_FOR_PENDING);
   munity_throttle_settle (throttle, "a", FALSE, t0);
   munity_throttle_settle (throttle, "a", FALSE, t0);
   g_assert_cmpuint (munity_throttle_get_n_keys (throttle), ==, 0);
@@ -198,7 +224,7 @@ test_address_key (void)
       g_autofree char *a = munity_throttle_address_key (cases[i].a);
       g_autofree char *b = munity_throttle_address_key (cases[i].b);
 
-      g_test_message ("%s → %s, %s → %s", cases[i].a, a, cases[i].b, b);
+      g_test_message ("%s -> %s, %s -> %s", cases[i].a, a, cases[i].b, b);
       if (cases[i].same)
         g_assert_cmpstr (a, ==, b);
       else
@@ -230,6 +256,7 @@ main (int   argc,
   g_test_add_func ("/throttle/memory-bounded", test_memory_bounded);
   g_test_add_func ("/throttle/reserve/counts-before-outcome", test_reserve_counts_before_outcome);
   g_test_add_func ("/throttle/reserve/outlives-window", test_reserve_outlives_window);
+  g_test_add_func ("/throttle/reserve/with-backoff", test_reserve_with_backoff);
   g_test_add_func ("/throttle/backoff/doubles", test_backoff_doubles);
   g_test_add_func ("/throttle/forget", test_forget);
   g_test_add_func ("/throttle/address-key/ipv6-by-64", test_address_key);
