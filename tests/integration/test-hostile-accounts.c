@@ -395,6 +395,26 @@ test_concurrent_guesses (void)
 
   for (guint i = 0; i <= N_GUESSES; i++)
     answer_free (answers[i]);
+
+  /* Counting attempts before their outcome refuses none for being
+   * concurrent: 20 right passwords at once from one address (tabs, a
+   * script) all get in; those beyond the budget wait for the first ones. */
+  {
+    g_autoptr(SoupSession) tabs = session_from ("127.0.0.4", FALSE);
+    Answer *logins[20];
+
+    for (guint i = 0; i < G_N_ELEMENTS (logins); i++)
+      logins[i] = post_async (d, tabs, "/api/login", real);
+    wait_answers (logins, G_N_ELEMENTS (logins), 60);
+    for (guint i = 0; i < G_N_ELEMENTS (logins); i++)
+      {
+        if (logins[i]->status != 200)
+          g_test_message ("concurrent login %u: %u %s", i, logins[i]->status, logins[i]->code);
+        g_assert_cmpuint (logins[i]->status, ==, 200);
+        answer_free (logins[i]);
+      }
+  }
+
   stop_daemon (d);
 }
 
