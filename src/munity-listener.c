@@ -18,6 +18,7 @@
 
 #include "munity-http-guard.h"
 #include "munity-listener.h"
+#include "munity-throttle.h"
 
 /* How many connections one wake-up of a listening socket accepts: a storm
  * is accepted in batches instead of one per main-loop pass. More handshakes
@@ -100,9 +101,12 @@ typedef enum {
 } ConnState;
 
 /* What a refused request may still send, and for how long, before the
- * connection is closed under it. */
-#define REFUSED_DRAIN_BYTES (1024 * 1024)
-#define REFUSED_DRAIN_US (2 * G_USEC_PER_SEC)
+ * connection is closed under it. A client that sends its whole body before
+ * reading the answer (libsoup's, curl's) sees the 413 only if the body is
+ * read to its end: a reset would discard the answer. 16 MiB covers every
+ * honest mistake (a picture a little over 5 MiB); a 10 GiB upload is cut. */
+#define REFUSED_DRAIN_BYTES (16 * 1024 * 1024)
+#define REFUSED_DRAIN_US (10 * G_USEC_PER_SEC)
 
 typedef struct _Conn {
   MunityListener    *self;     /* (unowned) */
@@ -112,7 +116,7 @@ typedef struct _Conn {
   GIOStream         *stream;   /* (owned) what libsoup was given */
   SoupServerMessage *msg;      /* (owned) (nullable) until request-started */
   GSocketAddress    *local;    /* (owned) */
-  char              *key;      /* (owned) address key, see munity_listener_address_key() */
+  char              *key;      /* (owned) address key, see munity_throttle_address_key() */
   ConnState          state;
   gboolean           answered; /* libsoup wrote a status line */
   gsize              drained;  /* bytes read since it was refused */
@@ -147,35 +151,6 @@ log_refusal (MunityListener *self,
 }
 
 /* ---- addresses --------------------------------------------------------- */
-
-/**
- * munity_listener_address_key:
- * @address: a client's address
- *
- * The key under which connections from @address are counted: the address
- * itself for IPv4 (an IPv4-mapped IPv6 address counts as IPv4), its /64
- * prefix for IPv6, since one host usually has a whole /64 to pick from.
- *
- * Returns: (transfer full): the key, such as `192.0.2.1` or `2001:db8:1:2::/64`
- */
-char *
-munity_listener_address_key (GInetAddress *address)
-{
-  const guint8 *bytes = g_inet_address_to_bytes (address);
-
-  if (g_inet_address_get_family (address) == G_SOCKET_FAMILY_IPV6)
-    {
-      static const guint8 mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
-      if (memcmp (bytes, mapped, sizeof mapped) == 0)
-        return g_strdup_printf ("%u.%u.%u.%u", bytes[12], bytes[13], bytes[14], bytes[15]);
-      return g_strdup_printf ("%x:%x:%x:%x::/64",
-                              (bytes[0] << 8) | bytes[1], (bytes[2] << 8) | bytes[3],
-                              (bytes[4] << 8) | bytes[5], (bytes[6] << 8) | bytes[7]);
-    }
-
-  return g_inet_address_to_string (address);
-}
 
 static guint
 count_for (MunityListener *self,
@@ -470,7 +445,10 @@ take (MunityListener  *self,
       close (fd);
       return;
     }
-  key = munity_listener_address_key (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote)));
+  {
+    g_autofree char *text = g_inet_address_to_string (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote)));
+    key = munity_throttle_address_key (text);
+  }
 
   if (self->max_connections > 0 && count_open (self) >= self->max_connections)
     {
@@ -853,8 +831,8 @@ lookup (MunityListener    *self,
  * @message: a sentence for the client
  *
  * Answers @msg at once with a JSON error and ends the connection without
- * reading the body the client may still be sending (at most a little of it
- * is drained, so that the answer is not lost to a reset). For an announced
+ * reading the body the client may still be sending (at most 16 MiB or 10 s
+ * of it is drained, so that the answer is not lost to a reset). For an announced
  * body that is too large, libsoup would otherwise read all of it before
  * answering. The caller still sets a status on @msg so that no handler
  * runs; libsoup's own answer finds the connection shut.

@@ -50,7 +50,6 @@ guint           munity_listener_get_n_connections (MunityListener        *self);
 gint64          munity_listener_get_stalled_us  (MunityListener          *self,
                                                  gint64                   now_us);
 
-char           *munity_listener_address_key     (GInetAddress            *address);
 guint           munity_listener_default_max_connections (void);
 
 G_END_DECLS

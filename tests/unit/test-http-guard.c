@@ -2,7 +2,6 @@
 #include "config.h"
 
 #include "munity-http-guard.h"
-#include "munity-listener.h"
 
 static void
 test_range (void)
@@ -57,26 +56,6 @@ test_hosts (void)
   g_assert_true (munity_http_host_is_allowed (NULL, NULL));
 }
 
-static void
-test_address_key (void)
-{
-  static const struct { const char *address; const char *key; } cases[] = {
-    { "192.0.2.7", "192.0.2.7" },
-    { "::ffff:192.0.2.7", "192.0.2.7" },
-    { "2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64" },
-    { "2001:db8:1:2::ffff", "2001:db8:1:2::/64" },
-    { "::1", "0:0:0:0::/64" },
-  };
-
-  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
-    {
-      g_autoptr(GInetAddress) address = g_inet_address_new_from_string (cases[i].address);
-      g_autofree char *key = munity_listener_address_key (address);
-
-      g_assert_cmpstr (key, ==, cases[i].key);
-    }
-}
-
 int
 main (int   argc,
       char *argv[])
@@ -86,7 +65,6 @@ main (int   argc,
   g_test_add_func ("/http-guard/range/only-one-range-passes", test_range);
   g_test_add_func ("/http-guard/head/limits", test_head_limits);
   g_test_add_func ("/http-guard/host/allowed-hosts", test_hosts);
-  g_test_add_func ("/http-guard/address-key/ipv6-by-64", test_address_key);
 
   return g_test_run ();
 }
