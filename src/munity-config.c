@@ -32,6 +32,7 @@ munity_config_new (void)
   config->max_connections_per_address = MUNITY_DEFAULT_MAX_PER_ADDRESS;
   config->request_timeout_s = MUNITY_DEFAULT_REQUEST_TIMEOUT_S;
   config->allowed_hosts = g_new0 (char *, 1);
+  config->trusted_proxies = g_new0 (char *, 1);
 
   return config;
 }
@@ -54,6 +55,9 @@ munity_config_free (MunityConfig *config)
   g_free (config->config_file);
   g_free (config->metrics_listen);
   g_strfreev (config->allowed_hosts);
+  g_free (config->tls_certificate);
+  g_free (config->tls_key);
+  g_strfreev (config->trusted_proxies);
   g_free (config);
 }
 
@@ -327,6 +331,82 @@ set_allowed_hosts (MunityConfig  *config,
   return TRUE;
 }
 
+/**
+ * munity_config_parse_proxy:
+ * @text: an address (`127.0.0.1`, `::1`) or a CIDR range (`10.0.0.0/8`)
+ * @error: return location for a %MUNITY_ERROR_INVALID_CONFIG error
+ *
+ * Returns: (transfer full) (nullable): the range; a single address is a
+ *   range of one
+ */
+GInetAddressMask *
+munity_config_parse_proxy (const char  *text,
+                           GError     **error)
+{
+  GInetAddressMask *mask = g_inet_address_mask_new_from_string (text, NULL);
+
+  if (mask == NULL)
+    g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_CONFIG,
+                 _("invalid proxy “%s” (expected an IP address or a range such as 10.0.0.0/8)"), text);
+  return mask;
+}
+
+static gboolean
+set_trusted_proxies (MunityConfig  *config,
+                     char         **list,
+                     GError       **error)
+{
+  g_autoptr(GPtrArray) proxies = g_ptr_array_new_with_free_func (g_free);
+
+  for (gsize j = 0; list != NULL && list[j] != NULL; j++)
+    {
+      g_autoptr(GInetAddressMask) mask = NULL;
+
+      if (*g_strstrip (list[j]) == '\0')
+        continue;
+      mask = munity_config_parse_proxy (list[j], error);
+      if (mask == NULL)
+        return FALSE;
+      g_ptr_array_add (proxies, g_strdup (list[j]));
+    }
+  g_ptr_array_add (proxies, NULL);
+  g_strfreev (config->trusted_proxies);
+  config->trusted_proxies = (char **) g_ptr_array_free (g_steal_pointer (&proxies), FALSE);
+  return TRUE;
+}
+
+/* Both files or neither; both are read now so that a bad or unreadable
+ * certificate stops munityd at start-up with one line (exit 2). */
+static gboolean
+check_tls (MunityConfig  *config,
+           GError       **error)
+{
+  g_autoptr(GTlsCertificate) certificate = NULL;
+  GError *local_error = NULL;
+
+  if (config->tls_certificate == NULL && config->tls_key == NULL)
+    return TRUE;
+  if (config->tls_certificate == NULL || config->tls_key == NULL)
+    {
+      g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_CONFIG,
+                   _("tls-certificate and tls-key go together: give both or neither"));
+      return FALSE;
+    }
+
+  certificate = g_tls_certificate_new_from_files (config->tls_certificate, config->tls_key, &local_error);
+  if (certificate == NULL)
+    {
+      g_autofree char *reason = g_strdup (local_error->message);
+      g_strstrip (g_strdelimit (reason, "\n", ' '));
+      g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_CONFIG,
+                   _("cannot use the TLS certificate %s with the key %s: %s"),
+                   config->tls_certificate, config->tls_key, reason);
+      g_error_free (local_error);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static gboolean
 set_metrics_listen (MunityConfig  *config,
                     const char    *text,
@@ -552,6 +632,27 @@ munity_config_load_key_file (MunityConfig  *config,
           if (local_error != NULL || !set_metrics_listen (config, g_strstrip (value), &local_error))
             return prefix_error (error, key, local_error);
         }
+      else if (g_str_equal (key, "tls-certificate") || g_str_equal (key, "tls-key"))
+        {
+          g_autofree char *value = g_key_file_get_string (key_file, GROUP, key, &local_error);
+          char **target = g_str_equal (key, "tls-key") ? &config->tls_key : &config->tls_certificate;
+
+          if (local_error != NULL)
+            return prefix_error (error, key, local_error);
+          if (*g_strstrip (value) == '\0')
+            {
+              g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_CONFIG, _("%s: the path is empty"), key);
+              return FALSE;
+            }
+          g_free (*target);
+          *target = g_steal_pointer (&value);
+        }
+      else if (g_str_equal (key, "trusted-proxies"))
+        {
+          g_auto(GStrv) list = g_key_file_get_string_list (key_file, GROUP, key, NULL, &local_error);
+          if (local_error != NULL || !set_trusted_proxies (config, list, &local_error))
+            return prefix_error (error, key, local_error);
+        }
       else if (g_str_equal (key, "allowed-hosts"))
         {
           g_auto(GStrv) list = g_key_file_get_string_list (key_file, GROUP, key, NULL, &local_error);
@@ -653,6 +754,9 @@ munity_config_parse_args (MunityConfig   *config,
   g_autofree char *max_per_address = NULL;
   g_autofree char *request_timeout = NULL;
   g_autofree char *metrics_listen = NULL;
+  g_autofree char *tls_certificate = NULL;
+  g_autofree char *tls_key = NULL;
+  g_auto(GStrv) trusted_proxies = NULL;
   gboolean replace = FALSE;
   gboolean version = FALSE;
   const GOptionEntry entries[] = {
@@ -676,6 +780,12 @@ munity_config_parse_args (MunityConfig   *config,
       N_("Close a connection whose request headers, or the next part of its body, take longer (default 10)"), N_("SECONDS") },
     { "metrics-listen", 0, 0, G_OPTION_ARG_STRING, &metrics_listen,
       N_("Serve /metrics on ADDR:PORT only, not on the --listen addresses"), N_("ADDR:PORT") },
+    { "tls-certificate", 0, 0, G_OPTION_ARG_FILENAME, &tls_certificate,
+      N_("Serve HTTPS and wss:// with this PEM certificate (chain)"), N_("FILE") },
+    { "tls-key", 0, 0, G_OPTION_ARG_FILENAME, &tls_key,
+      N_("The PEM private key of --tls-certificate"), N_("FILE") },
+    { "trusted-proxy", 0, 0, G_OPTION_ARG_STRING_ARRAY, &trusted_proxies,
+      N_("Believe X-Forwarded-For/-Proto from this reverse proxy (repeatable)"), N_("ADDR[/BITS]") },
     { "replace", 'r', 0, G_OPTION_ARG_NONE, &replace,
       N_("Take over the D-Bus name from a running munityd"), NULL },
     { "version", 'V', 0, G_OPTION_ARG_NONE, &version,
@@ -752,6 +862,20 @@ munity_config_parse_args (MunityConfig   *config,
     }
   if (metrics_listen != NULL && !set_metrics_listen (config, metrics_listen, &local_error))
     return prefix_error (error, "--metrics-listen", local_error);
+  if (tls_certificate != NULL)
+    {
+      g_free (config->tls_certificate);
+      config->tls_certificate = g_steal_pointer (&tls_certificate);
+    }
+  if (tls_key != NULL)
+    {
+      g_free (config->tls_key);
+      config->tls_key = g_steal_pointer (&tls_key);
+    }
+  if (!check_tls (config, error))
+    return FALSE;
+  if (trusted_proxies != NULL && !set_trusted_proxies (config, trusted_proxies, &local_error))
+    return prefix_error (error, "--trusted-proxy", local_error);
   if (replace)
     config->replace = TRUE;
 

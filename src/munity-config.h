@@ -56,6 +56,11 @@ typedef enum {
  *   every listening address
  * @allowed_hosts: (array zero-terminated=1): the `Host` names (with port,
  *   if not the default) requests may carry; empty means any
+ * @tls_certificate: (nullable): a PEM certificate (chain) to serve HTTPS with
+ * @tls_key: (nullable): its PEM private key
+ * @trusted_proxies: (array zero-terminated=1): addresses or CIDR ranges of
+ *   reverse proxies whose `X-Forwarded-For`, `Forwarded` and
+ *   `X-Forwarded-Proto` headers are believed
  *
  * The configuration of one munityd, merged from its defaults, the
  * configuration file and the command line (which wins).
@@ -76,6 +81,9 @@ typedef struct {
   guint         request_timeout_s;
   char         *metrics_listen;    /* (owned) (nullable) */
   char        **allowed_hosts;     /* (owned) */
+  char         *tls_certificate;   /* (owned) (nullable) */
+  char         *tls_key;           /* (owned) (nullable) */
+  char        **trusted_proxies;   /* (owned) */
 } MunityConfig;
 
 MunityConfig *munity_config_new              (void);
@@ -106,6 +114,8 @@ gboolean      munity_config_parse_count      (const char    *text,
                                               guint         *out_value,
                                               GError       **error);
 char         *munity_config_normalize_host   (const char    *text,
+                                              GError       **error);
+GInetAddressMask *munity_config_parse_proxy  (const char    *text,
                                               GError       **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (MunityConfig, munity_config_free)

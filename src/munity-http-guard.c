@@ -168,3 +168,81 @@ munity_http_status_phrase (guint status)
     return "Request Header Fields Too Large";
   return soup_status_get_phrase (status);
 }
+
+/* One `for=` value of a Forwarded element, without quotes, brackets and
+ * port (`"[2001:db8::1]:4711"` → `2001:db8::1`), or NULL. */
+static char *
+forwarded_for_of (const char *element)
+{
+  g_autoptr(GHashTable) params = soup_header_parse_semi_param_list (element);
+  const char *value = params != NULL ? g_hash_table_lookup (params, "for") : NULL;
+  const char *end;
+
+  if (value == NULL)
+    return NULL;
+  if (value[0] == '[' && (end = strchr (value, ']')) != NULL)
+    return g_strndup (value + 1, end - value - 1);
+  end = strchr (value, ':');
+  if (end != NULL && strchr (end + 1, ':') == NULL)
+    return g_strndup (value, end - value);
+  return g_strdup (value);
+}
+
+/**
+ * munity_http_client_address:
+ * @peer: the address the connection comes from
+ * @forwarded_for: (nullable): the request's `X-Forwarded-For`
+ * @forwarded: (nullable): the request's `Forwarded`
+ * @is_trusted: tells whether an address is a trusted proxy
+ * @user_data: data for @is_trusted
+ *
+ * The client's address: @peer, unless @peer is a trusted proxy, in which
+ * case the hops it reports are walked from the nearest: the first that is
+ * not a trusted proxy is the client (a client cannot forge the hops its
+ * own proxy appends). `X-Forwarded-For` wins over `Forwarded`.
+ *
+ * Returns: (transfer full): the client's address
+ */
+char *
+munity_http_client_address (const char                  *peer,
+                            const char                  *forwarded_for,
+                            const char                  *forwarded,
+                            MunityHttpTrustedFunc        is_trusted,
+                            gpointer                     user_data)
+{
+  g_auto(GStrv) hops = NULL;
+  g_autofree char *client = g_strdup (peer);
+  gsize n;
+
+  if (!is_trusted (peer, user_data))
+    return g_steal_pointer (&client);
+
+  if (forwarded_for != NULL)
+    hops = g_strsplit (forwarded_for, ",", -1);
+  else if (forwarded != NULL)
+    {
+      g_auto(GStrv) elements = g_strsplit (forwarded, ",", -1);
+
+      n = g_strv_length (elements);
+      hops = g_new0 (char *, n + 1);
+      for (gsize i = 0; i < n; i++)
+        hops[i] = forwarded_for_of (elements[i]) ?: g_strdup ("");
+    }
+  if (hops == NULL)
+    return g_steal_pointer (&client);
+
+  for (n = g_strv_length (hops); n > 0; n--)
+    {
+      const char *hop = g_strstrip (hops[n - 1]);
+      g_autoptr(GInetAddress) inet = g_inet_address_new_from_string (hop);
+
+      /* A hop that is not an address ends what can be believed. */
+      if (inet == NULL)
+        break;
+      g_free (client);
+      client = g_inet_address_to_string (inet);
+      if (!is_trusted (client, user_data))
+        break;
+    }
+  return g_steal_pointer (&client);
+}

@@ -28,4 +28,19 @@ guint    munity_http_check_head      (const char         *path,
 gboolean munity_http_host_is_allowed (const char         *host,
                                       const char * const *allowed_hosts);
 
+/**
+ * MunityHttpTrustedFunc:
+ * @address: an IP address as text
+ * @user_data: the data given with the function
+ *
+ * Returns: whether @address is a trusted reverse proxy
+ */
+typedef gboolean (*MunityHttpTrustedFunc) (const char *address,
+                                           gpointer    user_data);
+
+char    *munity_http_client_address  (const char         *peer,
+                                      const char         *forwarded_for,
+                                      const char         *forwarded,
+                                      MunityHttpTrustedFunc is_trusted,
+                                      gpointer            user_data);
 G_END_DECLS

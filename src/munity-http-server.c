@@ -37,6 +37,8 @@ struct _MunityHttpServer
   MunityListener *listener;         /* (owned) accepts for @server */
   char          **allowed_hosts;    /* (owned) */
   gboolean        metrics_apart;    /* /metrics only on the metrics-listen socket */
+  gboolean        tls;              /* serving HTTPS */
+  GPtrArray      *proxies;          /* (owned) of GInetAddressMask: trusted-proxies */
   MunityDb       *db;               /* (owned) */
   MunityAccounts *accounts;         /* (owned) */
   MunityMetrics  *metrics;          /* (owned) */
@@ -87,6 +89,7 @@ struct _Req {
   const RouteMethod *method;
   char              *path;        /* (owned) */
   char              *token;       /* (owned) (nullable) from the cookie */
+  char              *client;      /* (owned) (nullable) see req_client() */
   MunityUserInfo    *user;        /* (owned) (nullable) */
   JsonObject        *body;        /* (owned) (nullable) */
   gboolean           paused;
@@ -125,6 +128,7 @@ req_free (Req *req)
   g_clear_object (&req->self);
   g_free (req->path);
   g_free (req->token);
+  g_free (req->client);
   g_clear_pointer (&req->user, munity_user_info_unref);
   g_clear_pointer (&req->body, json_object_unref);
   g_free (req);
@@ -147,6 +151,95 @@ req_done (Req *req)
   if (req->paused && !req->disconnected)
     soup_server_message_unpause (req->msg);
   req_free (req);
+}
+
+/* ---- behind a reverse proxy -------------------------------------------- */
+
+static gboolean
+is_trusted_proxy (MunityHttpServer *self,
+                  const char       *address)
+{
+  g_autoptr(GInetAddress) inet = NULL;
+
+  if (self->proxies->len == 0 || address == NULL)
+    return FALSE;
+  inet = g_inet_address_new_from_string (address);
+  if (inet == NULL)
+    return FALSE;
+  for (guint i = 0; i < self->proxies->len; i++)
+    {
+      if (g_inet_address_mask_matches (self->proxies->pdata[i], inet))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static gboolean
+trusted_cb (const char *address,
+            gpointer    user_data)
+{
+  return is_trusted_proxy (user_data, address);
+}
+
+/* The client's address for throttling and logs (see
+ * munity_http_client_address()). */
+static char *
+client_of (MunityHttpServer  *self,
+           SoupServerMessage *msg)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+
+  return munity_http_client_address (soup_server_message_get_remote_host (msg),
+                                     soup_message_headers_get_one (headers, "X-Forwarded-For"),
+                                     soup_message_headers_get_one (headers, "Forwarded"),
+                                     trusted_cb, self);
+}
+
+static const char *
+req_client (Req *req)
+{
+  if (req->client == NULL)
+    req->client = client_of (req->self, req->msg);
+  return req->client;
+}
+
+/* `https` or `http`, as the client sees it: a trusted proxy's
+ * X-Forwarded-Proto (or Forwarded proto=) tells it when TLS ends there. */
+static const char *
+scheme_of (MunityHttpServer  *self,
+           SoupServerMessage *msg)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  const char *scheme = g_uri_get_scheme (soup_server_message_get_uri (msg));
+
+  if (is_trusted_proxy (self, soup_server_message_get_remote_host (msg)))
+    {
+      const char *proto = soup_message_headers_get_one (headers, "X-Forwarded-Proto");
+      g_autoptr(GHashTable) params = NULL;
+
+      if (proto == NULL && soup_message_headers_get_one (headers, "Forwarded") != NULL)
+        {
+          g_auto(GStrv) elements = g_strsplit (soup_message_headers_get_one (headers, "Forwarded"), ",", 2);
+          params = soup_header_parse_semi_param_list (elements[0]);
+          proto = g_hash_table_lookup (params, "proto");
+        }
+      if (proto != NULL && g_ascii_strncasecmp (proto, "https", 5) == 0 &&
+          (proto[5] == '\0' || proto[5] == ',' || proto[5] == ' '))
+        return "https";
+      if (proto != NULL && g_ascii_strncasecmp (proto, "http", 4) == 0 &&
+          (proto[4] == '\0' || proto[4] == ',' || proto[4] == ' '))
+        return "http";
+    }
+  return g_str_equal (scheme, "https") ? "https" : "http";
+}
+
+/* Secure cookies when configured, when munityd speaks TLS, and when a
+ * trusted proxy says the client does. */
+static gboolean
+req_cookie_secure (Req *req)
+{
+  return req->self->cookie_secure || req->self->tls ||
+         g_str_equal (scheme_of (req->self, req->msg), "https");
 }
 
 /* ---- responses --------------------------------------------------------- */
@@ -253,8 +346,8 @@ set_session_cookie (Req        *req,
                     const char *token)
 {
   g_autofree char *cookie = token != NULL
-    ? munity_session_set_cookie (token, req->self->cookie_secure)
-    : munity_session_clear_cookie (req->self->cookie_secure);
+    ? munity_session_set_cookie (token, req_cookie_secure (req))
+    : munity_session_clear_cookie (req_cookie_secure (req));
 
   soup_message_headers_append (soup_server_message_get_response_headers (req->msg),
                                "Set-Cookie", cookie);
@@ -358,7 +451,7 @@ register_cb (GObject      *source,
         }
       if (g_error_matches (error, MUNITY_ERROR, MUNITY_ERROR_RATE_LIMITED))
         g_message ("Refused a registration from %s: %s",
-                   soup_server_message_get_remote_host (req->msg), error->message);
+                   req_client (req), error->message);
       req_fail (req, error);
       return;
     }
@@ -367,7 +460,7 @@ register_cb (GObject      *source,
   set_session_cookie (req, token);
   if (device_token != NULL)
     {
-      g_autofree char *cookie = munity_session_device_cookie (device_token, req->self->cookie_secure);
+      g_autofree char *cookie = munity_session_device_cookie (device_token, req_cookie_secure (req));
       soup_message_headers_append (soup_server_message_get_response_headers (req->msg),
                                    "Set-Cookie", cookie);
     }
@@ -383,7 +476,7 @@ handle_register (Req *req)
                                   get_string_member (req->body, "last"),
                                   get_string_member (req->body, "email"),
                                   get_string_member (req->body, "password"),
-                                  soup_server_message_get_remote_host (req->msg),
+                                  req_client (req),
                                   NULL, register_cb, req);
 }
 
@@ -413,7 +506,7 @@ login_cb (GObject      *source,
       if (g_error_matches (error, MUNITY_ERROR, MUNITY_ERROR_BAD_CREDENTIALS) ||
           g_error_matches (error, MUNITY_ERROR, MUNITY_ERROR_RATE_LIMITED))
         g_message ("Failed login from %s: %s",
-                   soup_server_message_get_remote_host (req->msg), error->message);
+                   req_client (req), error->message);
       req_fail (req, error);
       return;
     }
@@ -421,7 +514,7 @@ login_cb (GObject      *source,
   set_session_cookie (req, token);
   if (device_token != NULL)
     {
-      g_autofree char *cookie = munity_session_device_cookie (device_token, req->self->cookie_secure);
+      g_autofree char *cookie = munity_session_device_cookie (device_token, req_cookie_secure (req));
       soup_message_headers_append (soup_server_message_get_response_headers (req->msg),
                                    "Set-Cookie", cookie);
     }
@@ -438,7 +531,7 @@ handle_login (Req *req)
   munity_accounts_login_async (req->self->accounts,
                                get_string_member (req->body, "email"),
                                get_string_member (req->body, "password"),
-                               soup_server_message_get_remote_host (req->msg),
+                               req_client (req),
                                device_token,
                                NULL, login_cb, req);
 }
@@ -1038,7 +1131,7 @@ ws_early (MunityHttpServer  *self,
   WsAuth *auth;
 
   if (origin != NULL &&
-      !munity_http_origin_is_allowed (origin, g_uri_get_scheme (soup_server_message_get_uri (msg)),
+      !munity_http_origin_is_allowed (origin, scheme_of (self, msg),
                                       soup_message_headers_get_one (headers, "Host"),
                                       (const char * const *) self->allowed_origins))
     {
@@ -1090,16 +1183,17 @@ ws_upgraded_cb (SoupServerMessage *msg,
   const char *session = g_object_get_data (G_OBJECT (msg), "munity-ws-session");
   g_autoptr(GIOStream) stream = NULL;
   g_autoptr(GError) error = NULL;
+  gboolean relayed = FALSE;
   int fd;
 
   /* From here the connection is ours: the listener's own descriptor joins
    * the hub's epoll set, libsoup's objects (and its descriptor) go. */
-  fd = munity_listener_take_fd (self->listener, msg);
+  fd = munity_listener_take_fd (self->listener, msg, &relayed);
   stream = soup_server_message_steal_connection (msg);
   g_hash_table_remove (self->in_flight, msg);
   in_flight_changed (self);
   munity_metrics_count_http (self->metrics, SOUP_STATUS_SWITCHING_PROTOCOLS);
-  if (stream != NULL)
+  if (stream != NULL && !relayed)
     g_io_stream_close (stream, NULL, NULL);
 
   if (fd < 0)
@@ -1367,7 +1461,7 @@ handle_request (SoupServer        *server,
 
   origin = soup_message_headers_get_one (headers, "Origin");
   if (origin != NULL && !is_safe_method (method) &&
-      !munity_http_origin_is_allowed (origin, g_uri_get_scheme (soup_server_message_get_uri (msg)),
+      !munity_http_origin_is_allowed (origin, scheme_of (self, msg),
                                       soup_message_headers_get_one (headers, "Host"),
                                       (const char * const *) self->allowed_origins))
     {
@@ -1463,7 +1557,8 @@ handle_early (SoupServer        *server,
   status = munity_http_check_head (g_uri_get_path (uri), g_uri_get_query (uri), headers, &code, &message);
   if (status != 0)
     {
-      g_message ("Refused a request from %s: %s", soup_server_message_get_remote_host (msg), message);
+      g_autofree char *client = client_of (self, msg);
+      g_message ("Refused a request from %s: %s", client, message);
       refuse_early (self, msg, status, code, message);
       return;
     }
@@ -1472,8 +1567,9 @@ handle_early (SoupServer        *server,
       !munity_http_host_is_allowed (soup_message_headers_get_one (headers, "Host"),
                                     (const char * const *) self->allowed_hosts))
     {
+      g_autofree char *client = client_of (self, msg);
       g_message ("Refused a request from %s for host %s (allowed-hosts)",
-                 soup_server_message_get_remote_host (msg),
+                 client,
                  soup_message_headers_get_one (headers, "Host") ?: "(none)");
       refuse_early (self, msg, SOUP_STATUS_MISDIRECTED_REQUEST, "unknown-host",
                     _("This server does not serve that host name."));
@@ -1589,6 +1685,7 @@ munity_http_server_dispose (GObject *object)
   g_clear_object (&self->metrics);
   g_clear_pointer (&self->allowed_origins, g_strfreev);
   g_clear_pointer (&self->allowed_hosts, g_strfreev);
+  g_clear_pointer (&self->proxies, g_ptr_array_unref);
   g_clear_object (&self->hub);
   g_clear_object (&self->presence);
   g_clear_object (&self->web);
@@ -1608,6 +1705,7 @@ static void
 munity_http_server_init (MunityHttpServer *self)
 {
   self->in_flight = g_hash_table_new (NULL, NULL);
+  self->proxies = g_ptr_array_new_with_free_func (g_object_unref);
 }
 
 /**
@@ -1634,6 +1732,13 @@ munity_http_server_new (const MunityConfig *config,
   self->cookie_secure = config->cookie_secure;
   self->allowed_hosts = g_strdupv (config->allowed_hosts);
   self->metrics_apart = config->metrics_listen != NULL;
+  self->tls = config->tls_certificate != NULL;
+  for (gsize i = 0; config->trusted_proxies[i] != NULL; i++)
+    {
+      GInetAddressMask *mask = munity_config_parse_proxy (config->trusted_proxies[i], NULL);
+      if (mask != NULL)
+        g_ptr_array_add (self->proxies, mask);
+    }
   self->avatar_dir = g_build_filename (config->state_dir, "avatars", NULL);
 
   {
@@ -1654,6 +1759,13 @@ munity_http_server_new (const MunityConfig *config,
                                         config->max_connections_per_address,
                                         config->request_timeout_s);
   munity_listener_set_count_func (self->listener, count_websockets, self);
+  if (self->tls)
+    {
+      /* Checked when the configuration was read (exit 2 if bad). */
+      g_autoptr(GTlsCertificate) certificate =
+        g_tls_certificate_new_from_files (config->tls_certificate, config->tls_key, NULL);
+      munity_listener_set_tls_certificate (self->listener, certificate);
+    }
 
   self->prune_id = g_timeout_add_seconds (60, prune_cb, self);
 

@@ -19,6 +19,7 @@
 #include "munity-http-guard.h"
 #include "munity-listener.h"
 #include "munity-throttle.h"
+#include "munity-tls-relay.h"
 
 /* How many connections one wake-up of a listening socket accepts: a storm
  * is accepted in batches instead of one per main-loop pass. More handshakes
@@ -72,6 +73,8 @@ struct _MunityListener
   GPtrArray               *listening;       /* (owned) of Listening */
   GHashTable              *conns;           /* (owned) SoupServerMessage → Conn (owned) */
   GHashTable              *per_address;     /* (owned) address key → count */
+  GTlsCertificate         *certificate;     /* (owned) (nullable) serve TLS */
+  GHashTable              *handshaking;     /* (owned) set of Conn (owned) in a TLS handshake */
   struct _Conn            *accepting;       /* the connection being given to libsoup */
   int                      spare_fd;
   guint                    sweep_id;
@@ -116,6 +119,9 @@ typedef struct _Conn {
   GIOStream         *stream;   /* (owned) what libsoup was given */
   SoupServerMessage *msg;      /* (owned) (nullable) until request-started */
   GSocketAddress    *local;    /* (owned) */
+  GSocketAddress    *remote;   /* (owned) */
+  GCancellable      *cancellable; /* (owned) (nullable) the TLS handshake */
+  gboolean           tls;
   char              *key;      /* (owned) address key, see munity_throttle_address_key() */
   ConnState          state;
   gboolean           answered; /* libsoup wrote a status line */
@@ -177,11 +183,10 @@ count_add (MunityListener *self,
 /* Answers a connection that will not be served with a JSON error and closes
  * it. What the client already sent is read first: closing a socket with
  * unread data resets the connection, and the client would never see why. */
-static void
-write_refusal (int         fd,
-               guint       status,
-               const char *code,
-               const char *message)
+static char *
+refusal_text (guint       status,
+              const char *code,
+              const char *message)
 {
   g_autofree char *body = NULL;
   g_autofree char *response = NULL;
@@ -211,6 +216,17 @@ write_refusal (int         fd,
                               status, munity_http_status_phrase (status), strlen (body),
                               status == 429 || status == SOUP_STATUS_SERVICE_UNAVAILABLE ? "Retry-After: 5\r\n" : "",
                               body);
+  return g_steal_pointer (&response);
+}
+
+static void
+write_refusal (int         fd,
+               guint       status,
+               const char *code,
+               const char *message)
+{
+  g_autofree char *response = refusal_text (status, code, message);
+
   /* Best effort: a new socket's send buffer takes this at once. */
   if (send (fd, response, strlen (response), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
     g_debug ("Could not answer a refused connection: %s", g_strerror (errno));
@@ -237,6 +253,9 @@ refuse_fd (int         fd,
 /* ---- connections ------------------------------------------------------- */
 
 static void conn_free (Conn *conn);
+static void hand_over (MunityListener *self, Conn *conn);
+static void start_handshake (MunityListener *self, Conn *conn);
+static gboolean sweep_cb (gpointer user_data);
 
 static void
 on_got_headers (SoupServerMessage *msg,
@@ -311,7 +330,7 @@ on_disconnected (SoupServerMessage *msg,
    * that drops the connection without a word (soup-message-io-data.c,
    * HEADER_SIZE_LIMIT). Our own descriptor keeps the TCP connection open, so
    * a client still sending its head is told why. */
-  if (conn->fd >= 0 && conn->state == CONN_HEADERS && conn->deadline != 0 && !conn->answered &&
+  if (conn->fd >= 0 && !conn->tls && conn->state == CONN_HEADERS && conn->deadline != 0 && !conn->answered &&
       soup_server_message_get_method (msg) == NULL && !peer_is_gone (conn->fd))
     {
       int fd = conn->fd;
@@ -345,6 +364,8 @@ conn_free (Conn *conn)
   g_clear_object (&conn->stream);
   g_clear_object (&conn->socket);
   g_clear_object (&conn->local);
+  g_clear_object (&conn->remote);
+  g_clear_object (&conn->cancellable);
   g_free (conn->key);
   g_free (conn);
 }
@@ -402,13 +423,22 @@ sweep_cb (gpointer user_data)
       shutdown (g_socket_get_fd (conn->socket), SHUT_RDWR);
     }
 
+  g_hash_table_iter_init (&iter, self->handshaking);
+  while (g_hash_table_iter_next (&iter, (gpointer *) &conn, NULL))
+    {
+      if (now < conn->deadline || g_cancellable_is_cancelled (conn->cancellable))
+        continue;
+      n_headers++;
+      g_cancellable_cancel (conn->cancellable);
+    }
+
   if (n_headers + n_body + n_lifetime > 0)
     g_message ("Closed %u connection(s) that sent no complete request headers within %" G_GINT64_FORMAT
                " s, %u that stalled sending a body, %u open longer than %u s",
                n_headers, self->request_timeout_us / G_USEC_PER_SEC, n_body, n_lifetime,
                MUNITY_CONNECTION_MAX_LIFETIME_S);
 
-  if (g_hash_table_size (self->conns) == 0)
+  if (g_hash_table_size (self->conns) == 0 && g_hash_table_size (self->handshaking) == 0)
     {
       self->sweep_id = 0;
       return G_SOURCE_REMOVE;
@@ -419,8 +449,10 @@ sweep_cb (gpointer user_data)
 static guint
 count_open (MunityListener *self)
 {
-  /* An HTTP connection holds two descriptors (see take()). */
-  guint n = 2 * g_hash_table_size (self->conns);
+  /* An HTTP connection holds two descriptors (see take()). (A TLS
+   * WebSocket holds three, munity-tls-relay.c, counted as one: native TLS
+   * is for small sites.) */
+  guint n = 2 * (g_hash_table_size (self->conns) + g_hash_table_size (self->handshaking));
 
   if (self->count_func != NULL)
     n += self->count_func (self->count_data);
@@ -494,13 +526,30 @@ take (MunityListener  *self,
     }
   conn->stream = G_IO_STREAM (g_socket_connection_factory_create_connection (conn->socket));
   conn->local = l->address != NULL ? g_object_ref (l->address) : g_socket_get_local_address (conn->socket, NULL);
+  conn->remote = g_steal_pointer (&remote);
   conn->key = g_steal_pointer (&key);
   conn->born = g_get_monotonic_time ();
   conn->deadline = conn->born + self->request_timeout_us;
   count_add (self, conn->key, 1);
 
+  if (self->sweep_id == 0)
+    self->sweep_id = g_timeout_add_seconds (1, sweep_cb, self);
+
+  if (self->certificate != NULL)
+    {
+      start_handshake (self, conn);
+      return;
+    }
+  hand_over (self, conn);
+}
+
+/* Gives an accepted (and, with TLS, shaken-hands) connection to libsoup. */
+static void
+hand_over (MunityListener *self,
+           Conn           *conn)
+{
   self->accepting = conn;
-  soup_server_accept_iostream (self->server, conn->stream, conn->local, remote, NULL);
+  soup_server_accept_iostream (self->server, conn->stream, conn->local, conn->remote, NULL);
   self->accepting = NULL;
 
   if (conn->msg == NULL)
@@ -514,13 +563,55 @@ take (MunityListener  *self,
     }
 
   if (conn->gone)
+    g_hash_table_remove (self->conns, conn->msg);
+}
+
+static void
+handshake_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  Conn *conn = user_data;
+  g_autoptr(MunityListener) self = conn->self; /* the ref start_handshake() took */
+  g_autoptr(GError) error = NULL;
+
+  g_hash_table_steal (self->handshaking, conn);
+  if (!g_tls_connection_handshake_finish (G_TLS_CONNECTION (source), result, &error) ||
+      self->server == NULL)
     {
-      g_hash_table_remove (self->conns, conn->msg);
+      g_debug ("TLS handshake with %s failed: %s", conn->key, error ? error->message : "stopped");
+      conn_free (conn);
       return;
     }
 
-  if (self->sweep_id == 0)
-    self->sweep_id = g_timeout_add_seconds (1, sweep_cb, self);
+  g_clear_object (&conn->cancellable);
+  hand_over (self, conn);
+}
+
+static void
+start_handshake (MunityListener *self,
+                 Conn           *conn)
+{
+  g_autoptr(GError) error = NULL;
+  GIOStream *tls = g_tls_server_connection_new (conn->stream, self->certificate, &error);
+
+  if (tls == NULL)
+    {
+      g_message ("Cannot start TLS with %s: %s", conn->key, error->message);
+      conn_free (conn);
+      return;
+    }
+
+  /* Browsers close without close_notify; libsoup's own TLS does the same. */
+  g_object_set (tls, "require-close-notify", FALSE, NULL);
+  g_object_unref (conn->stream);
+  conn->stream = tls;
+  conn->tls = TRUE;
+  conn->cancellable = g_cancellable_new ();
+  g_hash_table_add (self->handshaking, conn);
+  g_object_ref (self);
+  g_tls_connection_handshake_async (G_TLS_CONNECTION (tls), G_PRIORITY_DEFAULT, conn->cancellable,
+                                    handshake_cb, conn);
 }
 
 /* ---- accepting --------------------------------------------------------- */
@@ -676,6 +767,16 @@ munity_listener_dispose (GObject *object)
   g_clear_pointer (&self->conns, g_hash_table_unref);
   g_clear_pointer (&self->per_address, g_hash_table_unref);
   g_clear_object (&self->server);
+  g_clear_object (&self->certificate);
+  {
+    /* Each handshake holds a reference; it ends in handshake_cb(). */
+    GHashTableIter iter;
+    Conn *conn;
+
+    g_hash_table_iter_init (&iter, self->handshaking);
+    while (g_hash_table_iter_next (&iter, (gpointer *) &conn, NULL))
+      g_cancellable_cancel (conn->cancellable);
+  }
   if (self->spare_fd >= 0)
     {
       close (self->spare_fd);
@@ -686,9 +787,20 @@ munity_listener_dispose (GObject *object)
 }
 
 static void
+munity_listener_finalize (GObject *object)
+{
+  MunityListener *self = MUNITY_LISTENER (object);
+
+  g_hash_table_unref (self->handshaking);
+
+  G_OBJECT_CLASS (munity_listener_parent_class)->finalize (object);
+}
+
+static void
 munity_listener_class_init (MunityListenerClass *klass)
 {
   G_OBJECT_CLASS (klass)->dispose = munity_listener_dispose;
+  G_OBJECT_CLASS (klass)->finalize = munity_listener_finalize;
 }
 
 static void
@@ -697,6 +809,7 @@ munity_listener_init (MunityListener *self)
   self->listening = g_ptr_array_new_with_free_func ((GDestroyNotify) listening_free);
   self->conns = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) conn_free);
   self->per_address = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->handshaking = g_hash_table_new (NULL, NULL);
   self->spare_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
@@ -746,6 +859,20 @@ munity_listener_new (SoupServer *server,
   self->request_timeout_us = (gint64) MAX (request_timeout_s, 1) * G_USEC_PER_SEC;
   g_signal_connect (server, "request-started", G_CALLBACK (on_request_started), self);
   return self;
+}
+
+/**
+ * munity_listener_set_tls_certificate:
+ * @self: the listener
+ * @certificate: (nullable): the certificate and key to serve TLS with
+ *
+ * From now on, accepted connections speak TLS (HTTPS and `wss://`).
+ */
+void
+munity_listener_set_tls_certificate (MunityListener  *self,
+                                     GTlsCertificate *certificate)
+{
+  g_set_object (&self->certificate, certificate);
 }
 
 /**
@@ -852,7 +979,19 @@ munity_listener_refuse (MunityListener    *self,
   if (conn == NULL || conn->fd < 0 || conn->deadline == 0)
     return FALSE;
 
-  write_refusal (conn->fd, status, code, message);
+  if (conn->tls)
+    {
+      g_autofree char *response = refusal_text (status, code, message);
+      GOutputStream *out = g_io_stream_get_output_stream (conn->stream);
+      g_autoptr(GError) error = NULL;
+
+      /* One small TLS record: the socket's send buffer takes it at once. */
+      if (g_pollable_output_stream_write_nonblocking (G_POLLABLE_OUTPUT_STREAM (out), response,
+                                                      strlen (response), NULL, &error) < 0)
+        g_debug ("Could not answer a refused request: %s", error->message);
+    }
+  else
+    write_refusal (conn->fd, status, code, message);
   shutdown (conn->fd, SHUT_WR);
   soup_message_body_set_accumulate (soup_server_message_get_request_body (msg), FALSE);
   conn->state = CONN_REFUSED;
@@ -864,22 +1003,40 @@ munity_listener_refuse (MunityListener    *self,
  * munity_listener_take_fd:
  * @self: the listener
  * @msg: a request that the listener accepted
+ * @out_relayed: (out): whether the descriptor is a TLS relay's
  *
  * For a WebSocket taken over from libsoup: call before
  * soup_server_message_steal_connection(), which ends the listener's
- * tracking of the connection.
+ * tracking of the connection. Over TLS, the descriptor is the plain end of
+ * a relay (munity-tls-relay.c), and *@out_relayed tells the caller not to
+ * close the stream it steals: the relay uses it.
  *
  * Returns: a descriptor of @msg's socket that the caller now owns, or -1
  */
 int
 munity_listener_take_fd (MunityListener    *self,
-                         SoupServerMessage *msg)
+                         SoupServerMessage *msg,
+                         gboolean          *out_relayed)
 {
   Conn *conn = lookup (self, msg);
   int fd;
 
+  *out_relayed = FALSE;
   if (conn == NULL)
     return -1;
+
+  if (conn->tls)
+    {
+      g_autoptr(GError) error = NULL;
+
+      fd = munity_tls_relay_start (conn->stream, &error);
+      if (fd < 0)
+        g_message ("Cannot relay a WebSocket from %s: %s", conn->key, error->message);
+      else
+        *out_relayed = TRUE;
+      return fd;
+    }
+
   fd = conn->fd;
   conn->fd = -1;
   return fd;

@@ -43,7 +43,10 @@ gboolean        munity_listener_refuse          (MunityListener          *self,
                                                  const char              *code,
                                                  const char              *message);
 int             munity_listener_take_fd         (MunityListener          *self,
-                                                 SoupServerMessage       *msg);
+                                                 SoupServerMessage       *msg,
+                                                 gboolean                *out_relayed);
+void            munity_listener_set_tls_certificate (MunityListener      *self,
+                                                     GTlsCertificate     *certificate);
 guint           munity_listener_get_tag         (MunityListener          *self,
                                                  SoupServerMessage       *msg);
 guint           munity_listener_get_n_connections (MunityListener        *self);

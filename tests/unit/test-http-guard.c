@@ -56,6 +56,43 @@ test_hosts (void)
   g_assert_true (munity_http_host_is_allowed (NULL, NULL));
 }
 
+static gboolean
+is_proxy (const char *address,
+          gpointer    user_data)
+{
+  return g_str_equal (address, "127.0.0.1") || g_str_has_prefix (address, "10.");
+}
+
+static void
+test_client_address (void)
+{
+  static const struct { const char *peer, *xff, *fwd, *client; } cases[] = {
+    /* not from a proxy: the headers are the client's own words */
+    { "192.0.2.9", "198.51.100.1", NULL, "192.0.2.9" },
+    { "127.0.0.1", NULL, NULL, "127.0.0.1" },
+    { "127.0.0.1", "198.51.100.1", NULL, "198.51.100.1" },
+    /* a forged first hop is ignored: the proxy appended the real one */
+    { "127.0.0.1", "6.6.6.6, 198.51.100.1", NULL, "198.51.100.1" },
+    /* a chain of trusted proxies is walked */
+    { "127.0.0.1", "198.51.100.1, 10.0.0.2", NULL, "198.51.100.1" },
+    { "127.0.0.1", "10.0.0.3, 10.0.0.2", NULL, "10.0.0.3" },
+    { "127.0.0.1", "junk, 198.51.100.1", NULL, "198.51.100.1" },
+    { "127.0.0.1", "198.51.100.1, junk", NULL, "127.0.0.1" },
+    { "127.0.0.1", " 2001:db8::1 ", NULL, "2001:db8::1" },
+    { "127.0.0.1", NULL, "for=198.51.100.7;proto=https", "198.51.100.7" },
+    { "127.0.0.1", NULL, "for=\"[2001:db8::2]:4711\"", "2001:db8::2" },
+    { "127.0.0.1", NULL, "for=6.6.6.6, for=198.51.100.8:1234", "198.51.100.8" },
+    { "127.0.0.1", "198.51.100.1", "for=198.51.100.9", "198.51.100.1" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *client = munity_http_client_address (cases[i].peer, cases[i].xff, cases[i].fwd,
+                                                            is_proxy, NULL);
+      g_assert_cmpstr (client, ==, cases[i].client);
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -65,6 +102,7 @@ main (int   argc,
   g_test_add_func ("/http-guard/range/only-one-range-passes", test_range);
   g_test_add_func ("/http-guard/head/limits", test_head_limits);
   g_test_add_func ("/http-guard/host/allowed-hosts", test_hosts);
+  g_test_add_func ("/http-guard/proxy/client-address", test_client_address);
 
   return g_test_run ();
 }
