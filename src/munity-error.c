@@ -4,6 +4,8 @@
  */
 #include "config.h"
 
+#include <json-glib/json-glib.h>
+
 #include "munity-error.h"
 
 G_DEFINE_QUARK (munity-error-quark, munity_error)
@@ -70,4 +72,34 @@ munity_error_to_http (const GError *error,
 
   *out_code = "internal-error";
   return 500;
+}
+
+/**
+ * munity_error_body_new:
+ * @code: the JSON error code, such as `not-found`
+ * @message: a sentence for the client
+ *
+ * The body of every error answer:
+ * `{"error": {"code": CODE, "message": MESSAGE}}`.
+ *
+ * Returns: (transfer full): the JSON text
+ */
+char *
+munity_error_body_new (const char *code,
+                       const char *message)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonNode) root = NULL;
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "error");
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "code");
+  json_builder_add_string_value (builder, code);
+  json_builder_set_member_name (builder, "message");
+  json_builder_add_string_value (builder, message);
+  json_builder_end_object (builder);
+  json_builder_end_object (builder);
+  root = json_builder_get_root (builder);
+  return json_to_string (root, FALSE);
 }

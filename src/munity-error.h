@@ -87,5 +87,7 @@ GQuark       munity_error_quark    (void);
 
 guint        munity_error_to_http  (const GError *error,
                                     const char  **out_code);
+char        *munity_error_body_new (const char   *code,
+                                    const char   *message);
 
 G_END_DECLS

@@ -265,21 +265,11 @@ set_error_code (SoupServerMessage *msg,
                 const char        *code,
                 const char        *message)
 {
-  g_autoptr(JsonBuilder) builder = json_builder_new ();
-  g_autoptr(JsonNode) root = NULL;
+  char *text = munity_error_body_new (code, message);
 
-  json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "error");
-  json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "code");
-  json_builder_add_string_value (builder, code);
-  json_builder_set_member_name (builder, "message");
-  json_builder_add_string_value (builder, message);
-  json_builder_end_object (builder);
-  json_builder_end_object (builder);
-  root = json_builder_get_root (builder);
-
-  set_json (msg, status, root);
+  soup_server_message_set_status (msg, status, munity_http_status_phrase (status));
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Cache-Control", "no-store");
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, text, strlen (text));
   /* also for the refused WebSocket handshakes answered early */
   soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection", "close");
 }
@@ -824,6 +814,7 @@ typedef struct {
   GFile         *file;   /* (owned) the new picture */
   GOutputStream *out;    /* (owned) (nullable) */
   char          *url;    /* (owned) */
+  gboolean       full;   /* the write failed for want of space */
 } Upload;
 
 static void
@@ -893,26 +884,41 @@ image_stored_cb (GObject      *source,
   req_reply_user (req, SOUP_STATUS_OK, user, TRUE);
 }
 
-/* A write that failed: the temporary file goes, the client learns whether
- * the disk is full (507) or something else went wrong (500). */
+static void
+tmp_deleted_cb (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  Upload *upload = user_data;
+  Req *req = upload->req;
+  gboolean full = upload->full;
+  g_autoptr(GError) error = NULL;
+
+  if (!g_file_delete_finish (G_FILE (source), result, &error) &&
+      !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
+    g_message ("Cannot remove %s: %s", g_file_peek_path (upload->tmp), error->message);
+  upload_free (upload);
+  if (full)
+    req_fail_code (req, MUNITY_ERROR_STORAGE_FULL, _("The server’s disk is full; the picture was not stored."));
+  else
+    req_fail_code (req, MUNITY_ERROR_FAILED, "cannot store the picture");
+}
+
+/* A write that failed: the temporary file goes first, then the client
+ * learns whether the disk is full (507) or something else went wrong
+ * (500). */
 static void
 upload_fail (Upload       *upload,
              const GError *error)
 {
   Req *req = upload->req;
 
-  g_file_delete_async (upload->tmp, G_PRIORITY_DEFAULT, NULL, deleted_cb, NULL);
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE))
-    {
-      g_message ("Cannot store a picture in %s: %s", req->self->avatar_dir, error->message);
-      upload_free (upload);
-      req_fail_code (req, MUNITY_ERROR_STORAGE_FULL, _("The server’s disk is full; the picture was not stored."));
-      return;
-    }
-
-  g_warning ("Cannot store a picture in %s: %s", req->self->avatar_dir, error->message);
-  upload_free (upload);
-  req_fail_code (req, MUNITY_ERROR_FAILED, "cannot store the picture");
+  upload->full = g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE);
+  if (upload->full)
+    g_message ("Cannot store a picture in %s: %s", req->self->avatar_dir, error->message);
+  else
+    g_warning ("Cannot store a picture in %s: %s", req->self->avatar_dir, error->message);
+  g_file_delete_async (upload->tmp, G_PRIORITY_DEFAULT, NULL, tmp_deleted_cb, upload);
 }
 
 static void

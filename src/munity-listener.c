@@ -14,8 +14,8 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <json-glib/json-glib.h>
 
+#include "munity-error.h"
 #include "munity-http-guard.h"
 #include "munity-listener.h"
 #include "munity-throttle.h"
@@ -191,20 +191,7 @@ refusal_text (guint       status,
   g_autofree char *body = NULL;
   g_autofree char *response = NULL;
 
-  g_autoptr(JsonBuilder) builder = json_builder_new ();
-  g_autoptr(JsonNode) root = NULL;
-
-  json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "error");
-  json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "code");
-  json_builder_add_string_value (builder, code);
-  json_builder_set_member_name (builder, "message");
-  json_builder_add_string_value (builder, message);
-  json_builder_end_object (builder);
-  json_builder_end_object (builder);
-  root = json_builder_get_root (builder);
-  body = json_to_string (root, FALSE);
+  body = munity_error_body_new (code, message);
   response = g_strdup_printf ("HTTP/1.1 %u %s\r\n"
                               "Content-Type: application/json\r\n"
                               "Content-Length: %zu\r\n"
