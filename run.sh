@@ -7,18 +7,16 @@ cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")"
 
 .ci/install-deps
 
-# The web client (src/web), once it exists; munityd serves this fresh build
-# rather than an installed copy.
+# The web client (src/web), once it exists; munityd serves this build rather
+# than an installed copy. npm ci and vite build run only when src/web changed
+# since they last ran (src/web/scripts/ensure-build.sh keeps the stamps).
 if [ -f src/web/package.json ]; then
-  (cd src/web && npm ci && npm run build)
+  src/web/scripts/ensure-build.sh
   export MUNITY_WEB_DIR="$PWD/src/web/dist"
 fi
 
-if [ -f _build/meson-private/coredata.dat ]; then
-  meson setup --reconfigure _build
-else
-  meson setup _build
-fi
+# ninja runs meson again by itself when a meson.build file changed.
+[ -f _build/meson-private/coredata.dat ] || meson setup _build
 ninja -C _build
 
 # As root, the embedded PostgreSQL runs as the postgres account, which must

@@ -24,10 +24,11 @@ die() {
 
 .ci/install-deps || die "installing the dependencies failed"
 
-# The web client (src/web), once it exists.
+# The web client (src/web), once it exists: always installed and built from
+# scratch here, as CI does; the stamps it leaves let ./run.sh skip both.
 if [ -f src/web/package.json ]; then
   echo "== web client: npm ci, build, test"
-  if ! (cd src/web && npm ci && npm run build && npm test); then
+  if ! (src/web/scripts/ensure-build.sh --always && cd src/web && npm test); then
     extra_failures+=("web client (npm ci / npm run build / npm test in src/web)")
   fi
 fi
