@@ -500,6 +500,72 @@ test_units_verify (void)
   munity_test_rm_rf (dir);
 }
 
+/* The most `systemd-analyze security` may rate the system unit: 2.0 on its
+ * 0-10 scale ("OK"). doc/deploy.md explains each directive behind it. */
+#define MAX_EXPOSURE 2.0
+
+/* The system unit as installed, rated offline (systemd ≥ 250) by
+ * `systemd-analyze security`; the rating must stay at most MAX_EXPOSURE. */
+static void
+test_unit_security (void)
+{
+  g_autofree char *analyze = g_find_program_in_path ("systemd-analyze");
+  g_autofree char *system_in = source_path ("data", "munityd.service.in", NULL);
+  g_autofree char *dir = NULL;
+  g_autofree char *unit = NULL;
+  g_autofree char *threshold = g_strdup_printf ("--threshold=%d", (int) (MAX_EXPOSURE * 10));
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autoptr(GSubprocess) proc = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GRegex) regex = NULL;
+  g_autoptr(GMatchInfo) match = NULL;
+  g_autofree char *level = NULL;
+  double exposure;
+
+  if (analyze == NULL)
+    {
+      g_test_skip ("systemd-analyze is not installed");
+      return;
+    }
+
+  dir = g_dir_make_tmp ("munity-security-XXXXXX", NULL);
+  unit = g_build_filename (dir, "munityd.service", NULL);
+  configure_copy (system_in, unit);
+
+  proc = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error,
+                           analyze, "security", "--offline=yes", "--no-pager", threshold, unit, NULL);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, &err, &error);
+  g_assert_no_error (error);
+  /* The log gets what counts against the unit: lines that end in their
+   * share of the exposure. */
+  {
+    g_auto(GStrv) lines = g_strsplit (out, "\n", -1);
+    g_autoptr(GString) exposed = g_string_new (NULL);
+
+    for (gsize i = 0; lines[i] != NULL; i++)
+      if (g_regex_match_simple ("[0-9]\\.[0-9]\\s*$", lines[i], 0, 0))
+        g_string_append_printf (exposed, "%s\n", g_strchomp (lines[i]));
+    g_test_message ("systemd-analyze security: exit %d\n%s%s",
+                    g_subprocess_get_exit_status (proc), exposed->str, err);
+  }
+
+  regex = g_regex_new ("Overall exposure level for munityd\\.service: ([0-9]+\\.[0-9])", 0, 0, &error);
+  g_assert_no_error (error);
+  if (!g_regex_match (regex, out, 0, &match))
+    g_error ("no overall exposure level in the output of systemd-analyze security");
+  level = g_match_info_fetch (match, 1);
+  exposure = g_ascii_strtod (level, NULL);
+  g_test_message ("exposure %.1f (at most %.1f)", exposure, MAX_EXPOSURE);
+  g_assert_cmpfloat (exposure, <=, MAX_EXPOSURE);
+  /* --threshold makes it fail above the same level; any other failure
+   * (a unit it cannot load) fails here too. */
+  g_assert_true (g_subprocess_get_successful (proc));
+
+  munity_test_rm_rf (dir);
+}
+
 static void
 check_activation_file (const char *name,
                        const char *bus_arg,
@@ -604,6 +670,7 @@ main (int   argc,
   g_test_add_func ("/systemd/notify/no-watchdog", test_notify_no_watchdog);
   g_test_add_func ("/systemd/socket-activation", test_socket_activation);
   g_test_add_func ("/systemd/files/units-verify", test_units_verify);
+  g_test_add_func ("/systemd/files/unit-security", test_unit_security);
   g_test_add_func ("/systemd/files/dbus-activation", test_dbus_files);
   g_test_add_func ("/systemd/files/sysusers", test_sysusers);
 
