@@ -274,6 +274,7 @@ test_tarball_installs_and_serves (void)
   assert_file (prefix, "share/man/man8/munityd.8");
   assert_file (prefix, "share/man/man1/munityctl.1");
   assert_file (prefix, "etc/munity/munityd.conf");
+  assert_file (prefix, "share/munity/nginx/munity.conf");
   assert_file (prefix, "share/munity/web/index.html");
 
   linguas_path = g_build_filename (unpacked, "po", "LINGUAS", NULL);
