@@ -8,10 +8,11 @@
 //                             (default: tests/browser-artifacts in the cwd)
 //   MUNITY_CHROMIUM           the browser (default: /usr/bin/chromium)
 //   MUNITY_UPDATE_DOC_SCREENSHOT=1  also write doc/online-now.png
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -92,8 +93,34 @@ for (const signal of ['SIGTERM', 'SIGINT']) {
  * directory, no D-Bus, a short grace. stop() and start() again keep the
  * state directory (and so the accounts and sessions).
  */
+// A self-signed certificate for 127.0.0.1 made with Debian's openssl, in
+// @dir: { cert, key } paths.
+export function makeCertificate(dir) {
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
+    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  return { cert, key };
+}
+
+// GET over HTTPS accepting the test's own certificate: the status, or an
+// exception while nothing listens.
+function httpsStatus(url) {
+  return new Promise((resolve_, reject) => {
+    const req = httpsRequest(url, { rejectUnauthorized: false }, (res) => {
+      res.resume();
+      resolve_(res.statusCode);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 export class Daemon {
-  constructor() {
+  // tls: { cert, key } to serve HTTPS and wss:// (--tls-certificate).
+  constructor({ tls = null } = {}) {
+    this.tls = tls;
     // munityd takes the state directory as it is (0700) and, as root, hands
     // it to the postgres account: so it is a temporary directory of its own,
     // directly under /tmp.
@@ -105,7 +132,7 @@ export class Daemon {
   }
 
   get url() {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
   }
 
   async start({ timeout = 90000 } = {}) {
@@ -122,6 +149,7 @@ export class Daemon {
       '--bus', 'none',
       '--listen', `127.0.0.1:${this.port}`,
       '--leave-grace-ms', String(GRACE_MS),
+      ...(this.tls ? ['--tls-certificate', this.tls.cert, '--tls-key', this.tls.key] : []),
     ], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.pipe(log);
     child.stderr.pipe(log);
@@ -137,7 +165,8 @@ export class Daemon {
     for (;;) {
       if (exited) throw new Error(`munityd exited (${JSON.stringify(exited)}); see ${log.path}`);
       try {
-        if ((await fetch(`${this.url}/healthz`)).status === 200) return;
+        const status = this.tls ? await httpsStatus(`${this.url}/healthz`) : (await fetch(`${this.url}/healthz`)).status;
+        if (status === 200) return;
       } catch {
         // not listening yet
       }
@@ -164,7 +193,9 @@ export class Daemon {
   }
 }
 
-export async function launchBrowser() {
+// extraArgs: more Chromium switches, such as --ignore-certificate-errors for
+// a munityd that serves the test's own certificate.
+export async function launchBrowser({ extraArgs = [] } = {}) {
   const { chromium } = loadPlaywright();
   // playwright-core gives every launch a fresh temporary profile
   // (--user-data-dir) and removes it on close.
@@ -180,6 +211,7 @@ export async function launchBrowser() {
       '--disable-component-update',
       '--disable-sync',
       '--no-first-run',
+      ...extraArgs,
     ],
   });
 }
