@@ -301,6 +301,26 @@ test_tarball_installs_and_serves (void)
   assert_same_tree (tarball_web, installed_web, "", web_files);
   g_assert_cmpuint (web_files->len, >=, 2);
 
+  /* An upgrade (the same install again) keeps the operator's configuration;
+   * then the sample goes back, for munityd to read below. */
+  {
+    g_autofree char *conf = g_build_filename (prefix, "etc", "munity", "munityd.conf", NULL);
+    const char *mine = "# the operator's\n[munityd]\nleave-grace-ms=2000\n";
+    const char *install[] = { meson, "install", "-C", build, "--no-rebuild", NULL };
+    g_autofree char *sample = NULL;
+    g_autofree char *after = NULL;
+    g_autoptr(GError) error = NULL;
+
+    g_assert_true (g_file_get_contents (conf, &sample, NULL, NULL));
+    g_file_set_contents (conf, mine, -1, &error);
+    g_assert_no_error (error);
+    run_with_path (tmp, no_node_path, install);
+    g_assert_true (g_file_get_contents (conf, &after, NULL, NULL));
+    g_assert_cmpstr (after, ==, mine);
+    g_file_set_contents (conf, sample, -1, &error);
+    g_assert_no_error (error);
+  }
+
   /* 4. The installed munityd on its own: nothing left of the tarball or its
    * build that it could serve from instead (its compiled-in fallback is
    * the unpacked tree's src/web/dist). */
