@@ -47,6 +47,7 @@ struct _MunityDaemon
   GMainLoop        *loop;         /* (owned) */
   GCancellable     *cancellable;  /* (owned) cancelled on shutdown */
   GPtrArray        *sockets;      /* (owned) of GSocket, listening */
+  gboolean          sockets_from_systemd;
   GSocket          *metrics_socket; /* (owned) (nullable) metrics-listen */
   MunityEmbeddedPg *embedded;     /* (owned) (nullable) */
   char             *conninfo;     /* (owned) */
@@ -221,6 +222,7 @@ open_sockets (MunityDaemon  *self,
             return FALSE;
           g_ptr_array_add (self->sockets, socket);
         }
+      self->sockets_from_systemd = TRUE;
       return TRUE;
     }
 
@@ -360,7 +362,8 @@ serve (MunityDaemon *self)
           g_autofree char *host = g_inet_address_to_string (g_inet_socket_address_get_address (inet));
           gboolean v6 = g_socket_address_get_family (address) == G_SOCKET_FAMILY_IPV6;
 
-          g_message ("Listening on http://%s%s%s:%u/", v6 ? "[" : "", host, v6 ? "]" : "",
+          g_message ("Listening on %s://%s%s%s:%u/", self->config->tls_certificate != NULL ? "https" : "http",
+                     v6 ? "[" : "", host, v6 ? "]" : "",
                      g_inet_socket_address_get_port (inet));
         }
     }
@@ -634,6 +637,14 @@ shutdown_begin (MunityDaemon *self,
 
   if (self->http != NULL)
     munity_http_server_stop_listening (self->http);
+  /* Clients that connect from now on are refused at once, on our own
+   * sockets. Sockets systemd passed stay untouched: systemd keeps them
+   * (shut down, its socket unit would fail) and the next munityd takes
+   * the connections waiting there. */
+  for (guint i = 0; !self->sockets_from_systemd && i < self->sockets->len; i++)
+    g_socket_shutdown (self->sockets->pdata[i], TRUE, FALSE, NULL);
+  if (self->metrics_socket != NULL)
+    g_socket_shutdown (self->metrics_socket, TRUE, FALSE, NULL);
   if (self->hub != NULL)
     munity_ws_hub_close_all (self->hub, MUNITY_CLOSE_GOING_AWAY, "going away");
 

@@ -346,6 +346,14 @@ make_launcher (MunityEmbeddedPg *self,
   g_subprocess_launcher_unsetenv (launcher, "PGHOST");
   g_subprocess_launcher_unsetenv (launcher, "PGPORT");
   g_subprocess_launcher_unsetenv (launcher, "PGOPTIONS");
+  /* systemd's for munityd, not for PostgreSQL (which would sd_notify the
+   * service manager, which logs each message it refuses). */
+  g_subprocess_launcher_unsetenv (launcher, "NOTIFY_SOCKET");
+  g_subprocess_launcher_unsetenv (launcher, "WATCHDOG_USEC");
+  g_subprocess_launcher_unsetenv (launcher, "WATCHDOG_PID");
+  g_subprocess_launcher_unsetenv (launcher, "LISTEN_FDS");
+  g_subprocess_launcher_unsetenv (launcher, "LISTEN_PID");
+  g_subprocess_launcher_unsetenv (launcher, "LISTEN_FDNAMES");
   return g_steal_pointer (&launcher);
 }
 

@@ -908,8 +908,10 @@ munity_listener_add_socket (MunityListener *self,
  * munity_listener_stop:
  * @self: the listener
  *
- * Stops accepting: clients that connect from now on are refused by the
- * kernel. Connections already accepted go on.
+ * Stops accepting; connections already accepted go on. The listening
+ * sockets are left as they are: their owner decides whether to shut them
+ * (munityd's own) or not (sockets systemd passed, which it keeps for the
+ * next munityd).
  */
 void
 munity_listener_stop (MunityListener *self)
@@ -925,7 +927,6 @@ munity_listener_stop (MunityListener *self)
           g_source_destroy (l->source);
           g_clear_pointer (&l->source, g_source_unref);
         }
-      g_socket_shutdown (l->socket, TRUE, FALSE, NULL);
     }
 }
 

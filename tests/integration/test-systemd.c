@@ -355,7 +355,10 @@ count_listening (GPid pid)
 }
 
 /* munityd.socket: systemd listens and passes the socket as fd 3; without
- * --listen munityd serves that socket and opens none of its own. */
+ * --listen munityd serves that socket and opens none of its own. systemd
+ * keeps its copy: after munityd stops, the socket still listens (a shut
+ * down socket would fail munityd.socket), and a client that connects
+ * meanwhile is answered by the next munityd. */
 static void
 test_socket_activation (void)
 {
@@ -379,8 +382,6 @@ test_socket_activation (void)
   port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
 
   s = service_start (n, NULL, g_socket_get_fd (listener), NULL);
-  /* As after systemd's hand-over: only munityd has the socket now. */
-  g_socket_close (listener, NULL);
 
   g_assert_true (notify_read (n, "READY=1", g_get_monotonic_time () + READY_TIMEOUT_S * G_USEC_PER_SEC));
   assert_healthz (port);
@@ -390,6 +391,31 @@ test_socket_activation (void)
   g_assert_cmpuint (count_listening ((GPid) g_ascii_strtoll (identifier, NULL, 10)), ==, 1);
 
   g_assert_cmpint (service_stop (s, SIGTERM), ==, 0);
+  g_clear_pointer (&s, service_free);
+
+  {
+    g_autoptr(GSocketClient) client = g_socket_client_new ();
+    g_autoptr(GSocketConnection) waiting = NULL;
+    g_autoptr(Notify) n2 = notify_new ();
+    g_autofree char *request = g_strdup_printf ("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n\r\n", port);
+    char answer[64] = { 0 };
+    gssize got;
+
+    /* Between two munityd: the kernel queues the client on systemd's socket. */
+    waiting = g_socket_client_connect (client, G_SOCKET_CONNECTABLE (bound), NULL, &error);
+    g_assert_no_error (error);
+    g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (waiting)),
+                                              request, strlen (request), NULL, NULL, &error));
+
+    s = service_start (n2, NULL, g_socket_get_fd (listener), NULL);
+    g_assert_true (notify_read (n2, "READY=1", g_get_monotonic_time () + READY_TIMEOUT_S * G_USEC_PER_SEC));
+    got = g_input_stream_read (g_io_stream_get_input_stream (G_IO_STREAM (waiting)), answer, sizeof answer - 1,
+                               NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (got, >, 12);
+    g_assert_true (g_str_has_prefix (answer, "HTTP/1.1 200"));
+    g_assert_cmpint (service_stop (s, SIGTERM), ==, 0);
+  }
 }
 
 /* ---- the shipped files -------------------------------------------------- */
