@@ -541,7 +541,7 @@ hand_over (MunityListener *self,
 
   if (conn->msg == NULL)
     {
-      /* Not seen with libsoup 3.2 and 3.4; a later libsoup that announces
+      /* Not seen with libsoup 3.2.3; a later libsoup that announces
        * the request differently would leave the connection untracked. */
       g_message ("libsoup did not announce a new connection's request; closing it");
       shutdown (conn->fd, SHUT_RDWR);
