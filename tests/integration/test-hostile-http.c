@@ -633,6 +633,40 @@ test_disk_full (void)
   munity_test_rm_rf (state);
 }
 
+/* The database's disk full: PostgreSQL's disk_full (SQLSTATE 53100) is made
+ * to happen on a registration with a trigger, since filling the disk under
+ * a live cluster is not repeatable (a WAL write that fails makes it panic). */
+static void
+test_database_disk_full (void)
+{
+  g_autoptr(MunityTestDaemon) d = start (NULL, NULL);
+  guint16 port = munity_test_daemon_port (d);
+  g_autofree char *conninfo = g_strdup_printf ("host=%s user=munity dbname=postgres",
+                                               munity_test_daemon_state_dir (d));
+  const char *body = "{\"first\":\"Disk\",\"last\":\"Full\",\"email\":\"full@example.org\",\"password\":\"correct horse\"}";
+  g_autofree char *request = g_strdup_printf ("POST /api/register HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
+                                              "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                                              port, strlen (body), body);
+  g_autoptr(GString) full = NULL;
+  g_autoptr(GString) again = NULL;
+  g_autofree char *r1 = NULL, *r2 = NULL, *r3 = NULL;
+
+  r1 = munity_test_sql_value (conninfo,
+                              "CREATE FUNCTION munity_test_disk_full () RETURNS trigger LANGUAGE plpgsql AS "
+                              "$$ BEGIN RAISE EXCEPTION 'could not extend file: No space left on device' "
+                              "USING ERRCODE = 'disk_full'; END $$");
+  r2 = munity_test_sql_value (conninfo,
+                              "CREATE TRIGGER munity_test_disk_full BEFORE INSERT ON users "
+                              "FOR EACH ROW EXECUTE FUNCTION munity_test_disk_full ()");
+  full = exchange (port, request, strlen (request));
+  assert_json_error (full, 507, "storage-full");
+
+  /* Room again: the same registration goes through (nothing half-done). */
+  r3 = munity_test_sql_value (conninfo, "DROP TRIGGER munity_test_disk_full ON users");
+  again = exchange (port, request, strlen (request));
+  g_assert_cmpuint (status_of (again), ==, 201);
+}
+
 /* ---- row 11: NUL in a field ---------------------------------------------- */
 
 static void
@@ -797,6 +831,7 @@ main (int   argc,
   g_test_add_func ("/hostile/http/slow-and-idle-clients-are-closed", test_slow_and_idle_clients);
   g_test_add_func ("/hostile/http/burst-of-idle-connections", test_burst_of_connections);
   g_test_add_func ("/hostile/http/disk-full-loses-nothing", test_disk_full);
+  g_test_add_func ("/hostile/http/database-disk-full-is-507", test_database_disk_full);
   g_test_add_func ("/hostile/http/nul-in-a-field-is-that-fields-error", test_nul_in_field);
   g_test_add_func ("/hostile/http/huge-heads-get-json", test_huge_heads);
   g_test_add_func ("/hostile/http/security-headers-everywhere", test_security_headers);
