@@ -34,27 +34,6 @@ static guint             serial;
 /* ---- helpers ------------------------------------------------------------- */
 
 static char *
-json_object_text (const char *first_key,
-                  ...)
-{
-  g_autoptr(JsonBuilder) builder = json_builder_new ();
-  g_autoptr(JsonNode) root = NULL;
-  va_list ap;
-
-  json_builder_begin_object (builder);
-  va_start (ap, first_key);
-  for (const char *key = first_key; key != NULL; key = va_arg (ap, const char *))
-    {
-      json_builder_set_member_name (builder, key);
-      json_builder_add_string_value (builder, va_arg (ap, const char *));
-    }
-  va_end (ap);
-  json_builder_end_object (builder);
-  root = json_builder_get_root (builder);
-  return json_to_string (root, FALSE);
-}
-
-static char *
 unique_email (const char *tag)
 {
   return g_strdup_printf ("%s-%d-%u@hostile-db.example", tag, (int) getpid (), ++serial);
@@ -67,7 +46,7 @@ register_user (SoupSession *browser,
                const char  *email)
 {
   g_autofree char *url = munity_test_daemon_url (daemon_, "/api/register");
-  g_autofree char *body = json_object_text ("first", first, "last", "Hostile",
+  g_autofree char *body = munity_test_json_object ("first", first, "last", "Hostile",
                                             "email", email, "password", PASSWORD, NULL);
   g_autoptr(MunityTestResponse) resp = munity_test_http (browser, "POST", url, "application/json",
                                                          body, -1, NULL);
@@ -86,7 +65,7 @@ login_status (SoupSession *browser,
               const char  *email)
 {
   g_autofree char *url = munity_test_daemon_url (daemon_, "/api/login");
-  g_autofree char *body = json_object_text ("email", email, "password", PASSWORD, NULL);
+  g_autofree char *body = munity_test_json_object ("email", email, "password", PASSWORD, NULL);
   g_autoptr(MunityTestResponse) resp = munity_test_http (browser, "POST", url, "application/json",
                                                          body, -1, NULL);
 
@@ -300,7 +279,7 @@ login_load_start (const char *email,
                   guint       parallel)
 {
   LoginLoad *load = g_new0 (LoginLoad, 1);
-  g_autofree char *body = json_object_text ("email", email, "password", PASSWORD, NULL);
+  g_autofree char *body = munity_test_json_object ("email", email, "password", PASSWORD, NULL);
 
   load->session = munity_test_session_new (FALSE);
   load->url = munity_test_daemon_url (daemon_, "/api/login");

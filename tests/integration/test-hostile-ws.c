@@ -41,27 +41,6 @@ typedef struct {
   char   *cookie;   /* (owned) "munity_session=…" */
 } User;
 
-static char *
-json_object_text (const char *first_key,
-                  ...)
-{
-  g_autoptr(JsonBuilder) builder = json_builder_new ();
-  g_autoptr(JsonNode) root = NULL;
-  va_list ap;
-
-  json_builder_begin_object (builder);
-  va_start (ap, first_key);
-  for (const char *key = first_key; key != NULL; key = va_arg (ap, const char *))
-    {
-      json_builder_set_member_name (builder, key);
-      json_builder_add_string_value (builder, va_arg (ap, const char *));
-    }
-  va_end (ap);
-  json_builder_end_object (builder);
-  root = json_builder_get_root (builder);
-  return json_to_string (root, FALSE);
-}
-
 static void
 user_register (User       *u,
                const char *first)
@@ -69,7 +48,7 @@ user_register (User       *u,
   g_autoptr(SoupSession) session = munity_test_session_new (FALSE);
   g_autofree char *url = munity_test_daemon_url (daemon_, "/api/register");
   g_autofree char *email = g_strdup_printf ("%s-%d-%u@hostile-ws.example", first, (int) getpid (), ++serial);
-  g_autofree char *body = json_object_text ("first", first, "last", "Hostile",
+  g_autofree char *body = munity_test_json_object ("first", first, "last", "Hostile",
                                             "email", email, "password", PASSWORD, NULL);
   g_autoptr(MunityTestResponse) resp = munity_test_http (session, "POST", url, "application/json",
                                                          body, -1, NULL);
@@ -97,7 +76,7 @@ patch_first (SoupSession *session,
              const char  *first)
 {
   g_autofree char *url = munity_test_daemon_url (daemon_, "/api/me");
-  g_autofree char *body = json_object_text ("first", first, NULL);
+  g_autofree char *body = munity_test_json_object ("first", first, NULL);
   g_autoptr(MunityTestResponse) resp = munity_test_http (session, "PATCH", url, "application/json",
                                                          body, -1, "Cookie", u->cookie, NULL);
 

@@ -227,28 +227,6 @@ pump_pending (void)
 
 /* ---- JSON ------------------------------------------------------------------ */
 
-/* {"k1": "v1", ...} from string pairs ending with NULL. */
-static char *
-json_strings (const char *first_key,
-              ...)
-{
-  g_autoptr(JsonBuilder) builder = json_builder_new ();
-  g_autoptr(JsonNode) root = NULL;
-  va_list ap;
-
-  json_builder_begin_object (builder);
-  va_start (ap, first_key);
-  for (const char *key = first_key; key != NULL; key = va_arg (ap, const char *))
-    {
-      json_builder_set_member_name (builder, key);
-      json_builder_add_string_value (builder, va_arg (ap, const char *));
-    }
-  va_end (ap);
-  json_builder_end_object (builder);
-  root = json_builder_get_root (builder);
-  return json_to_string (root, FALSE);
-}
-
 static char *
 node_text (JsonNode *node)
 {
@@ -544,7 +522,7 @@ static char *
 login (Fixture *fx,
        User    *u)
 {
-  g_autofree char *body = json_strings ("email", u->email, "password", password, NULL);
+  g_autofree char *body = munity_test_json_object ("email", u->email, "password", password, NULL);
   g_autoptr(MunityTestResponse) resp = api (fx, "POST", "/api/login", NULL, body);
 
   g_assert_cmpuint (resp->status, ==, 200);
@@ -571,11 +549,11 @@ set_names (Fixture    *fx,
   g_autoptr(MunityTestResponse) resp = NULL;
 
   if (first != NULL && last != NULL)
-    body = json_strings ("first", first, "last", last, NULL);
+    body = munity_test_json_object ("first", first, "last", last, NULL);
   else if (first != NULL)
-    body = json_strings ("first", first, NULL);
+    body = munity_test_json_object ("first", first, NULL);
   else
-    body = json_strings ("last", last, NULL);
+    body = munity_test_json_object ("last", last, NULL);
   resp = api (fx, "PATCH", "/api/me", u->cookie, body);
   if (resp->status != 200)
     g_test_message ("PATCH /api/me: %u %s", resp->status, munity_test_response_text (resp));
@@ -2052,7 +2030,7 @@ test_events_bio_silent (Fixture       *fx,
   Ws *wb = ws_open (fx, b);
   Ws *a1 = ws_open (fx, a);
   g_autofree char *bio = g_strdup_printf ("A new bio, number %u", ++barrier_serial);
-  g_autofree char *body = json_strings ("bio", bio, NULL);
+  g_autofree char *body = munity_test_json_object ("bio", bio, NULL);
   g_autoptr(MunityTestResponse) resp = NULL;
 
   ws_next_user (wb, "userJoined", a);
@@ -2179,7 +2157,7 @@ test_races_concurrent_renames (Fixture       *fx,
       for (guint i = 0; i < per_round; i++)
         {
           g_autofree char *name = g_strdup_printf ("Racer %u-%u", round, i);
-          g_autofree char *body = json_strings ("first", name, NULL);
+          g_autofree char *body = munity_test_json_object ("first", name, NULL);
           g_autoptr(GBytes) bytes = g_bytes_new (body, strlen (body));
           SoupMessage *msg = soup_message_new ("PATCH", url);
 
@@ -2816,7 +2794,7 @@ storm_next (StormUser *su)
     return;
   url = url_of (su->fx, "/api/me");
   name = g_strdup_printf ("%s%06u", su->prefix, su->next++);
-  body = json_strings ("first", name, "last", name, NULL);
+  body = munity_test_json_object ("first", name, "last", name, NULL);
   bytes = g_bytes_new (body, strlen (body));
   su->msg = soup_message_new ("PATCH", url);
   soup_message_headers_replace (soup_message_get_request_headers (su->msg), "Cookie", su->user->cookie);
@@ -3404,7 +3382,7 @@ register_users (void)
       u->email = g_strdup_printf ("ws-%u-%d@example.org", i, (int) getpid ());
       u->first = g_strdup_printf ("User%02u", i);
       u->last = g_strdup_printf ("Tester %u", i);
-      body = json_strings ("first", u->first, "last", u->last, "email", u->email,
+      body = munity_test_json_object ("first", u->first, "last", u->last, "email", u->email,
                            "password", password, NULL);
       bytes = g_bytes_new (body, strlen (body));
       regs[i] = (Registration) { u, NULL, FALSE, NULL, url, g_bytes_ref (bytes) };

@@ -1069,3 +1069,24 @@ munity_test_sql_quote (const char *s)
   g_string_append_c (out, '\'');
   return g_string_free (out, FALSE);
 }
+
+char *
+munity_test_json_object (const char *first_key,
+                         ...)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonNode) root = NULL;
+  va_list ap;
+
+  json_builder_begin_object (builder);
+  va_start (ap, first_key);
+  for (const char *key = first_key; key != NULL; key = va_arg (ap, const char *))
+    {
+      json_builder_set_member_name (builder, key);
+      json_builder_add_string_value (builder, va_arg (ap, const char *));
+    }
+  va_end (ap);
+  json_builder_end_object (builder);
+  root = json_builder_get_root (builder);
+  return json_to_string (root, FALSE);
+}

@@ -137,6 +137,10 @@ MunityTestResponse *munity_test_http_from     (const char         *local_ip,
                                                const char * const *headers,
                                                GError            **error);
 
+/* {"k1": "v1", ...} from string pairs ending with NULL (transfer full). */
+char             *munity_test_json_object      (const char *first_key,
+                                                ...) G_GNUC_NULL_TERMINATED;
+
 /* The body parsed as JSON (transfer none), or NULL if it is not JSON. */
 JsonNode         *munity_test_response_json        (MunityTestResponse *resp);
 /* The body's top-level object (transfer none), or NULL. */
