@@ -814,6 +814,7 @@ typedef struct {
   GFile         *file;   /* (owned) the new picture */
   GOutputStream *out;    /* (owned) (nullable) */
   char          *url;    /* (owned) */
+  GError        *write_error; /* (owned) (nullable) */
   gboolean       full;   /* the write failed for want of space */
 } Upload;
 
@@ -824,6 +825,7 @@ upload_free (Upload *upload)
   g_clear_object (&upload->tmp);
   g_clear_object (&upload->file);
   g_clear_object (&upload->out);
+  g_clear_error (&upload->write_error);
   g_free (upload->url);
   g_free (upload);
 }
@@ -948,9 +950,11 @@ image_closed_cb (GObject      *source,
   Upload *upload = user_data;
   g_autoptr(GError) error = NULL;
 
-  if (!g_output_stream_close_finish (G_OUTPUT_STREAM (source), result, &error))
+  /* A failed write is the error to report, not the close after it. */
+  if (!g_output_stream_close_finish (G_OUTPUT_STREAM (source), result, &error) ||
+      upload->write_error != NULL)
     {
-      upload_fail (upload, error);
+      upload_fail (upload, upload->write_error != NULL ? upload->write_error : error);
       return;
     }
 
@@ -966,14 +970,10 @@ image_written_cb (GObject      *source,
   Upload *upload = user_data;
   g_autoptr(GError) error = NULL;
 
-  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
-    {
-      /* Closed so that the descriptor goes; the error is the write's. */
-      g_output_stream_close (upload->out, NULL, NULL);
-      upload_fail (upload, error);
-      return;
-    }
-
+  upload->write_error = g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error)
+                        ? NULL : g_steal_pointer (&error);
+  /* Closed either way, so that the descriptor goes (asynchronously: a close
+   * can wait on the disk). */
   g_output_stream_close_async (upload->out, G_PRIORITY_DEFAULT, NULL, image_closed_cb, upload);
 }
 
