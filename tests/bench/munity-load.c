@@ -5,7 +5,7 @@
  * Plain non-blocking sockets and epoll, no libsoup: the client must be
  * cheaper than the server it measures. Users and sessions are inserted
  * directly into PostgreSQL (argon2id logins are not what is measured).
- * Every frame received is checked against the guarantee of PROTOCOL.md §3:
+ * Every frame received is checked against the guarantee of doc/protocol.md §3:
  * onlineUsers first, then userJoined only for users not in the list and
  * userLeft only for users in it.
  *

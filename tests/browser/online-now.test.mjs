@@ -1,4 +1,4 @@
-// The web client in a real Chromium against a real munityd (PROTOCOL.md §6):
+// The web client in a real Chromium against a real munityd (doc/protocol.md §6):
 // register, Online now live across browsers, tabs, reloads, closing, a
 // restart of munityd, names with HTML in them, pictures, profiles, log out.
 //

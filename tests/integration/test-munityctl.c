@@ -1,4 +1,4 @@
-/* munityctl (PROTOCOL.md §5) against a MunityDbusService on a private bus:
+/* munityctl (doc/protocol.md §5) against a MunityDbusService on a private bus:
  * the real munityctl binary ($MUNITYCTL), the service in this process,
  * driven through the presence model. While munityctl runs, this process
  * keeps its main loop turning so the service can answer. */

@@ -1,4 +1,4 @@
-/* munityd under a service manager (PROTOCOL.md §1): sd_notify READY=1,
+/* munityd under a service manager (doc/protocol.md §1): sd_notify READY=1,
  * WATCHDOG=1 and STOPPING=1 on a NOTIFY_SOCKET the test owns, socket
  * activation through LISTEN_FDS / LISTEN_PID, and the shipped unit, D-Bus
  * and sysusers files checked by the tools that read them. The real

@@ -1,6 +1,6 @@
 /* test-ws.c — the WebSocket /ws of the real munityd, from the outside
  *
- * PROTOCOL.md §3 row by row, with real clients: libsoup's WebSocket client
+ * doc/protocol.md §3 row by row, with real clients: libsoup's WebSocket client
  * (one cookie per "browser", sent by hand) and, where libsoup cannot do it
  * (a refused handshake whose answer we inspect, a client that never answers
  * pings, a reader that never reads, fragmented messages, a connection that

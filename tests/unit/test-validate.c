@@ -1,4 +1,4 @@
-/* Unit tests of the field rules of PROTOCOL.md §2. */
+/* Unit tests of the field rules of doc/protocol.md §2. */
 #include "config.h"
 
 #include "munity-validate.h"

@@ -1,4 +1,4 @@
-// The one way the client calls munityd's JSON API (PROTOCOL.md §2).
+// The one way the client calls munityd's JSON API (doc/protocol.md §2).
 // Same origin, so the session cookie goes along by itself.
 
 export class ApiError extends Error {

@@ -1,5 +1,5 @@
 // Who is online right now: the list the Online now screen shows, kept
-// current by the socket module from the server's events (PROTOCOL.md §3).
+// current by the socket module from the server's events (doc/protocol.md §3).
 // Keyed by user id, so a user is in it once however many tabs they have.
 import { createSelector, createSlice } from '@reduxjs/toolkit';
 import { sessionEnded } from '../auth/sessionActions.js';

@@ -69,7 +69,7 @@ describe('online slice', () => {
   });
 
   it('applying events in order gives the server set', () => {
-    // A snapshot then deltas, as PROTOCOL.md §3 guarantees them.
+    // A snapshot then deltas, as doc/protocol.md §3 guarantees them.
     const state = run(
       onlineUsers([ada]),
       userJoined(alan),

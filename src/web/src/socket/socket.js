@@ -1,4 +1,4 @@
-// The one module that owns this tab's WebSocket to /ws (PROTOCOL.md §3).
+// The one module that owns this tab's WebSocket to /ws (doc/protocol.md §3).
 //
 // One socket per tab: start() does nothing while a socket is open or a retry
 // is scheduled, and it is driven by Redux actions (see app/store.js), not by
