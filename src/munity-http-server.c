@@ -1,4 +1,4 @@
-/* munity-http-server.c — the HTTP server: early checks, the dispatch of a request to its handler, its bookkeeping
+/* munity-http-server.c — the HTTP server: each request from libsoup to its handler
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
