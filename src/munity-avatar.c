@@ -108,3 +108,15 @@ munity_avatar_name_type (const char *name)
       return types[i].type;
   return NULL;
 }
+
+/**
+ * munity_avatar_dir_for_state_dir:
+ * @state_dir: munityd's state directory
+ *
+ * Returns: (transfer full): where the pictures are stored, `STATE/avatars`
+ */
+char *
+munity_avatar_dir_for_state_dir (const char *state_dir)
+{
+  return g_build_filename (state_dir, "avatars", NULL);
+}

@@ -17,5 +17,6 @@ const char *munity_avatar_sniff         (const guint8 *data,
 char       *munity_avatar_new_name      (gint64        user_id,
                                          const char   *extension);
 const char *munity_avatar_name_type     (const char   *name);
+char       *munity_avatar_dir_for_state_dir (const char *state_dir);
 
 G_END_DECLS

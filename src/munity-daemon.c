@@ -14,6 +14,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "munity-accounts.h"
+#include "munity-avatar.h"
 #include "munity-daemon.h"
 #include "munity-db.h"
 #include "munity-dbus.h"
@@ -322,7 +323,7 @@ serve (MunityDaemon *self)
    * request waits on the file system for it (and after the embedded
    * cluster's first start, which wants an empty directory as root). */
   {
-    g_autofree char *avatars = g_build_filename (self->config->state_dir, "avatars", NULL);
+    g_autofree char *avatars = munity_avatar_dir_for_state_dir (self->config->state_dir);
     if (g_mkdir_with_parents (avatars, 0700) != 0)
       {
         int saved_errno = errno;

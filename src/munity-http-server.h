@@ -1,4 +1,4 @@
-/* munity-http-server.h — the HTTP API of munityd
+/* munity-http-server.h — the HTTP server of munityd
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -45,7 +45,6 @@ gint64            munity_http_server_get_stalled_us  (MunityHttpServer   *self,
 void              munity_http_server_stop_listening  (MunityHttpServer   *self);
 guint             munity_http_server_get_n_in_flight (MunityHttpServer   *self);
 void              munity_http_server_disconnect      (MunityHttpServer   *self);
-SoupServer       *munity_http_server_get_soup_server (MunityHttpServer   *self);
 void              munity_http_server_set_presence    (MunityHttpServer   *self,
                                                       MunityPresence     *presence,
                                                       MunityWsHub        *hub);

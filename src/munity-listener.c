@@ -58,6 +58,10 @@
  * connection after its response (soup-server.c, request_finished()): no
  * idle keep-alive connection is left for libsoup 3.2.3 to forget in
  * CLOSE_WAIT, its own error answers included.
+ *
+ * What this file relies on in libsoup (3.2.3) is listed, with the libsoup
+ * file and function of each, in munity-http-soup.c (assumptions 1, 2, 5
+ * and 7) and pinned by tests/integration/test-libsoup-assumptions.c.
  */
 struct _MunityListener
 {
@@ -306,7 +310,8 @@ peer_is_gone (int fd)
 }
 
 /* libsoup is done with the connection: it closed it, or the WebSocket code
- * stole it (soup_server_connection_steal() emits the same signal). */
+ * stole it (soup_server_connection_steal() emits the same signal;
+ * munity-http-soup.c, assumption 7). */
 static void
 on_disconnected (SoupServerMessage *msg,
                  gpointer           user_data)
@@ -315,8 +320,9 @@ on_disconnected (SoupServerMessage *msg,
 
   /* libsoup 3.2 reads at most 64 KiB of request line and headers and past
    * that drops the connection without a word (soup-message-io-data.c,
-   * HEADER_SIZE_LIMIT). Our own descriptor keeps the TCP connection open, so
-   * a client still sending its head is told why. */
+   * HEADER_SIZE_LIMIT; munity-http-soup.c, assumption 5). Our own
+   * descriptor keeps the TCP connection open, so a client still sending its
+   * head is told why. */
   if (conn->fd >= 0 && !conn->tls && conn->state == CONN_HEADERS && conn->deadline != 0 && !conn->answered &&
       soup_server_message_get_method (msg) == NULL && !peer_is_gone (conn->fd))
     {
@@ -367,7 +373,8 @@ on_request_started (SoupServer        *server,
 
   /* libsoup announces the first request of a connection from inside
    * soup_server_accept_iostream(), before reading a byte; that is how a
-   * message is tied to its connection. */
+   * message is tied to its connection (soup-server-connection.c,
+   * soup_server_connection_accepted(); munity-http-soup.c, assumption 1). */
   if (conn == NULL || conn->msg != NULL)
     return;
 

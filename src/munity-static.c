@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "munity-error.h"
+#include "munity-http-routes.h"
 #include "munity-static.h"
 
 /* Files of a Vite build are small; anything larger is not ours. */
@@ -66,22 +67,6 @@ cached_file_free (CachedFile *file)
 
 /* ---- pure decisions ---------------------------------------------------- */
 
-static const char * const reserved_prefixes[] = { "/api", "/ws", "/healthz", "/metrics", "/avatars" };
-
-/* "/api" and "/api/..." but not "/apiary". */
-static gboolean
-is_reserved (const char *path)
-{
-  for (gsize i = 0; i < G_N_ELEMENTS (reserved_prefixes); i++)
-    {
-      gsize len = strlen (reserved_prefixes[i]);
-
-      if (strncmp (path, reserved_prefixes[i], len) == 0 && (path[len] == '\0' || path[len] == '/'))
-        return TRUE;
-    }
-  return FALSE;
-}
-
 /**
  * munity_static_route:
  * @path: the request path as it came, still percent-encoded
@@ -112,14 +97,15 @@ munity_static_route (const char  *path,
   if (path == NULL || path[0] != '/')
     return MUNITY_STATIC_ROUTE_NOT_FOUND;
 
-  if (is_reserved (path))
+  /* The route table decides what is the API's (munity-http-routes.c). */
+  if (munity_http_path_is_reserved (path))
     return MUNITY_STATIC_ROUTE_NOT_MINE;
 
   /* NULL for %2F, %00 and broken escapes. */
   decoded = g_uri_unescape_string (path, "/");
   if (decoded == NULL)
     return MUNITY_STATIC_ROUTE_NOT_FOUND;
-  if (is_reserved (decoded))
+  if (munity_http_path_is_reserved (decoded))
     return MUNITY_STATIC_ROUTE_NOT_MINE;
 
   for (const char *p = decoded; *p != '\0'; p++)

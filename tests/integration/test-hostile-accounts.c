@@ -837,6 +837,62 @@ test_register_retry_after_stall (void)
   stop_daemon (d);
 }
 
+/* ---- a client that goes away --------------------------------------------- */
+
+#define N_GONE 20
+
+/* Clients that send a register and hang up at once: their requests end
+ * without an answer (their queries cancelled once libsoup notices), with
+ * no internal error (a warning would end munityd: G_DEBUG=fatal-warnings),
+ * and the next client is served as usual. */
+static void
+test_register_client_gone (void)
+{
+  const char *env[] = { "MUNITY_HASH_QUEUE_MAX", "1000", NULL };
+  MunityTestDaemon *d = own_daemon (env);
+  g_autoptr(SoupSession) browser = session_from ("127.0.6.2", TRUE);
+  g_autofree char *email = unique_email ("after-gone");
+  g_autofree char *body = register_json ("After", "Gone", email, "correct horse");
+  g_autofree char *me_url = munity_test_daemon_url (d, "/api/me");
+  g_autoptr(MunityTestResponse) registered = NULL;
+  g_autoptr(MunityTestResponse) me = NULL;
+
+  for (guint i = 0; i < N_GONE; i++)
+    {
+      g_autofree char *gone_email = unique_email ("gone");
+      g_autofree char *json = register_json ("Gone", "Away", gone_email, "correct horse");
+      g_autofree char *request = g_strdup_printf ("POST /api/register HTTP/1.1\r\n"
+                                                  "Host: 127.0.0.1:%u\r\n"
+                                                  "Content-Type: application/json\r\n"
+                                                  "Content-Length: %zu\r\n\r\n%s",
+                                                  munity_test_daemon_port (d), strlen (json), json);
+      g_autoptr(GSocketClient) client = g_socket_client_new ();
+      g_autoptr(GInetAddress) local_ip = g_inet_address_new_from_string ("127.0.6.1");
+      g_autoptr(GSocketAddress) local = g_inet_socket_address_new (local_ip, 0);
+      g_autoptr(GSocketConnection) conn = NULL;
+      g_autoptr(GError) error = NULL;
+
+      g_socket_client_set_local_address (client, local);
+      conn = g_socket_client_connect_to_host (client, "127.0.0.1", munity_test_daemon_port (d), NULL, &error);
+      g_assert_no_error (error);
+      g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (conn)),
+                                                request, strlen (request), NULL, NULL, &error));
+      g_assert_no_error (error);
+      g_assert_true (g_io_stream_close (G_IO_STREAM (conn), NULL, &error));
+    }
+
+  spin (500);
+  wait_healthy (d);
+  g_assert_true (munity_test_daemon_is_running (d));
+
+  registered = register_in (d, browser, body);
+  g_assert_cmpuint (registered->status, ==, 201);
+  me = munity_test_http (browser, "GET", me_url, NULL, NULL, 0, NULL);
+  g_assert_cmpuint (me->status, ==, 200);
+
+  stop_daemon (d);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -853,6 +909,7 @@ main (int    argc,
   g_test_add_func ("/hostile/register/throttled", test_register_throttled);
   g_test_add_func ("/hostile/login/stranger-cannot-lock-out-owner", test_stranger_cannot_lock_out_owner);
   g_test_add_func ("/hostile/register/retry-after-stall-succeeds", test_register_retry_after_stall);
+  g_test_add_func ("/hostile/register/client-gone-mid-request", test_register_client_gone);
 
   ret = g_test_run ();
 

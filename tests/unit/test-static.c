@@ -6,6 +6,7 @@
 
 #include <glib.h>
 
+#include "munity-http-routes.h"
 #include "munity-static.h"
 
 static void
@@ -66,6 +67,25 @@ test_route_not_mine (void)
 
   for (gsize i = 0; i < G_N_ELEMENTS (paths); i++)
     assert_route (paths[i], MUNITY_STATIC_ROUTE_NOT_MINE, NULL);
+}
+
+/* The API's part of the URL space comes from its route table
+ * (munity-http-routes.c): whole first segments of its routes. */
+static void
+test_reserved_from_route_table (void)
+{
+  const char * const reserved[] = {
+    "/api", "/api/", "/api/register", "/api/anything/else", "/ws", "/ws/x",
+    "/healthz", "/healthz/", "/metrics", "/metrics/x", "/avatars", "/avatars/1-a.png",
+  };
+  const char * const not_reserved[] = {
+    "/", "//api", "/apiary", "/wsx", "/healthzz", "/avatar", "/online", "/assets/api",
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (reserved); i++)
+    g_assert_true (munity_http_path_is_reserved (reserved[i]));
+  for (gsize i = 0; i < G_N_ELEMENTS (not_reserved); i++)
+    g_assert_false (munity_http_path_is_reserved (not_reserved[i]));
 }
 
 static void
@@ -209,6 +229,7 @@ main (int    argc,
   g_test_add_func ("/static/route/client-routes", test_route_client_routes);
   g_test_add_func ("/static/route/files", test_route_files);
   g_test_add_func ("/static/route/not-mine", test_route_not_mine);
+  g_test_add_func ("/static/route/reserved-from-route-table", test_reserved_from_route_table);
   g_test_add_func ("/static/route/traversal-refused", test_route_traversal_refused);
   g_test_add_func ("/static/content-types", test_content_types);
   g_test_add_func ("/static/cache-control", test_cache_control);
