@@ -99,6 +99,7 @@ struct _MunityHttpReq {
                                              * cancelled when the client goes away */
   gboolean                     paused;
   gulong                       disconnected_id;
+  GSource                     *hangup_watch; /* (owned) (nullable) see munity_http_req_pause() */
 };
 
 MunityHttpReq *munity_http_req_new              (MunityHttpServer   *self,

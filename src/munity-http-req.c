@@ -4,8 +4,11 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <glib-unix.h>
 #include <glib/gi18n.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "munity-error.h"
 #include "munity-http-guard.h"
@@ -106,12 +109,51 @@ munity_http_server_scheme_of (MunityHttpServer  *self,
  * for is not needed any more. With libsoup 3.2 this comes late for a paused
  * request (munity-http-soup.c, assumption 6). */
 static void
+stop_hangup_watch (MunityHttpReq *req)
+{
+  if (req->hangup_watch != NULL)
+    {
+      g_source_destroy (req->hangup_watch);
+      g_clear_pointer (&req->hangup_watch, g_source_unref);
+    }
+}
+
+static void
 on_disconnected (SoupServerMessage *msg,
                  gpointer           user_data)
 {
   MunityHttpReq *req = user_data;
 
+  /* The listener has closed the watched descriptor by now. */
+  stop_hangup_watch (req);
   g_cancellable_cancel (req->cancellable);
+}
+
+/* libsoup does not read a paused message's socket, so its "disconnected"
+ * comes only when the answer is written: a client that hangs up during an
+ * argon2id hash or a slow query is noticed here instead. An end of stream
+ * means the client is gone (as nginx treats it, "client prematurely closed
+ * connection"); bytes after the request (a pipelined request, a TLS
+ * close_notify) cannot be told apart from a client that still waits, so
+ * the watch ends there and the request runs to its answer. */
+static gboolean
+hangup_cb (int          fd,
+           GIOCondition condition,
+           gpointer     user_data)
+{
+  MunityHttpReq *req = user_data;
+  char byte;
+  gssize n;
+
+  n = recv (fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR) &&
+      (condition & (G_IO_HUP | G_IO_ERR)) == 0)
+    return G_SOURCE_CONTINUE;
+
+  g_clear_pointer (&req->hangup_watch, g_source_unref);
+  if (n <= 0)
+    g_cancellable_cancel (req->cancellable);
+  return G_SOURCE_REMOVE;
 }
 
 /**
@@ -141,6 +183,7 @@ munity_http_req_new (MunityHttpServer  *self,
 static void
 req_free (MunityHttpReq *req)
 {
+  stop_hangup_watch (req);
   g_clear_signal_handler (&req->disconnected_id, req->msg);
   g_clear_object (&req->msg);
   g_clear_object (&req->self);
@@ -166,11 +209,21 @@ req_free (MunityHttpReq *req)
 void
 munity_http_req_pause (MunityHttpReq *req)
 {
+  int fd;
+
   if (!req->paused)
     {
       req->paused = TRUE;
       req->cancellable = g_cancellable_new ();
       req->disconnected_id = g_signal_connect (req->msg, "disconnected", G_CALLBACK (on_disconnected), req);
+      fd = munity_listener_peek_fd (req->self->listener, req->msg);
+      if (fd >= 0)
+        {
+          req->hangup_watch = g_unix_fd_source_new (fd, G_IO_IN | G_IO_HUP | G_IO_ERR);
+          g_source_set_callback (req->hangup_watch, G_SOURCE_FUNC (hangup_cb), req, NULL);
+          g_source_set_static_name (req->hangup_watch, "munity-http-hangup");
+          g_source_attach (req->hangup_watch, NULL);
+        }
       soup_server_message_pause (req->msg);
     }
 }

@@ -1038,6 +1038,28 @@ munity_listener_take_fd (MunityListener    *self,
 }
 
 /**
+ * munity_listener_peek_fd:
+ * @self: the listener
+ * @msg: a request that the listener accepted
+ *
+ * The listener's own descriptor of @msg's TCP socket (under TLS too), to
+ * watch for the client hanging up while libsoup does not (libsoup 3.2
+ * does not watch a paused message's socket; munity-http-soup.c). It stays
+ * open until @msg's "disconnected": do not close it, read from it or keep
+ * it past that.
+ *
+ * Returns: the descriptor, or -1
+ */
+int
+munity_listener_peek_fd (MunityListener    *self,
+                         SoupServerMessage *msg)
+{
+  Conn *conn = lookup (self, msg);
+
+  return conn != NULL ? conn->fd : -1;
+}
+
+/**
  * munity_listener_get_tag:
  * @self: the listener
  * @msg: a request that the listener accepted

@@ -45,6 +45,8 @@ gboolean        munity_listener_refuse          (MunityListener          *self,
 int             munity_listener_take_fd         (MunityListener          *self,
                                                  SoupServerMessage       *msg,
                                                  gboolean                *out_relayed);
+int             munity_listener_peek_fd         (MunityListener          *self,
+                                                 SoupServerMessage       *msg);
 void            munity_listener_set_tls_certificate (MunityListener      *self,
                                                      GTlsCertificate     *certificate);
 guint           munity_listener_get_tag         (MunityListener          *self,
