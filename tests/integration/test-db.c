@@ -14,10 +14,12 @@
 
 #include "munity-accounts.h"
 #include "munity-config.h"
+#include "munity-daemon.h"
 #include "munity-db.h"
 #include "munity-embedded-pg.h"
 #include "munity-error.h"
 #include "munity-migrations.h"
+#include "munity-session.h"
 #include "munity-test-pg.h"
 
 /* One cluster for the MunityDb tests: initdb is the slow part. */
@@ -720,15 +722,98 @@ hash_jobs_gone (gpointer data)
   return munity_accounts_get_n_hash_jobs (wait->accounts) == 0;
 }
 
+static MunityDb *
+db_new_migrated (void)
+{
+  MunityDb *db = db_new_up (2);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+
+  munity_migrations_run_async (db, NULL, store_result_cb, &result);
+  await_result (&result, 30000);
+  g_assert_true (munity_migrations_run_finish (result, NULL, &error));
+  g_assert_no_error (error);
+  return db;
+}
+
+static void
+on_close_requested (MunitySocket *socket,
+                    guint         code,
+                    const char   *reason,
+                    guint        *out_code)
+{
+  *out_code = code;
+}
+
+/* Stored changes and ended sessions reach the model through the daemon's
+ * wiring, not through whoever asked for them. */
+static void
+test_accounts_reach_presence (void)
+{
+  MunityDb *db = db_new_migrated ();
+  g_autoptr(MunityAccounts) accounts = munity_accounts_new (db);
+  g_autoptr(MunityPresence) presence = munity_presence_new (0);
+  g_autoptr(MunityUserInfo) user = NULL;
+  g_autoptr(MunityUserInfo) changed = NULL;
+  g_autoptr(MunitySocket) socket = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *token = NULL;
+  g_autofree char *email = g_strdup_printf ("wired-%d@example.org", (int) getpid ());
+  g_autofree char *session = NULL;
+  guint close_code = 0;
+
+  /* every change announced at once */
+  munity_presence_set_update_interval (presence, 0);
+  munity_daemon_connect_accounts (accounts, presence);
+
+  munity_accounts_register_async (accounts, "Wired", "Up", email, "a long password",
+                                  "192.0.2.200", NULL, store_result_cb, &result);
+  await_result (&result, 20000);
+  user = munity_accounts_register_finish (accounts, result, &token, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_clear_object (&result);
+
+  session = munity_session_token_hash (token);
+  socket = munity_socket_new (user->id, session);
+  g_signal_connect (socket, "close-requested", G_CALLBACK (on_close_requested), &close_code);
+  munity_presence_add_socket (presence, socket, user);
+
+  munity_accounts_update_async (accounts, user->id, "Renamed", NULL, NULL, NULL, store_result_cb, &result);
+  await_result (&result, 10000);
+  changed = munity_accounts_update_finish (accounts, result, &error);
+  g_assert_no_error (error);
+  g_clear_object (&result);
+  g_assert_cmpstr (munity_user_get_first (munity_presence_lookup_user (presence, user->id)), ==, "Renamed");
+  g_clear_pointer (&changed, munity_user_info_unref);
+
+  munity_accounts_set_image_async (accounts, user->id, "/avatars/wired.png", NULL, store_result_cb, &result);
+  await_result (&result, 10000);
+  changed = munity_accounts_set_image_finish (accounts, result, NULL, &error);
+  g_assert_no_error (error);
+  g_clear_object (&result);
+  g_assert_cmpstr (munity_user_get_image_url (munity_presence_lookup_user (presence, user->id)), ==,
+                   "/avatars/wired.png");
+
+  munity_accounts_logout_async (accounts, token, NULL, store_result_cb, &result);
+  await_result (&result, 10000);
+  g_assert_cmpint (munity_accounts_logout_finish (accounts, result, &error), ==, user->id);
+  g_assert_no_error (error);
+  g_assert_cmpuint (close_code, ==, MUNITY_CLOSE_LOGGED_OUT);
+  g_assert_null (munity_presence_lookup_user (presence, user->id));
+
+  g_clear_object (&result);
+  g_clear_object (&accounts);
+  db_free_checked (db);
+}
+
 /* A register whose client went away while its password waited for a
  * hashing thread costs no argon2id hash: the pool skips it. */
 static void
 test_cancelled_register_does_not_hash (void)
 {
-  MunityDb *db = db_new_up (4);
+  MunityDb *db = db_new_migrated ();
   g_autoptr(MunityAccounts) accounts = NULL;
-  g_autoptr(GAsyncResult) result = NULL;
-  g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) cancellables = g_ptr_array_new_with_free_func (g_object_unref);
   /* as many hashing threads as munity-accounts.c starts */
   guint threads = MAX (1, g_get_num_processors () - 1);
@@ -737,11 +822,6 @@ test_cancelled_register_does_not_hash (void)
   HashJobs wait;
   guint64 before, at_cancel, after;
   guint jobs_at_cancel;
-
-  munity_migrations_run_async (db, NULL, store_result_cb, &result);
-  await_result (&result, 30000);
-  g_assert_true (munity_migrations_run_finish (result, NULL, &error));
-  g_assert_no_error (error);
 
   accounts = munity_accounts_new (db);
   before = munity_accounts_get_n_hashes (accounts);
@@ -785,7 +865,6 @@ test_cancelled_register_does_not_hash (void)
   g_assert_true (loop_until (hash_jobs_gone, &wait, 5000));
 
   g_clear_object (&accounts);
-  g_clear_object (&result);
   db_free_checked (db);
 }
 
@@ -1132,6 +1211,7 @@ main (int   argc,
   g_test_add_func ("/db/server/stop-and-restart", test_server_restart);
   g_test_add_func ("/db/server/unreachable", test_unreachable);
   g_test_add_func ("/db/conninfo/validate", test_bad_conninfo);
+  g_test_add_func ("/accounts/signals-reach-presence", test_accounts_reach_presence);
   g_test_add_func ("/accounts/register/cancelled-does-not-hash", test_cancelled_register_does_not_hash);
   g_test_add_func ("/embedded-pg/lifecycle", test_embedded_lifecycle);
   g_test_add_func ("/embedded-pg/exited", test_embedded_exited);
