@@ -361,20 +361,21 @@ void
 munity_daemon_connect_dbus_view (MunityPresence    *presence,
                                  MunityDbusService *dbus)
 {
-  g_signal_connect_object (presence, "user-joined",
-                           G_CALLBACK (munity_dbus_service_user_joined), dbus, G_CONNECT_SWAPPED);
-  g_signal_connect_object (presence, "user-left",
-                           G_CALLBACK (munity_dbus_service_user_left), dbus, G_CONNECT_SWAPPED);
-  g_signal_connect_object (presence, "user-updated",
-                           G_CALLBACK (munity_dbus_service_user_updated), dbus, G_CONNECT_SWAPPED);
-  g_signal_connect_object (presence, "socket-added",
-                           G_CALLBACK (munity_dbus_service_sockets_changed), dbus, G_CONNECT_SWAPPED);
-  g_signal_connect_object (presence, "socket-removed",
-                           G_CALLBACK (munity_dbus_service_sockets_changed), dbus, G_CONNECT_SWAPPED);
-  g_signal_connect_object (presence, "notify::n-users",
-                           G_CALLBACK (munity_dbus_service_counts_changed), dbus, G_CONNECT_SWAPPED);
-  g_signal_connect_object (presence, "notify::n-sockets",
-                           G_CALLBACK (munity_dbus_service_counts_changed), dbus, G_CONNECT_SWAPPED);
+  static const struct {
+    const char *signal;
+    GCallback   callback;
+  } wiring[] = {
+    { "user-joined", G_CALLBACK (munity_dbus_service_user_joined) },
+    { "user-left", G_CALLBACK (munity_dbus_service_user_left) },
+    { "user-updated", G_CALLBACK (munity_dbus_service_user_updated) },
+    { "socket-added", G_CALLBACK (munity_dbus_service_sockets_changed) },
+    { "socket-removed", G_CALLBACK (munity_dbus_service_sockets_changed) },
+    { "notify::n-users", G_CALLBACK (munity_dbus_service_counts_changed) },
+    { "notify::n-sockets", G_CALLBACK (munity_dbus_service_counts_changed) },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (wiring); i++)
+    g_signal_connect_object (presence, wiring[i].signal, wiring[i].callback, dbus, G_CONNECT_SWAPPED);
 }
 
 /* A picture being written when munityd stopped (or the disk filled up)

@@ -184,6 +184,14 @@ munity_dbus_service_user_left (MunityDbusService *self,
   munity_dbus_presence1_emit_user_left (self->root, (guint64) munity_user_get_id (user));
 }
 
+/* The object of @user while the service runs, else %NULL. */
+static MunityDBusUser1 *
+running_user_iface (MunityDbusService *self,
+                    MunityUser        *user)
+{
+  return self->started ? lookup_user_iface (self, munity_user_get_id (user)) : NULL;
+}
+
 /**
  * munity_dbus_service_user_updated:
  * @self: a service
@@ -196,12 +204,8 @@ void
 munity_dbus_service_user_updated (MunityDbusService *self,
                                   MunityUser        *user)
 {
-  MunityDBusUser1 *iface;
+  MunityDBusUser1 *iface = running_user_iface (self, user);
 
-  if (!self->started)
-    return;
-
-  iface = lookup_user_iface (self, munity_user_get_id (user));
   if (iface != NULL)
     user_sync_details (iface, user);
 }
@@ -218,12 +222,8 @@ void
 munity_dbus_service_sockets_changed (MunityDbusService *self,
                                      MunityUser        *user)
 {
-  MunityDBusUser1 *iface;
+  MunityDBusUser1 *iface = running_user_iface (self, user);
 
-  if (!self->started)
-    return;
-
-  iface = lookup_user_iface (self, munity_user_get_id (user));
   if (iface != NULL)
     munity_dbus_user1_set_sockets (iface, munity_user_get_n_sockets (user));
 }
