@@ -59,73 +59,7 @@
 /* Every query that returns a user selects these columns in this order. */
 #define USER_COLUMNS "u.id, u.first, u.last, u.email, u.bio, u.image_url, u.version"
 
-/* ---- MunityUserInfo ---------------------------------------------------- */
-
-static void
-user_info_clear (gpointer data)
-{
-  MunityUserInfo *info = data;
-
-  g_free (info->first);
-  g_free (info->last);
-  g_free (info->email);
-  g_free (info->bio);
-  g_free (info->image_url);
-}
-
-/**
- * munity_user_info_ref:
- * @info: a user
- *
- * Returns: (transfer full): @info
- */
-MunityUserInfo *
-munity_user_info_ref (MunityUserInfo *info)
-{
-  return g_atomic_rc_box_acquire (info);
-}
-
-/**
- * munity_user_info_unref:
- * @info: (transfer full): a user
- */
-void
-munity_user_info_unref (MunityUserInfo *info)
-{
-  g_atomic_rc_box_release_full (info, user_info_clear);
-}
-
-G_DEFINE_BOXED_TYPE (MunityUserInfo, munity_user_info, munity_user_info_ref, munity_user_info_unref)
-
-/**
- * munity_user_info_new:
- * @id: the user id
- * @first: the first name
- * @last: the last name
- * @email: the email address
- * @bio: the bio
- * @image_url: (nullable): the picture's path
- *
- * Returns: (transfer full): a user with version 0
- */
-MunityUserInfo *
-munity_user_info_new (gint64      id,
-                      const char *first,
-                      const char *last,
-                      const char *email,
-                      const char *bio,
-                      const char *image_url)
-{
-  MunityUserInfo *info = g_atomic_rc_box_new0 (MunityUserInfo);
-
-  info->id = id;
-  info->first = g_strdup (first);
-  info->last = g_strdup (last);
-  info->email = g_strdup (email);
-  info->bio = g_strdup (bio);
-  info->image_url = g_strdup (image_url);
-  return info;
-}
+/* ---- rows ------------------------------------------------------------- */
 
 static MunityUserInfo *
 user_info_from_row (const PGresult *res,
@@ -139,44 +73,6 @@ user_info_from_row (const PGresult *res,
   info->version = g_ascii_strtoll (PQgetvalue (res, row, 6), NULL, 10);
 
   return info;
-}
-
-/**
- * munity_user_info_to_json:
- * @info: a user
- * @with_email: whether to add `email` (only for the user's own account)
- *
- * Returns: (transfer full): the user as everyone may see it:
- *   `{"id", "first", "last", "imageUrl", "bio"}`, plus `"email"` if asked
- */
-JsonNode *
-munity_user_info_to_json (MunityUserInfo *info,
-                          gboolean        with_email)
-{
-  g_autoptr(JsonBuilder) builder = json_builder_new ();
-
-  json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "id");
-  json_builder_add_int_value (builder, info->id);
-  json_builder_set_member_name (builder, "first");
-  json_builder_add_string_value (builder, info->first);
-  json_builder_set_member_name (builder, "last");
-  json_builder_add_string_value (builder, info->last);
-  json_builder_set_member_name (builder, "imageUrl");
-  if (info->image_url != NULL)
-    json_builder_add_string_value (builder, info->image_url);
-  else
-    json_builder_add_null_value (builder);
-  json_builder_set_member_name (builder, "bio");
-  json_builder_add_string_value (builder, info->bio);
-  if (with_email)
-    {
-      json_builder_set_member_name (builder, "email");
-      json_builder_add_string_value (builder, info->email);
-    }
-  json_builder_end_object (builder);
-
-  return json_builder_get_root (builder);
 }
 
 /* ---- MunityAccounts ---------------------------------------------------- */
@@ -223,6 +119,14 @@ struct _MunityAccounts
 
 G_DEFINE_FINAL_TYPE (MunityAccounts, munity_accounts, G_TYPE_OBJECT)
 
+enum {
+  SIGNAL_USER_CHANGED,
+  SIGNAL_SESSION_ENDED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
 static void
 device_free (gpointer data)
 {
@@ -267,6 +171,33 @@ static void
 munity_accounts_class_init (MunityAccountsClass *klass)
 {
   G_OBJECT_CLASS (klass)->dispose = munity_accounts_dispose;
+
+  /**
+   * MunityAccounts::user-changed:
+   * @self: the accounts service
+   * @user: the user's details as now stored
+   *
+   * A user's profile or picture was changed and stored. Emitted before the
+   * operation's callback runs.
+   */
+  signals[SIGNAL_USER_CHANGED] =
+    g_signal_new ("user-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1,
+                  MUNITY_TYPE_USER_INFO | G_SIGNAL_TYPE_STATIC_SCOPE);
+  /**
+   * MunityAccounts::session-ended:
+   * @self: the accounts service
+   * @user_id: the session's user
+   * @session: the session (its token hash, as munity_session_token_hash()
+   *   makes it)
+   *
+   * A session was ended by a logout. Emitted before the operation's
+   * callback runs.
+   */
+  signals[SIGNAL_SESSION_ENDED] =
+    g_signal_new ("session-ended", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 2,
+                  G_TYPE_INT64, G_TYPE_STRING | G_SIGNAL_TYPE_STATIC_SCOPE);
 }
 
 /* A positive number from the environment variable @name (a test hook), or
@@ -437,8 +368,14 @@ munity_accounts_prune (MunityAccounts *self)
  * it, work beyond the bound is refused at once with 503 busy. */
 static GThreadPool *hash_pool;
 static guint hash_queue_max;
-static gint hash_jobs;  /* (atomic) queued + running */
+static gint hash_jobs;      /* (atomic) queued + running */
+static gsize hash_count;    /* (atomic) argon2id computations started */
 
+/* A job whose operation was cancelled before a thread took it (its client
+ * went away while it waited in the queue) is answered without hashing:
+ * nobody would read the outcome, and the queue is what real users wait
+ * in. One that is already hashing runs to its end (libsodium cannot be
+ * interrupted); its task then answers with the cancellation. */
 static void
 hash_pool_run (gpointer data,
                gpointer user_data)
@@ -446,19 +383,30 @@ hash_pool_run (gpointer data,
   g_autoptr(GTask) job = data;
   GTaskThreadFunc func = g_task_get_task_data (job);
   GTask *task = g_task_get_source_object (job);
+  GCancellable *cancellable = g_task_get_cancellable (job);
 
-  func (job, task, g_task_get_task_data (task), g_task_get_cancellable (job));
+  if (g_cancellable_is_cancelled (cancellable))
+    {
+      g_task_return_new_error (job, G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled");
+    }
+  else
+    {
+      g_atomic_pointer_add (&hash_count, 1);
+      func (job, task, g_task_get_task_data (task), cancellable);
+    }
   g_atomic_int_add (&hash_jobs, -1);
 }
 
-/* Runs @func with the Op of *@task in the hash pool, then @callback with
- * *@task (stolen) as user data. If the queue is full, does nothing and
- * returns FALSE: *@task is left to the caller. */
+/* Runs @func with the Attempt of *@task in the hash pool, then @callback
+ * with *@task (stolen) as user data. If the queue is full, does nothing and
+ * returns FALSE: *@task is left to the caller. An operation that is
+ * cancelled already is not queued: @callback gets the cancellation. */
 static gboolean
 hash_start (GTask               **task,
             GTaskThreadFunc       func,
             GAsyncReadyCallback   callback)
 {
+  GCancellable *cancellable = g_task_get_cancellable (*task);
   GTask *hash_task;
 
   if (g_once_init_enter (&hash_pool))
@@ -469,24 +417,66 @@ hash_start (GTask               **task,
       g_once_init_leave (&hash_pool, g_thread_pool_new (hash_pool_run, NULL, threads, FALSE, NULL));
     }
 
+  /* The job's source object is the operation's task, its task data the
+   * function to run. */
+  if (g_cancellable_is_cancelled (cancellable))
+    {
+      hash_task = g_task_new (*task, cancellable, callback, *task);
+      *task = NULL;
+      g_task_return_new_error (hash_task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled");
+      g_object_unref (hash_task);
+      return TRUE;
+    }
+
   /* Only the main thread adds jobs, so the count can only have dropped
    * between this check and the increment. */
   if ((guint) g_atomic_int_get (&hash_jobs) >= hash_queue_max)
     return FALSE;
   g_atomic_int_inc (&hash_jobs);
 
-  /* The job's source object is the operation's task, its task data the
-   * function to run. */
-  hash_task = g_task_new (*task, g_task_get_cancellable (*task), callback, *task);
+  hash_task = g_task_new (*task, cancellable, callback, *task);
   g_task_set_task_data (hash_task, func, NULL);
   *task = NULL;
   g_thread_pool_push (hash_pool, hash_task, NULL);
   return TRUE;
 }
 
-/* ---- shared state of one operation ------------------------------------- */
+/**
+ * munity_accounts_get_n_hashes:
+ * @self: the accounts service
+ *
+ * How many argon2id computations (hashes and verifications) this process
+ * has started, for metrics and tests: an operation whose client went away
+ * before its turn does not start one.
+ *
+ * Returns: the count since the process started
+ */
+guint64
+munity_accounts_get_n_hashes (MunityAccounts *self)
+{
+  g_return_val_if_fail (MUNITY_IS_ACCOUNTS (self), 0);
 
-/* Which throttles hold a reservation for an operation. */
+  return (guint64) g_atomic_pointer_get (&hash_count);
+}
+
+/**
+ * munity_accounts_get_n_hash_jobs:
+ * @self: the accounts service
+ *
+ * Returns: how many password jobs are queued or running now, in this
+ *   process
+ */
+guint
+munity_accounts_get_n_hash_jobs (MunityAccounts *self)
+{
+  g_return_val_if_fail (MUNITY_IS_ACCOUNTS (self), 0);
+
+  return (guint) g_atomic_int_get (&hash_jobs);
+}
+
+/* ---- register and login: what both keep ------------------------------- */
+
+/* Which throttles hold a reservation for an attempt. */
 enum {
   HELD_ADDRESS = 1 << 0,
   HELD_ACCOUNT = 1 << 1,
@@ -495,66 +485,87 @@ enum {
   HELD_ALL = HELD_ADDRESS | HELD_ACCOUNT | HELD_DEVICE | HELD_REGISTER,
 };
 
+/* A register or a login: the task data of both (a register's is the
+ * RegisterOp around it). Both are throttled, hash in the pool and open a
+ * session, and these fields mean the same in both. */
 typedef struct {
-  char           *first;         /* (owned) */
-  char           *last;          /* (owned) */
   char           *email;         /* (owned) */
   char           *password;      /* (owned) wiped when freed */
-  char           *hash;          /* (owned) argon2id string */
+  char           *password_hash; /* (owned) (nullable) the account's argon2id string:
+                                  * the stored one to verify, or a register's new one */
   char           *address_key;   /* (owned) see munity_throttle_address_key() */
   char           *account_key;   /* (owned) the case-folded email */
-  char           *device_hash;   /* (owned) (nullable) of the device token presented */
-  char           *token;         /* (owned) */
+  char           *device_hash;   /* (owned) (nullable) of the device token presented (login) */
+  char           *token;         /* (owned) (nullable) the new session's */
   char           *device_token;  /* (owned) (nullable) to hand out on success */
-  MunityUserInfo *user;          /* (owned) */
-  gboolean        verified;
+  MunityUserInfo *user;          /* (owned) (nullable) the account, once found or made */
+  gboolean        verified;      /* the password matched password_hash */
   gboolean        trusted;       /* the device presented is known for this account */
   guint           held;          /* HELD_* */
-  void          (*admit) (GTask *task);  /* starts, parks or refuses the operation */
+  void          (*admit) (GTask *task);  /* starts, parks or refuses the attempt */
   guint           retry_after_s; /* with RATE_LIMITED and BUSY */
-} Op;
+} Attempt;
+
+/* A register: an attempt, and the names of the account to create. */
+typedef struct {
+  Attempt         attempt;       /* first: a RegisterOp is an Attempt */
+  char           *first;         /* (owned) */
+  char           *last;          /* (owned) */
+} RegisterOp;
 
 static void
-op_free (gpointer data)
+attempt_clear (Attempt *op)
 {
-  Op *op = data;
-
-  g_free (op->first);
-  g_free (op->last);
   g_free (op->email);
   if (op->password != NULL)
     {
       sodium_memzero (op->password, strlen (op->password));
       g_free (op->password);
     }
-  g_free (op->hash);
+  g_free (op->password_hash);
   g_free (op->address_key);
   g_free (op->account_key);
   g_free (op->device_hash);
   g_free (op->token);
   g_free (op->device_token);
   g_clear_pointer (&op->user, munity_user_info_unref);
+}
+
+static void
+attempt_free (gpointer data)
+{
+  attempt_clear (data);
+  g_free (data);
+}
+
+static void
+register_op_free (gpointer data)
+{
+  RegisterOp *op = data;
+
+  attempt_clear (&op->attempt);
+  g_free (op->first);
+  g_free (op->last);
   g_free (op);
 }
 
 static GTask *
-op_task_new (MunityAccounts      *self,
-             gpointer             source_tag,
-             GCancellable        *cancellable,
-             GAsyncReadyCallback  callback,
-             gpointer             user_data,
-             Op                 **out_op)
+attempt_task_new (MunityAccounts      *self,
+                  gpointer             source_tag,
+                  Attempt             *op,
+                  GDestroyNotify       op_free,
+                  GCancellable        *cancellable,
+                  GAsyncReadyCallback  callback,
+                  gpointer             user_data)
 {
   GTask *task = g_task_new (self, cancellable, callback, user_data);
-  Op *op = g_new0 (Op, 1);
 
   g_task_set_source_tag (task, source_tag);
   g_task_set_task_data (task, op, op_free);
-  *out_op = op;
   return task;
 }
 
-/* Gives every waiting operation another chance to start, in the order
+/* Gives every waiting attempt another chance to start, in the order
  * they arrived: something was settled. */
 static void
 admit_waiting (MunityAccounts *self)
@@ -577,7 +588,7 @@ admit_waiting (MunityAccounts *self)
       for (guint i = 0; i < n && !g_queue_is_empty (&self->waiting); i++)
         {
           GTask *task = g_queue_pop_head (&self->waiting);
-          Op *op = g_task_get_task_data (task);
+          Attempt *op = g_task_get_task_data (task);
 
           op->admit (task);
         }
@@ -590,10 +601,10 @@ admit_waiting (MunityAccounts *self)
  * failures (for registrations: as registrations), else they are given
  * back. */
 static void
-op_settle (MunityAccounts *self,
-           Op             *op,
-           guint           which,
-           gboolean        failed)
+attempt_settle (MunityAccounts *self,
+                Attempt        *op,
+                guint           which,
+                gboolean        failed)
 {
   gint64 now = g_get_monotonic_time ();
 
@@ -613,55 +624,55 @@ op_settle (MunityAccounts *self,
   admit_waiting (self);
 }
 
+/* The end of a register or a login. */
 static MunityUserInfo *
-op_finish (MunityAccounts  *self,
-           GAsyncResult    *result,
-           gpointer         source_tag,
-           char           **out_token,
-           GError         **error)
+attempt_finish (MunityAccounts  *self,
+                GAsyncResult    *result,
+                gpointer         source_tag,
+                char           **out_token,
+                char           **out_device_token,
+                guint           *out_retry_after_s,
+                GError         **error)
 {
   GTask *task = G_TASK (result);
-  Op *op = g_task_get_task_data (task);
+  Attempt *op;
   MunityUserInfo *user;
 
   g_return_val_if_fail (g_task_is_valid (result, self), NULL);
   g_return_val_if_fail (g_task_get_source_tag (task) == source_tag, NULL);
 
+  op = g_task_get_task_data (task);
+
   /* Every path settles its reservations before returning; one left here
-   * would shrink a client's budget for good. (Validation errors of update
-   * come without an Op.) */
-  if (op != NULL && op->held != 0)
+   * would shrink a client's budget for good. */
+  if (op->held != 0)
     {
       g_warning ("An account operation ended with reservations held (%#x)", op->held);
-      op_settle (self, op, op->held, FALSE);
+      attempt_settle (self, op, op->held, FALSE);
     }
 
   user = g_task_propagate_pointer (task, error);
-  if (user != NULL && out_token != NULL)
-    *out_token = g_steal_pointer (&op->token);
-  return user;
-}
-
-/* Like op_finish(), for register and login. */
-static MunityUserInfo *
-op_finish_login (MunityAccounts  *self,
-                 GAsyncResult    *result,
-                 gpointer         source_tag,
-                 char           **out_token,
-                 char           **out_device_token,
-                 guint           *out_retry_after_s,
-                 GError         **error)
-{
-  Op *op = g_task_get_task_data (G_TASK (result));
-  MunityUserInfo *user = op_finish (self, result, source_tag, out_token, error);
-
-  g_return_val_if_fail (op != NULL, user);
-
+  if (out_token != NULL)
+    *out_token = user != NULL ? g_steal_pointer (&op->token) : NULL;
   if (out_retry_after_s != NULL)
     *out_retry_after_s = user == NULL ? op->retry_after_s : 0;
   if (out_device_token != NULL)
     *out_device_token = user != NULL ? g_steal_pointer (&op->device_token) : NULL;
   return user;
+}
+
+/* The end of an operation that answers with a user and keeps nothing
+ * else. */
+static MunityUserInfo *
+user_finish (MunityAccounts  *self,
+             GAsyncResult    *result,
+             gpointer         source_tag,
+             GError         **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == source_tag, NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
 }
 
 static void
@@ -676,7 +687,7 @@ return_rate_limited (GTask      *task,
                      gint64      wait_us,
                      const char *message)
 {
-  Op *op = g_task_get_task_data (task);
+  Attempt *op = g_task_get_task_data (task);
 
   op->retry_after_s = (guint) MAX (1, (wait_us + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC);
   g_task_return_new_error (task, MUNITY_ERROR, MUNITY_ERROR_RATE_LIMITED, "%s", message);
@@ -685,29 +696,43 @@ return_rate_limited (GTask      *task,
 static void
 return_busy (GTask *task)
 {
-  Op *op = g_task_get_task_data (task);
+  Attempt *op = g_task_get_task_data (task);
 
   op->retry_after_s = BUSY_RETRY_AFTER_S;
   g_task_return_new_error (task, MUNITY_ERROR, MUNITY_ERROR_BUSY, "%s",
                            _("The server is busy; try again in a moment."));
 }
 
-/* The result of a query, or NULL after returning its error on @task. The
- * reservations in @settle are settled first (as failures if @failed):
- * returning can run the caller's callback at once. */
+/* The result of a query, or NULL after returning its error on @task. */
 static PGresult *
 query_finish_or_return (GObject      *source,
                         GAsyncResult *result,
-                        GTask        *task,
-                        guint         settle,
-                        gboolean      failed)
+                        GTask        *task)
+{
+  GError *error = NULL;
+  PGresult *res = munity_db_query_finish (MUNITY_DB (source), result, &error);
+
+  if (res == NULL)
+    g_task_return_error (task, error);
+  return res;
+}
+
+/* Like query_finish_or_return(), for an attempt: the reservations in
+ * @settle are settled first (as failures if @failed), since returning can
+ * run the caller's callback at once. */
+static PGresult *
+attempt_query_finish (GObject      *source,
+                      GAsyncResult *result,
+                      GTask        *task,
+                      guint         settle,
+                      gboolean      failed)
 {
   GError *error = NULL;
   PGresult *res = munity_db_query_finish (MUNITY_DB (source), result, &error);
 
   if (res == NULL)
     {
-      op_settle (g_task_get_source_object (task), g_task_get_task_data (task), settle, failed);
+      attempt_settle (g_task_get_source_object (task), g_task_get_task_data (task), settle, failed);
       g_task_return_error (task, error);
     }
   return res;
@@ -723,7 +748,7 @@ hash_finish_or_return (GAsyncResult *result,
 
   if (!g_task_propagate_boolean (G_TASK (result), &error))
     {
-      op_settle (g_task_get_source_object (task), g_task_get_task_data (task), HELD_ALL, FALSE);
+      attempt_settle (g_task_get_source_object (task), g_task_get_task_data (task), HELD_ALL, FALSE);
       g_task_return_error (task, error);
       return FALSE;
     }
@@ -736,7 +761,7 @@ hash_password_thread (GTask        *task,
                       gpointer      task_data,
                       GCancellable *cancellable)
 {
-  Op *op = task_data;
+  Attempt *op = task_data;
   char hash[crypto_pwhash_STRBYTES];
 
   if (crypto_pwhash_str (hash, op->password, strlen (op->password),
@@ -748,7 +773,7 @@ hash_password_thread (GTask        *task,
       return;
     }
 
-  op->hash = g_strdup (hash);
+  op->password_hash = g_strdup (hash);
   g_task_return_boolean (task, TRUE);
 }
 
@@ -758,11 +783,11 @@ verify_password_thread (GTask        *task,
                         gpointer      task_data,
                         GCancellable *cancellable)
 {
-  Op *op = task_data;
+  Attempt *op = task_data;
 
-  if (op->hash != NULL)
+  if (op->password_hash != NULL)
     {
-      op->verified = crypto_pwhash_str_verify (op->hash, op->password, strlen (op->password)) == 0;
+      op->verified = crypto_pwhash_str_verify (op->password_hash, op->password, strlen (op->password)) == 0;
     }
   else
     {
@@ -789,12 +814,12 @@ open_session_cb (GObject      *source,
 {
   g_autoptr(GTask) task = user_data;
   MunityAccounts *self = g_task_get_source_object (task);
-  Op *op = g_task_get_task_data (task);
+  Attempt *op = g_task_get_task_data (task);
   g_autoptr(PGresult) res = NULL;
 
   /* A register counts whether or not its session could be opened. */
-  op_settle (self, op, HELD_REGISTER, TRUE);
-  res = query_finish_or_return (source, result, task, 0, FALSE);
+  attempt_settle (self, op, HELD_REGISTER, TRUE);
+  res = attempt_query_finish (source, result, task, 0, FALSE);
   if (res == NULL)
     return;
 
@@ -808,7 +833,7 @@ static void
 open_session (GTask *task)
 {
   MunityAccounts *self = g_task_get_source_object (task);
-  Op *op = g_task_get_task_data (task);
+  Attempt *op = g_task_get_task_data (task);
   g_autofree char *token_hash = NULL;
   g_autofree char *user_id = NULL;
 
@@ -841,7 +866,7 @@ return_email_taken (GTask *task)
 {
   MunityAccounts *self = g_task_get_source_object (task);
 
-  op_settle (self, g_task_get_task_data (task), HELD_REGISTER, TRUE);
+  attempt_settle (self, g_task_get_task_data (task), HELD_REGISTER, TRUE);
   g_task_return_new_error (task, MUNITY_ERROR, MUNITY_ERROR_EMAIL_TAKEN,
                            _("An account with this email address exists already."));
 }
@@ -853,14 +878,14 @@ register_verified_cb (GObject      *source,
 {
   g_autoptr(GTask) task = user_data;
   MunityAccounts *self = g_task_get_source_object (task);
-  Op *op = g_task_get_task_data (task);
+  Attempt *op = g_task_get_task_data (task);
 
   if (!hash_finish_or_return (result, task))
     return;
 
   /* A wrong password is a failed login for the account: register cannot
    * be used to guess passwords faster than login. */
-  op_settle (self, op, HELD_ACCOUNT, !op->verified);
+  attempt_settle (self, op, HELD_ACCOUNT, !op->verified);
   if (!op->verified)
     {
       return_email_taken (task);
@@ -889,7 +914,7 @@ register_existing (GTask    *task_in,
 {
   g_autoptr(GTask) task = task_in;
   MunityAccounts *self = g_task_get_source_object (task);
-  Op *op = g_task_get_task_data (task);
+  Attempt *op = g_task_get_task_data (task);
 
   if (strcmp (PQgetvalue (res, 0, 8), "t") != 0 ||
       munity_throttle_reserve (self->account_throttle, op->account_key, g_get_monotonic_time ()) > 0)
@@ -900,11 +925,11 @@ register_existing (GTask    *task_in,
   op->held |= HELD_ACCOUNT;
 
   op->user = user_info_from_row (res, 0);
-  g_free (op->hash);
-  op->hash = g_strdup (PQgetvalue (res, 0, 7));
+  g_free (op->password_hash);
+  op->password_hash = g_strdup (PQgetvalue (res, 0, 7));
   if (!hash_start (&task, verify_password_thread, register_verified_cb))
     {
-      op_settle (self, op, HELD_ACCOUNT | HELD_REGISTER, FALSE);
+      attempt_settle (self, op, HELD_ACCOUNT | HELD_REGISTER, FALSE);
       return_busy (task);
     }
 }
@@ -918,7 +943,7 @@ register_conflict_cb (GObject      *source,
   g_autoptr(PGresult) res = NULL;
 
   /* the row that conflicted is someone else's: this register created nothing */
-  res = query_finish_or_return (source, result, task, HELD_REGISTER, FALSE);
+  res = attempt_query_finish (source, result, task, HELD_REGISTER, FALSE);
   if (res == NULL)
     return;
   if (PQntuples (res) == 0)
@@ -932,8 +957,8 @@ find_existing (GTask               *task,
                GAsyncReadyCallback  callback)
 {
   MunityAccounts *self = g_task_get_source_object (task);
-  Op *op = g_task_get_task_data (task);
-  const char *params[] = { op->email, op->first, op->last };
+  RegisterOp *op = g_task_get_task_data (task);
+  const char *params[] = { op->attempt.email, op->first, op->last };
 
   munity_db_query_async (self->db, REGISTER_FIND_SQL, G_N_ELEMENTS (params), params,
                          g_task_get_cancellable (task), callback, task);
@@ -946,12 +971,12 @@ register_inserted_cb (GObject      *source,
 {
   g_autoptr(GTask) task = user_data;
   MunityAccounts *self = g_task_get_source_object (task);
-  Op *op = g_task_get_task_data (task);
+  Attempt *op = g_task_get_task_data (task);
   g_autoptr(PGresult) res = NULL;
 
   /* On error the account may exist all the same: it counts, and a
    * repetition will find it. */
-  res = query_finish_or_return (source, result, task, HELD_REGISTER, TRUE);
+  res = attempt_query_finish (source, result, task, HELD_REGISTER, TRUE);
   if (res == NULL)
     return;
 
@@ -963,7 +988,7 @@ register_inserted_cb (GObject      *source,
       return;
     }
 
-  op_settle (self, op, HELD_REGISTER, TRUE);
+  attempt_settle (self, op, HELD_REGISTER, TRUE);
   op->device_token = munity_session_token_new ();
   device_remember (self, op->device_token, op->account_key, g_get_monotonic_time ());
   return_user (task, user_info_from_row (res, 0));
@@ -976,19 +1001,20 @@ register_hashed_cb (GObject      *source,
 {
   g_autoptr(GTask) task = user_data;
   MunityAccounts *self = g_task_get_source_object (task);
-  Op *op = g_task_get_task_data (task);
+  RegisterOp *op = g_task_get_task_data (task);
+  Attempt *attempt = &op->attempt;
   g_autofree char *token_hash = NULL;
 
   if (!hash_finish_or_return (result, task))
     return;
 
-  op->token = munity_session_token_new ();
-  token_hash = munity_session_token_hash (op->token);
+  attempt->token = munity_session_token_new ();
+  token_hash = munity_session_token_hash (attempt->token);
 
   /* The user and the first session are created by one statement, so a
    * failure leaves neither behind. */
   {
-    const char *params[] = { op->first, op->last, op->email, op->hash, token_hash };
+    const char *params[] = { op->first, op->last, attempt->email, attempt->password_hash, token_hash };
     GCancellable *task_cancellable = g_task_get_cancellable (task);
     munity_db_query_async (self->db,
                            "WITH u AS ("
@@ -1013,11 +1039,11 @@ register_checked_cb (GObject      *source,
 {
   g_autoptr(GTask) task = user_data;
   MunityAccounts *self = g_task_get_source_object (task);
-  Op *op = g_task_get_task_data (task);
+  Attempt *op = g_task_get_task_data (task);
   g_autoptr(PGresult) res = NULL;
 
   /* on error nothing was created */
-  res = query_finish_or_return (source, result, task, HELD_REGISTER, FALSE);
+  res = attempt_query_finish (source, result, task, HELD_REGISTER, FALSE);
   if (res == NULL)
     return;
 
@@ -1029,7 +1055,7 @@ register_checked_cb (GObject      *source,
 
   if (!hash_start (&task, hash_password_thread, register_hashed_cb))
     {
-      op_settle (self, op, HELD_REGISTER, FALSE);
+      attempt_settle (self, op, HELD_REGISTER, FALSE);
       return_busy (task);
     }
 }
@@ -1041,7 +1067,7 @@ register_admit (GTask *task_in)
 {
   g_autoptr(GTask) task = task_in;
   MunityAccounts *self = g_task_get_source_object (task);
-  Op *op = g_task_get_task_data (task);
+  Attempt *op = g_task_get_task_data (task);
   gint64 wait_us = munity_throttle_reserve (self->register_throttle, op->address_key, g_get_monotonic_time ());
 
   if (wait_us == MUNITY_THROTTLE_WAIT_FOR_PENDING)
@@ -1093,9 +1119,11 @@ munity_accounts_register_async (MunityAccounts      *self,
                                 GAsyncReadyCallback  callback,
                                 gpointer             user_data)
 {
-  Op *op;
-  g_autoptr(GTask) task = op_task_new (self, munity_accounts_register_async,
-                                       cancellable, callback, user_data, &op);
+  RegisterOp *op = g_new0 (RegisterOp, 1);
+  Attempt *attempt = &op->attempt;
+  g_autoptr(GTask) task = attempt_task_new (self, munity_accounts_register_async,
+                                            attempt, register_op_free,
+                                            cancellable, callback, user_data);
 
   op->first = munity_validate_name (first);
   if (op->first == NULL)
@@ -1124,12 +1152,12 @@ munity_accounts_register_async (MunityAccounts      *self,
       return;
     }
 
-  op->email = g_strdup (email);
-  op->password = g_strdup (password);
-  op->account_key = g_utf8_strdown (email, -1);
-  op->address_key = munity_throttle_address_key (client_address);
+  attempt->email = g_strdup (email);
+  attempt->password = g_strdup (password);
+  attempt->account_key = g_utf8_strdown (email, -1);
+  attempt->address_key = munity_throttle_address_key (client_address);
 
-  op->admit = register_admit;
+  attempt->admit = register_admit;
   register_admit (g_steal_pointer (&task));
 }
 
@@ -1154,8 +1182,8 @@ munity_accounts_register_finish (MunityAccounts  *self,
                                  guint           *out_retry_after_s,
                                  GError         **error)
 {
-  return op_finish_login (self, result, munity_accounts_register_async,
-                          out_token, out_device_token, out_retry_after_s, error);
+  return attempt_finish (self, result, munity_accounts_register_async,
+                         out_token, out_device_token, out_retry_after_s, error);
 }
 
 /* ---- login ------------------------------------------------------------- */
@@ -1167,7 +1195,7 @@ login_verified_cb (GObject      *source,
 {
   g_autoptr(GTask) task = user_data;
   MunityAccounts *self = g_task_get_source_object (task);
-  Op *op = g_task_get_task_data (task);
+  Attempt *op = g_task_get_task_data (task);
 
   if (!hash_finish_or_return (result, task))
     return;
@@ -1178,7 +1206,7 @@ login_verified_cb (GObject      *source,
    * login to an account of its own. */
   if (op->verified && op->trusted)
     munity_throttle_forget (self->device_throttle, op->device_hash);
-  op_settle (self, op, HELD_ALL, !op->verified);
+  attempt_settle (self, op, HELD_ALL, !op->verified);
   if (!op->verified)
     {
       g_task_return_new_error (task, MUNITY_ERROR, MUNITY_ERROR_BAD_CREDENTIALS,
@@ -1196,22 +1224,22 @@ login_found_cb (GObject      *source,
 {
   g_autoptr(GTask) task = user_data;
   MunityAccounts *self = g_task_get_source_object (task);
-  Op *op = g_task_get_task_data (task);
+  Attempt *op = g_task_get_task_data (task);
   g_autoptr(PGresult) res = NULL;
 
-  res = query_finish_or_return (source, result, task, HELD_ALL, FALSE);
+  res = attempt_query_finish (source, result, task, HELD_ALL, FALSE);
   if (res == NULL)
     return;
 
   if (PQntuples (res) > 0)
     {
       op->user = user_info_from_row (res, 0);
-      op->hash = g_strdup (PQgetvalue (res, 0, 7));
+      op->password_hash = g_strdup (PQgetvalue (res, 0, 7));
     }
 
   if (!hash_start (&task, verify_password_thread, login_verified_cb))
     {
-      op_settle (self, op, HELD_ALL, FALSE);
+      attempt_settle (self, op, HELD_ALL, FALSE);
       return_busy (task);
     }
 }
@@ -1225,7 +1253,7 @@ login_admit (GTask *task_in)
 {
   g_autoptr(GTask) task = task_in;
   MunityAccounts *self = g_task_get_source_object (task);
-  Op *op = g_task_get_task_data (task);
+  Attempt *op = g_task_get_task_data (task);
   gint64 now = g_get_monotonic_time ();
   gint64 wait_us;
 
@@ -1305,9 +1333,10 @@ munity_accounts_login_async (MunityAccounts      *self,
                              GAsyncReadyCallback  callback,
                              gpointer             user_data)
 {
-  Op *op;
-  g_autoptr(GTask) task = op_task_new (self, munity_accounts_login_async,
-                                       cancellable, callback, user_data, &op);
+  Attempt *op = g_new0 (Attempt, 1);
+  g_autoptr(GTask) task = attempt_task_new (self, munity_accounts_login_async,
+                                            op, attempt_free,
+                                            cancellable, callback, user_data);
   gint64 now = g_get_monotonic_time ();
 
   op->account_key = (email != NULL && g_utf8_validate (email, -1, NULL))
@@ -1359,12 +1388,21 @@ munity_accounts_login_finish (MunityAccounts  *self,
                               guint           *out_retry_after_s,
                               GError         **error)
 {
-  return op_finish_login (self, result, munity_accounts_login_async,
-                          out_token, out_device_token, out_retry_after_s, error);
+  return attempt_finish (self, result, munity_accounts_login_async,
+                         out_token, out_device_token, out_retry_after_s, error);
 }
 
 /* ---- single-query operations ------------------------------------------- */
 
+static void
+emit_user_changed (MunityAccounts *self,
+                   MunityUserInfo *user)
+{
+  g_signal_emit (self, signals[SIGNAL_USER_CHANGED], 0, user);
+}
+
+/* The answer to update or get_user: one user row, or none for an unknown
+ * id. A change is announced before the caller hears of it. */
 static void
 user_row_cb (GObject      *source,
              GAsyncResult *result,
@@ -1372,28 +1410,28 @@ user_row_cb (GObject      *source,
 {
   g_autoptr(GTask) task = user_data;
   g_autoptr(PGresult) res = NULL;
+  g_autoptr(MunityUserInfo) user = NULL;
 
-  res = query_finish_or_return (source, result, task, 0, FALSE);
+  res = query_finish_or_return (source, result, task);
   if (res == NULL)
     return;
 
   if (PQntuples (res) == 0)
     {
-      MunityError code = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (task), "missing-code"));
-      g_task_return_new_error (task, MUNITY_ERROR, code, "%s",
-                               code == MUNITY_ERROR_NOT_LOGGED_IN
-                                 ? _("You are not logged in.")
-                                 : _("There is no such user."));
+      g_task_return_new_error (task, MUNITY_ERROR, MUNITY_ERROR_NO_SUCH_USER, "%s",
+                               _("There is no such user."));
       return;
     }
 
-  return_user (task, user_info_from_row (res, 0));
+  user = user_info_from_row (res, 0);
+  if (g_task_get_source_tag (task) == munity_accounts_update_async)
+    emit_user_changed (g_task_get_source_object (task), user);
+  return_user (task, g_steal_pointer (&user));
 }
 
 static void
 query_user (MunityAccounts      *self,
             gpointer             source_tag,
-            MunityError          missing_code,
             const char          *sql,
             int                  n_params,
             const char * const  *params,
@@ -1401,10 +1439,9 @@ query_user (MunityAccounts      *self,
             GAsyncReadyCallback  callback,
             gpointer             user_data)
 {
-  Op *op;
-  GTask *task = op_task_new (self, source_tag, cancellable, callback, user_data, &op);
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
 
-  g_object_set_data (G_OBJECT (task), "missing-code", GINT_TO_POINTER (missing_code));
+  g_task_set_source_tag (task, source_tag);
   munity_db_query_async (self->db, sql, n_params, params, cancellable, user_row_cb, task);
 }
 
@@ -1436,8 +1473,8 @@ auth_batch_cb (GObject      *source,
   for (guint i = 0; i < tasks->len; i++)
     {
       GTask *task = tasks->pdata[i];
-      Op *op = g_task_get_task_data (task);
-      int row = GPOINTER_TO_INT (g_hash_table_lookup (rows, op->hash));
+      const char *hash_hex = g_task_get_task_data (task);
+      int row = GPOINTER_TO_INT (g_hash_table_lookup (rows, hash_hex));
 
       if (row == 0)
         g_task_return_new_error (task, MUNITY_ERROR, MUNITY_ERROR_NOT_LOGGED_IN,
@@ -1453,7 +1490,12 @@ send_auth_batch (gpointer user_data)
   MunityAccounts *self = user_data;
 
   g_autoptr(GPtrArray) all = g_steal_pointer (&self->auth_batch);
+  char max_age[24];
 
+  /* A session lasts MUNITY_SESSION_MAX_AGE_S (30 days) from its last use:
+   * the query takes it in seconds, so that the cookie's Max-Age and the
+   * database agree from one definition. */
+  g_snprintf (max_age, sizeof max_age, "%d", MUNITY_SESSION_MAX_AGE_S);
   self->auth_batch_id = 0;
   for (guint start = 0; all != NULL && start < all->len; start += AUTH_BATCH_MAX)
     {
@@ -1464,28 +1506,28 @@ send_auth_batch (gpointer user_data)
       for (guint i = start; i < end; i++)
         {
           GTask *task = all->pdata[i];
-          Op *op = g_task_get_task_data (task);
+          const char *hash_hex = g_task_get_task_data (task);
 
           g_ptr_array_add (tasks, g_object_ref (task));
-          g_string_append_printf (hashes, "%s%s", i > start ? "," : "", op->hash);
+          g_string_append_printf (hashes, "%s%s", i > start ? "," : "", hash_hex);
         }
       g_string_append_c (hashes, '}');
 
       {
-        const char *params[] = { hashes->str };
+        const char *params[] = { hashes->str, max_age };
         munity_db_query_async (self->db,
                                "WITH h AS (SELECT decode(x, 'hex') AS token_hash FROM unnest($1::text[]) x),"
                                " s AS ("
                                "  SELECT s.token_hash, s.user_id FROM sessions s JOIN h USING (token_hash)"
-                               "  WHERE s.last_used > now() - interval '30 days'),"
+                               "  WHERE s.last_used > now() - make_interval(secs => $2::integer)),"
                                " t AS ("
                                "  UPDATE sessions SET last_used = now() FROM h"
                                "  WHERE sessions.token_hash = h.token_hash"
                                "    AND last_used < now() - interval '1 hour'"
-                               "    AND last_used > now() - interval '30 days')"
+                               "    AND last_used > now() - make_interval(secs => $2::integer))"
                                " SELECT " USER_COLUMNS ", encode(s.token_hash, 'hex')"
                                " FROM users u JOIN s ON u.id = s.user_id",
-                               1, params, NULL, auth_batch_cb, tasks);
+                               G_N_ELEMENTS (params), params, NULL, auth_batch_cb, tasks);
       }
     }
 
@@ -1500,8 +1542,9 @@ send_auth_batch (gpointer user_data)
  * @callback: called when done
  * @user_data: data for @callback
  *
- * Finds the user of a session that was used within the last 30 days and
- * marks it used (at most once an hour, to spare writes).
+ * Finds the user of a session that was used within the last
+ * %MUNITY_SESSION_MAX_AGE_S (30 days) and marks it used (at most once an
+ * hour, to spare writes).
  */
 void
 munity_accounts_authenticate_async (MunityAccounts      *self,
@@ -1510,10 +1553,10 @@ munity_accounts_authenticate_async (MunityAccounts      *self,
                                     GAsyncReadyCallback  callback,
                                     gpointer             user_data)
 {
-  Op *op;
-  g_autoptr(GTask) task = op_task_new (self, munity_accounts_authenticate_async,
-                                       cancellable, callback, user_data, &op);
+  g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
   g_autofree char *hash = NULL;
+
+  g_task_set_source_tag (task, munity_accounts_authenticate_async);
 
   if (!munity_session_token_is_valid (token))
     {
@@ -1524,9 +1567,9 @@ munity_accounts_authenticate_async (MunityAccounts      *self,
 
   /* Lookups are gathered for one main-loop iteration and sent as one
    * query: a join storm of thousands of sockets costs a few queries, not
-   * thousands. The hash travels in op->hash, hex without the \x. */
+   * thousands. The task data is the token's hash, hex without the \x. */
   hash = munity_session_token_hash (token);
-  op->hash = g_strdup (hash + 2);
+  g_task_set_task_data (task, g_strdup (hash + 2), g_free);
   if (self->auth_batch == NULL)
     self->auth_batch = g_ptr_array_new_with_free_func (g_object_unref);
   g_ptr_array_add (self->auth_batch, g_steal_pointer (&task));
@@ -1547,7 +1590,7 @@ munity_accounts_authenticate_finish (MunityAccounts  *self,
                                      GAsyncResult    *result,
                                      GError         **error)
 {
-  return op_finish (self, result, munity_accounts_authenticate_async, NULL, error);
+  return user_finish (self, result, munity_accounts_authenticate_async, error);
 }
 
 /**
@@ -1561,7 +1604,8 @@ munity_accounts_authenticate_finish (MunityAccounts  *self,
  * @callback: called when done
  * @user_data: data for @callback
  *
- * Validates and stores the given fields.
+ * Validates and stores the given fields; emits
+ * #MunityAccounts::user-changed when they are stored.
  */
 void
 munity_accounts_update_async (MunityAccounts      *self,
@@ -1599,7 +1643,7 @@ munity_accounts_update_async (MunityAccounts      *self,
   id = g_strdup_printf ("%" G_GINT64_FORMAT, user_id);
   {
     const char *params[] = { id, first_trimmed, last_trimmed, bio };
-    query_user (self, munity_accounts_update_async, MUNITY_ERROR_NO_SUCH_USER,
+    query_user (self, munity_accounts_update_async,
                 "UPDATE users u SET first = coalesce($2, first), last = coalesce($3, last),"
                 " bio = coalesce($4, bio), updated_at = now(), version = version + 1"
                 " WHERE id = $1 RETURNING " USER_COLUMNS,
@@ -1620,7 +1664,7 @@ munity_accounts_update_finish (MunityAccounts  *self,
                                GAsyncResult    *result,
                                GError         **error)
 {
-  return op_finish (self, result, munity_accounts_update_async, NULL, error);
+  return user_finish (self, result, munity_accounts_update_async, error);
 }
 
 /**
@@ -1643,7 +1687,7 @@ munity_accounts_get_user_async (MunityAccounts      *self,
   g_autofree char *id = g_strdup_printf ("%" G_GINT64_FORMAT, user_id);
   const char *params[] = { id };
 
-  query_user (self, munity_accounts_get_user_async, MUNITY_ERROR_NO_SUCH_USER,
+  query_user (self, munity_accounts_get_user_async,
               "SELECT " USER_COLUMNS " FROM users u WHERE u.id = $1",
               1, params, cancellable, callback, user_data);
 }
@@ -1661,11 +1705,12 @@ munity_accounts_get_user_finish (MunityAccounts  *self,
                                  GAsyncResult    *result,
                                  GError         **error)
 {
-  return op_finish (self, result, munity_accounts_get_user_async, NULL, error);
+  return user_finish (self, result, munity_accounts_get_user_async, error);
 }
 
 /* ---- logout ------------------------------------------------------------ */
 
+/* The task data is the session's token hash. */
 static void
 logout_cb (GObject      *source,
            GAsyncResult *result,
@@ -1673,13 +1718,17 @@ logout_cb (GObject      *source,
 {
   g_autoptr(GTask) task = user_data;
   g_autoptr(PGresult) res = NULL;
-  GError *error = NULL;
+  gint64 user_id;
 
-  res = munity_db_query_finish (MUNITY_DB (source), result, &error);
+  res = query_finish_or_return (source, result, task);
   if (res == NULL)
-    g_task_return_error (task, error);
-  else
-    g_task_return_int (task, PQntuples (res) > 0 ? g_ascii_strtoll (PQgetvalue (res, 0, 0), NULL, 10) : 0);
+    return;
+
+  user_id = PQntuples (res) > 0 ? g_ascii_strtoll (PQgetvalue (res, 0, 0), NULL, 10) : 0;
+  if (user_id > 0)
+    g_signal_emit (g_task_get_source_object (task), signals[SIGNAL_SESSION_ENDED], 0,
+                   user_id, (const char *) g_task_get_task_data (task));
+  g_task_return_int (task, user_id);
 }
 
 /**
@@ -1690,7 +1739,8 @@ logout_cb (GObject      *source,
  * @callback: called when done
  * @user_data: data for @callback
  *
- * Ends a session. Succeeds also when there is no such session.
+ * Ends a session, and emits #MunityAccounts::session-ended if there was
+ * one. Succeeds also when there is no such session.
  */
 void
 munity_accounts_logout_async (MunityAccounts      *self,
@@ -1700,7 +1750,7 @@ munity_accounts_logout_async (MunityAccounts      *self,
                               gpointer             user_data)
 {
   g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
-  g_autofree char *token_hash = NULL;
+  char *token_hash;
 
   g_task_set_source_tag (task, munity_accounts_logout_async);
 
@@ -1711,6 +1761,7 @@ munity_accounts_logout_async (MunityAccounts      *self,
     }
 
   token_hash = munity_session_token_hash (token);
+  g_task_set_task_data (task, token_hash, g_free);
   {
     const char *params[] = { token_hash };
     munity_db_query_async (self->db, "DELETE FROM sessions WHERE token_hash = $1 RETURNING user_id",
@@ -1740,16 +1791,17 @@ munity_accounts_logout_finish (MunityAccounts  *self,
 
 /* ---- pictures ---------------------------------------------------------- */
 
+/* The task data is the replaced picture's URL, once known. */
 static void
 set_image_cb (GObject      *source,
               GAsyncResult *result,
               gpointer      user_data)
 {
   g_autoptr(GTask) task = user_data;
-  Op *op = g_task_get_task_data (task);
   g_autoptr(PGresult) res = NULL;
+  g_autoptr(MunityUserInfo) user = NULL;
 
-  res = query_finish_or_return (source, result, task, 0, FALSE);
+  res = query_finish_or_return (source, result, task);
   if (res == NULL)
     return;
   if (PQntuples (res) == 0)
@@ -1758,9 +1810,11 @@ set_image_cb (GObject      *source,
       return;
     }
 
-  /* the old URL travels in op->token, which nothing else uses here */
-  op->token = PQgetisnull (res, 0, 7) ? NULL : g_strdup (PQgetvalue (res, 0, 7));
-  return_user (task, user_info_from_row (res, 0));
+  if (!PQgetisnull (res, 0, 7))
+    g_task_set_task_data (task, g_strdup (PQgetvalue (res, 0, 7)), g_free);
+  user = user_info_from_row (res, 0);
+  emit_user_changed (g_task_get_source_object (task), user);
+  return_user (task, g_steal_pointer (&user));
 }
 
 /**
@@ -1772,7 +1826,8 @@ set_image_cb (GObject      *source,
  * @callback: called when done
  * @user_data: data for @callback
  *
- * Stores a new picture URL and reports the one it replaces.
+ * Stores a new picture URL and reports the one it replaces; emits
+ * #MunityAccounts::user-changed.
  */
 void
 munity_accounts_set_image_async (MunityAccounts      *self,
@@ -1782,11 +1837,11 @@ munity_accounts_set_image_async (MunityAccounts      *self,
                                  GAsyncReadyCallback  callback,
                                  gpointer             user_data)
 {
-  Op *op;
-  GTask *task = op_task_new (self, munity_accounts_set_image_async, cancellable, callback, user_data, &op);
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
   g_autofree char *id = g_strdup_printf ("%" G_GINT64_FORMAT, user_id);
   const char *params[] = { id, image_url };
 
+  g_task_set_source_tag (task, munity_accounts_set_image_async);
   munity_db_query_async (self->db,
                          "UPDATE users u SET image_url = $2, updated_at = now(), version = u.version + 1"
                          " FROM (SELECT id, image_url AS old FROM users WHERE id = $1 FOR UPDATE) o"
@@ -1809,5 +1864,9 @@ munity_accounts_set_image_finish (MunityAccounts  *self,
                                   char           **out_old_url,
                                   GError         **error)
 {
-  return op_finish (self, result, munity_accounts_set_image_async, out_old_url, error);
+  MunityUserInfo *user = user_finish (self, result, munity_accounts_set_image_async, error);
+
+  if (out_old_url != NULL)
+    *out_old_url = user != NULL ? g_strdup (g_task_get_task_data (G_TASK (result))) : NULL;
+  return user;
 }

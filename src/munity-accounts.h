@@ -4,48 +4,12 @@
  */
 #pragma once
 
-#include <json-glib/json-glib.h>
-
 #include "munity-db.h"
+#include "munity-user-info.h"
+/* munity_user_info_to_json(), for the callers that answer with a user: */
+#include "munity-protocol.h"
 
 G_BEGIN_DECLS
-
-/**
- * MunityUserInfo:
- * @id: the user id
- * @first: the first name
- * @last: the last name
- * @email: the email address
- * @bio: the bio, possibly empty
- * @image_url: (nullable): the same-origin path of the picture
- * @version: the row's version; every change increases it
- *
- * A snapshot of one account as stored. Reference-counted and immutable.
- */
-typedef struct {
-  gint64  id;
-  char   *first;      /* (owned) */
-  char   *last;       /* (owned) */
-  char   *email;      /* (owned) */
-  char   *bio;        /* (owned) */
-  char   *image_url;  /* (owned) (nullable) */
-  gint64  version;
-} MunityUserInfo;
-
-#define MUNITY_TYPE_USER_INFO (munity_user_info_get_type ())
-GType           munity_user_info_get_type (void) G_GNUC_CONST;
-MunityUserInfo *munity_user_info_new      (gint64          id,
-                                           const char     *first,
-                                           const char     *last,
-                                           const char     *email,
-                                           const char     *bio,
-                                           const char     *image_url);
-MunityUserInfo *munity_user_info_ref      (MunityUserInfo *info);
-void            munity_user_info_unref    (MunityUserInfo *info);
-JsonNode       *munity_user_info_to_json  (MunityUserInfo *info,
-                                           gboolean        with_email);
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (MunityUserInfo, munity_user_info_unref)
 
 #define MUNITY_TYPE_ACCOUNTS (munity_accounts_get_type ())
 G_DECLARE_FINAL_TYPE (MunityAccounts, munity_accounts, MUNITY, ACCOUNTS, GObject)
@@ -134,5 +98,8 @@ MunityUserInfo *munity_accounts_set_image_finish (MunityAccounts      *self,
                                                   GError             **error);
 
 void            munity_accounts_prune           (MunityAccounts      *self);
+
+guint64         munity_accounts_get_n_hashes    (MunityAccounts      *self);
+guint           munity_accounts_get_n_hash_jobs (MunityAccounts      *self);
 
 G_END_DECLS

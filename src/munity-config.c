@@ -4,7 +4,9 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <glib/gi18n.h>
+#include <glib/gstdio.h>
 #include <libpq-fe.h>
 #include <string.h>
 #include <unistd.h>
@@ -85,6 +87,39 @@ munity_config_default_state_dir (void)
     return g_strdup ("/var/lib/munity");
 
   return g_build_filename (g_get_user_state_dir (), "munity", NULL);
+}
+
+/**
+ * munity_config_ensure_state_dir:
+ * @state_dir: the state directory
+ * @error: return location for a %MUNITY_ERROR_FAILED error
+ *
+ * Creates the state directory (mode 0700, with its parents) unless it
+ * exists, and checks that it is a directory: the one place that does, for
+ * munityd and for its embedded PostgreSQL.
+ *
+ * Returns: %TRUE if @state_dir is a directory now
+ */
+gboolean
+munity_config_ensure_state_dir (const char  *state_dir,
+                                GError     **error)
+{
+  if (g_mkdir_with_parents (state_dir, 0700) != 0)
+    {
+      int saved_errno = errno;
+
+      g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_FAILED,
+                   _("cannot create the state directory %s: %s"),
+                   state_dir, g_strerror (saved_errno));
+      return FALSE;
+    }
+  if (!g_file_test (state_dir, G_FILE_TEST_IS_DIR))
+    {
+      g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_FAILED,
+                   _("the state directory %s is not a directory"), state_dir);
+      return FALSE;
+    }
+  return TRUE;
 }
 
 /**

@@ -109,6 +109,8 @@ gboolean      munity_config_parse_grace      (const char    *text,
                                               guint         *out_ms,
                                               GError       **error);
 char         *munity_config_default_state_dir (void);
+gboolean      munity_config_ensure_state_dir (const char    *state_dir,
+                                              GError       **error);
 gboolean      munity_config_parse_count      (const char    *text,
                                               guint          max,
                                               guint         *out_value,

@@ -39,6 +39,29 @@
  * (listening sockets, database, migrations, HTTP), tells systemd when it is
  * ready, and takes them down again on SIGTERM or SIGINT — all on one main
  * loop, nothing blocking.
+ *
+ * It is also the composition root: the only place that connects the parts.
+ * Inputs change the model, the model's signals feed the views, and no part
+ * holds a pointer to the one it feeds:
+ *
+ * |[
+ *   HTTP handlers ──register, login, logout, profile──▶ MunityAccounts ◀──▶ PostgreSQL
+ *        │                                                   │
+ *        │ upgraded WebSockets          user-changed, session-ended
+ *        ▼                                                   ▼
+ *   MunityWsHub ──adds, removes sockets──────────────▶ MunityPresence (the model)
+ *        ▲                                                   │
+ *        └──── user-joined, user-left, user-updated, ◀───────┤
+ *              socket-added, socket-removed                  ├──▶ MunityDbusService
+ *                                                            └──▶ metrics gauges
+ *                                                                 (notify::n-users,
+ *   MunityDb ──notify::up──▶ munity_database_up gauge              notify::n-sockets)
+ * ]|
+ *
+ * munity_daemon_connect_accounts() and munity_daemon_connect_dbus_view()
+ * make two of these connections, and are public so that tests that put a
+ * service in front of a model of their own wire it the same way. A cluster
+ * of nodes will plug in here too, as one more input of the model.
  */
 struct _MunityDaemon
 {
@@ -296,6 +319,66 @@ on_presence_changed (MunityPresence *presence,
   munity_metrics_set_gauge (self->metrics, "munity_sockets", munity_presence_get_n_sockets (presence));
 }
 
+/* ---- wiring ------------------------------------------------------------ */
+
+static void
+on_session_ended (MunityAccounts *accounts,
+                  gint64          user_id,
+                  const char     *session,
+                  MunityPresence *presence)
+{
+  /* That session's sockets close with 4001; the user leaves at once if
+   * nothing else of theirs is open. */
+  munity_presence_end_session (presence, user_id, session);
+}
+
+/**
+ * munity_daemon_connect_accounts:
+ * @accounts: the accounts service
+ * @presence: the presence model
+ *
+ * Lets stored profile changes and ended sessions reach the model, for as
+ * long as both live.
+ */
+void
+munity_daemon_connect_accounts (MunityAccounts *accounts,
+                                MunityPresence *presence)
+{
+  g_signal_connect_object (accounts, "user-changed",
+                           G_CALLBACK (munity_presence_update_user), presence, G_CONNECT_SWAPPED);
+  g_signal_connect_object (accounts, "session-ended",
+                           G_CALLBACK (on_session_ended), presence, 0);
+}
+
+/**
+ * munity_daemon_connect_dbus_view:
+ * @presence: the presence model
+ * @dbus: its D-Bus view
+ *
+ * Lets the model's changes reach the D-Bus view, for as long as both live
+ * (the view ignores them while stopped).
+ */
+void
+munity_daemon_connect_dbus_view (MunityPresence    *presence,
+                                 MunityDbusService *dbus)
+{
+  static const struct {
+    const char *signal;
+    GCallback   callback;
+  } wiring[] = {
+    { "user-joined", G_CALLBACK (munity_dbus_service_user_joined) },
+    { "user-left", G_CALLBACK (munity_dbus_service_user_left) },
+    { "user-updated", G_CALLBACK (munity_dbus_service_user_updated) },
+    { "socket-added", G_CALLBACK (munity_dbus_service_sockets_changed) },
+    { "socket-removed", G_CALLBACK (munity_dbus_service_sockets_changed) },
+    { "notify::n-users", G_CALLBACK (munity_dbus_service_counts_changed) },
+    { "notify::n-sockets", G_CALLBACK (munity_dbus_service_counts_changed) },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (wiring); i++)
+    g_signal_connect_object (presence, wiring[i].signal, wiring[i].callback, dbus, G_CONNECT_SWAPPED);
+}
+
 /* A picture being written when munityd stopped (or the disk filled up)
  * keeps its temporary name (munity-http-server.c): it goes at start-up. */
 static void
@@ -373,8 +456,12 @@ serve (MunityDaemon *self)
   if (self->config->bus != MUNITY_BUS_NONE)
     {
       self->dbus = munity_dbus_service_new (self->presence, self->config->bus, self->config->replace);
+      munity_daemon_connect_dbus_view (self->presence, self->dbus);
       munity_dbus_service_start (self->dbus);
     }
+
+  /* Inputs last: nothing reaches the model before its views listen. */
+  munity_daemon_connect_accounts (self->accounts, self->presence);
 
   self->running = TRUE;
   start_watchdog (self);
@@ -527,19 +614,8 @@ start (MunityDaemon *self)
 
   raise_fd_limit ();
 
-  if (g_mkdir_with_parents (self->config->state_dir, 0700) != 0)
+  if (!munity_config_ensure_state_dir (self->config->state_dir, &error))
     {
-      int saved_errno = errno;
-      g_set_error (&error, MUNITY_ERROR, MUNITY_ERROR_FAILED,
-                   _("cannot create the state directory %s: %s"),
-                   self->config->state_dir, g_strerror (saved_errno));
-      fail (self, error);
-      return;
-    }
-  if (!g_file_test (self->config->state_dir, G_FILE_TEST_IS_DIR))
-    {
-      g_set_error (&error, MUNITY_ERROR, MUNITY_ERROR_FAILED,
-                   _("the state directory %s is not a directory"), self->config->state_dir);
       fail (self, error);
       return;
     }

@@ -4,7 +4,10 @@
  */
 #pragma once
 
+#include "munity-accounts.h"
 #include "munity-config.h"
+#include "munity-dbus.h"
+#include "munity-presence.h"
 
 G_BEGIN_DECLS
 
@@ -17,5 +20,10 @@ G_DECLARE_FINAL_TYPE (MunityDaemon, munity_daemon, MUNITY, DAEMON, GObject)
 
 MunityDaemon *munity_daemon_new (MunityConfig *config);
 int           munity_daemon_run (MunityDaemon *self);
+
+void          munity_daemon_connect_accounts  (MunityAccounts    *accounts,
+                                               MunityPresence    *presence);
+void          munity_daemon_connect_dbus_view (MunityPresence    *presence,
+                                               MunityDbusService *dbus);
 
 G_END_DECLS

@@ -69,6 +69,11 @@ typedef struct {
   gboolean flushing;            /* PQflush() returned 1: wait for G_IO_OUT */
   gboolean script_in_flight;    /* a simple-protocol script is running */
   gboolean has_been_up;
+  /* A cancelled query's cancel request is on its way to the server: the
+   * connection takes no query before it arrived, or the request could
+   * cancel the next one instead. */
+  gboolean cancelling;
+  guint generation;             /* changes whenever the PGconn is dropped */
   Request *current;             /* (owned) (nullable) */
 } Conn;
 
@@ -106,7 +111,7 @@ enum {
 
 static GParamSpec *props[N_PROPS];
 
-G_DEFINE_TYPE (MunityDb, munity_db, G_TYPE_OBJECT)
+G_DEFINE_FINAL_TYPE (MunityDb, munity_db, G_TYPE_OBJECT)
 
 static void conn_connect (Conn *conn);
 static void conn_drop (Conn *conn, const char *reason, gboolean timed_out);
@@ -300,39 +305,94 @@ notice_cb (void       *arg,
   g_debug ("Database notice: %s", line);
 }
 
+/* A cancel request for the statement running on one connection. */
+typedef struct {
+  PGcancel *cancel;             /* (owned) */
+  GWeakRef  db;
+  guint     index;              /* of the connection */
+  guint     generation;         /* of its PGconn when the request was made */
+} CancelJob;
+
+static void
+cancel_job_free (gpointer data)
+{
+  CancelJob *job = data;
+
+  PQfreeCancel (job->cancel);
+  g_weak_ref_clear (&job->db);
+  g_free (job);
+}
+
 static void
 cancel_thread (GTask        *task,
                gpointer      source_object,
                gpointer      task_data,
                GCancellable *cancellable)
 {
+  CancelJob *job = task_data;
   char errbuf[256] = "";
 
-  /* PQcancel() opens a new connection and waits for it: fine in a worker
-   * thread, never on the main loop. */
-  if (!PQcancel (task_data, errbuf, sizeof errbuf))
-    g_debug ("Could not cancel a timed-out query on the server: %s", errbuf);
+  /* PQcancel() opens a new connection and waits until the server has
+   * handled the request: fine in a worker thread, never on the main
+   * loop. */
+  if (!PQcancel (job->cancel, errbuf, sizeof errbuf))
+    g_debug ("Could not cancel a query on the server: %s", errbuf);
   g_task_return_boolean (task, TRUE);
 }
 
+static gboolean conn_rollback_if_aborted (Conn *conn);
+
+/* The server has the cancel request: the connection may take queries again
+ * (unless its PGconn was dropped meanwhile, or the MunityDb is gone). */
+static void
+cancel_done_cb (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  CancelJob *job = g_task_get_task_data (G_TASK (result));
+  g_autoptr(MunityDb) self = g_weak_ref_get (&job->db);
+  Conn *conn;
+
+  if (self == NULL || self->closed || job->index >= self->conns->len)
+    return;
+  conn = self->conns->pdata[job->index];
+  if (conn->generation != job->generation || !conn->cancelling)
+    return;
+
+  conn->cancelling = FALSE;
+  /* A script cancelled inside its transaction left it aborted; the
+   * ROLLBACK waited for the cancel, which could have hit it. */
+  if (conn->state == CONN_IDLE)
+    conn_rollback_if_aborted (conn);
+  db_flush (self);
+}
+
 /* Closing our socket does not stop a running statement on the server (it
- * notices only when it next writes), and it may hold locks: ask the server
- * to cancel it. */
+ * notices only when it next writes), and it may hold locks; a cancelled
+ * caller no longer waits for it either: ask the server to cancel it. Until
+ * the request has arrived the connection takes no new query. */
 static void
 conn_cancel_on_server (Conn *conn)
 {
   g_autoptr(GTask) task = NULL;
   PGcancel *cancel = PQgetCancel (conn->pg);
+  CancelJob *job;
 
   if (cancel == NULL)
     return;
 
-  task = g_task_new (NULL, NULL, NULL, NULL);
+  job = g_new0 (CancelJob, 1);
+  job->cancel = cancel;
+  g_weak_ref_init (&job->db, conn->db);
+  job->index = conn->index;
+  job->generation = conn->generation;
+  conn->cancelling = TRUE;
+
+  task = g_task_new (NULL, NULL, cancel_done_cb, NULL);
   g_task_set_source_tag (task, conn_cancel_on_server);
-  g_task_set_task_data (task, cancel, (GDestroyNotify) PQfreeCancel);
+  g_task_set_task_data (task, job, cancel_job_free);
   g_task_run_in_thread (task, cancel_thread);
 }
-
 
 static gboolean
 conn_reconnect_cb (gpointer user_data)
@@ -372,6 +432,9 @@ conn_drop (Conn       *conn,
   if (timed_out && conn->pg != NULL)
     conn_cancel_on_server (conn);
   g_clear_pointer (&conn->pg, PQfinish);
+  /* A cancel request on its way concerns the PGconn just dropped. */
+  conn->generation++;
+  conn->cancelling = FALSE;
   conn->state = CONN_DOWN;
   conn->flushing = FALSE;
   conn->script_in_flight = FALSE;
@@ -683,16 +746,23 @@ conn_finish_request (Conn *conn)
   if (req != NULL)
     db_complete (self, req);
 
-  if (script && PQtransactionStatus (conn->pg) == PQTRANS_INERROR)
-    {
-      /* A script that failed between its BEGIN and COMMIT leaves the
-       * session in an aborted transaction; its caller cannot send the
-       * ROLLBACK (another query may come first), so we do. */
-      conn_send_internal (conn, "ROLLBACK");
-      return;
-    }
+  /* (while a cancel request is on its way, cancel_done_cb() does it) */
+  if (script && !conn->cancelling && conn_rollback_if_aborted (conn))
+    return;
 
   conn_watch (conn, G_IO_IN);
+}
+
+/* A script that failed between its BEGIN and COMMIT leaves the session in
+ * an aborted transaction; its caller cannot send the ROLLBACK (another
+ * query may come first), so we do. Returns TRUE if it was sent. */
+static gboolean
+conn_rollback_if_aborted (Conn *conn)
+{
+  if (PQtransactionStatus (conn->pg) != PQTRANS_INERROR)
+    return FALSE;
+  conn_send_internal (conn, "ROLLBACK");
+  return TRUE;
 }
 
 static void
@@ -828,7 +898,7 @@ db_find_idle (MunityDb *self)
     {
       Conn *conn = self->conns->pdata[i];
 
-      if (conn->state == CONN_IDLE)
+      if (conn->state == CONN_IDLE && !conn->cancelling)
         return conn;
     }
   return NULL;
@@ -930,11 +1000,14 @@ request_cancelled_cb (GCancellable *cancellable,
         {
           Conn *conn = self->conns->pdata[i];
 
-          /* In flight: answer now; the connection stays busy until the
-           * server is done and discards the result. */
+          /* In flight: answer now, and have the server cancel the
+           * statement (nobody reads its result, and it may hold locks or
+           * run long); the connection stays busy until the server is done
+           * and discards the result. */
           if (conn->current == req)
             {
               conn->current = NULL;
+              conn_cancel_on_server (conn);
               found = TRUE;
             }
         }
@@ -1179,56 +1252,6 @@ munity_db_new (const char *conninfo,
                        "conninfo", conninfo,
                        "max-connections", max_connections,
                        NULL);
-}
-
-/**
- * munity_db_validate_conninfo:
- * @conninfo: a libpq connection string
- * @error: return location for a %MUNITY_ERROR_INVALID_CONFIG error
- *
- * Checks that @conninfo parses (unknown keywords, bad URIs), without
- * connecting.
- *
- * Returns: %TRUE if libpq accepts it
- */
-gboolean
-munity_db_validate_conninfo (const char  *conninfo,
-                             GError     **error)
-{
-  PQconninfoOption *options;
-  char *errmsg = NULL;
-
-  g_return_val_if_fail (conninfo != NULL, FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-
-  options = PQconninfoParse (conninfo, &errmsg);
-  if (options == NULL)
-    {
-      g_autofree char *line = one_line (errmsg != NULL ? errmsg : "out of memory");
-
-      g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_CONFIG,
-                   "Invalid database connection string: %s", line);
-      PQfreemem (errmsg);
-      return FALSE;
-    }
-
-  PQconninfoFree (options);
-  return TRUE;
-}
-
-/**
- * munity_db_get_conninfo:
- * @self: a #MunityDb
- *
- * Returns: (transfer none): the connection string given to
- *   [ctor@Munity.Db.new]; it may contain a password
- */
-const char *
-munity_db_get_conninfo (MunityDb *self)
-{
-  g_return_val_if_fail (MUNITY_IS_DB (self), NULL);
-
-  return self->conninfo;
 }
 
 /**

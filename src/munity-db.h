@@ -17,10 +17,6 @@ G_DECLARE_FINAL_TYPE (MunityDb, munity_db, MUNITY, DB, GObject)
 MunityDb   *munity_db_new                (const char          *conninfo,
                                           guint                max_connections);
 
-gboolean    munity_db_validate_conninfo  (const char          *conninfo,
-                                          GError             **error);
-
-const char *munity_db_get_conninfo       (MunityDb            *self);
 void        munity_db_set_query_timeout  (MunityDb            *self,
                                           guint                timeout_ms);
 void        munity_db_set_reconnect_backoff (MunityDb         *self,

@@ -20,11 +20,14 @@
  * `/org/munity/Presence1`, and one `org.munity.User1` object per online
  * user below it.
  *
- * It only translates the model's signals (user-joined → InterfacesAdded +
- * UserJoined, user-left → InterfacesRemoved + UserLeft, socket changes →
+ * It only translates what the model tells it (user joined → InterfacesAdded
+ * + UserJoined, user left → InterfacesRemoved + UserLeft, socket changes →
  * the Sockets property, the model's counters → OnlineCount and
- * SocketCount) and answers method calls from the model; who is online is
- * never kept here. Property changes are coalesced by the generated
+ * SocketCount; munity-daemon.c connects the model's signals to
+ * munity_dbus_service_user_joined() and its siblings) and answers method
+ * calls from the model; who is online is never kept here. Errors reach
+ * the bus by the D-Bus names that %MUNITY_ERROR registers for itself
+ * (munity-error.c). Property changes are coalesced by the generated
  * skeletons, which emit one PropertiesChanged per object from an idle
  * callback however many changes happened in one main-loop iteration.
  *
@@ -69,34 +72,6 @@ static GParamSpec *props[N_PROPS];
 
 static void connect_bus (MunityDbusService *self);
 static void disconnect_bus (MunityDbusService *self);
-
-/* ---- errors ------------------------------------------------------------ */
-
-/* The one place that maps %MUNITY_ERROR to D-Bus error names; registered
- * on the domain itself, so a reply made from a #GError carries the name and
- * a client that calls munity_dbus_error_ensure() gets the #GError back. */
-static const GDBusErrorEntry dbus_error_entries[] = {
-  { MUNITY_ERROR_FAILED, "org.munity.Presence1.Error.Failed" },
-  { MUNITY_ERROR_NOT_ONLINE, "org.munity.Presence1.Error.NotOnline" },
-};
-
-/**
- * munity_dbus_error_ensure:
- *
- * Registers the D-Bus names of the %MUNITY_ERROR codes that go over D-Bus
- * (`org.munity.Presence1.Error.NotOnline` for %MUNITY_ERROR_NOT_ONLINE).
- * Safe to call more than once.
- */
-void
-munity_dbus_error_ensure (void)
-{
-  static gsize quark = 0;
-
-  /* The same quark name as G_DEFINE_QUARK in munity-error.c. */
-  g_dbus_error_register_error_domain ("munity-error-quark", &quark,
-                                      dbus_error_entries, G_N_ELEMENTS (dbus_error_entries));
-  g_assert ((GQuark) quark == MUNITY_ERROR);
-}
 
 /**
  * munity_dbus_user_path:
@@ -154,67 +129,121 @@ export_user (MunityDbusService *self,
   g_dbus_object_manager_server_export (self->manager, G_DBUS_OBJECT_SKELETON (object));
 }
 
-static void
-on_user_joined (MunityPresence    *presence,
-                MunityUser        *user,
-                MunityDbusService *self)
-{
-  g_autofree char *name = munity_user_dup_name (user);
-  const char *image_url = munity_user_get_image_url (user);
+/* ---- what the model tells the view ------------------------------------- */
 
+/* The daemon connects these to the model's signals (munity-daemon.c, the
+ * one place where inputs and views are wired); each does nothing while the
+ * service is stopped, and start() catches up from the model. The trailing
+ * arguments of a swapped connection (the socket, the presence) are not
+ * needed. */
+
+/**
+ * munity_dbus_service_user_joined:
+ * @self: a service
+ * @user: a user who came online
+ *
+ * Exports the user's object and emits `UserJoined`. For
+ * #MunityPresence::user-joined.
+ */
+void
+munity_dbus_service_user_joined (MunityDbusService *self,
+                                 MunityUser        *user)
+{
+  g_autofree char *name = NULL;
+  const char *image_url;
+
+  if (!self->started)
+    return;
+
+  name = munity_user_dup_name (user);
+  image_url = munity_user_get_image_url (user);
   export_user (self, user);
   munity_dbus_presence1_emit_user_joined (self->root, (guint64) munity_user_get_id (user),
                                           name, image_url != NULL ? image_url : "");
 }
 
-static void
-on_user_left (MunityPresence    *presence,
-              MunityUser        *user,
-              MunityDbusService *self)
+/**
+ * munity_dbus_service_user_left:
+ * @self: a service
+ * @user: a user who went offline
+ *
+ * Removes the user's object and emits `UserLeft`. For
+ * #MunityPresence::user-left.
+ */
+void
+munity_dbus_service_user_left (MunityDbusService *self,
+                               MunityUser        *user)
 {
-  g_autofree char *path = munity_dbus_user_path (munity_user_get_id (user));
+  g_autofree char *path = NULL;
 
+  if (!self->started)
+    return;
+
+  path = munity_dbus_user_path (munity_user_get_id (user));
   g_dbus_object_manager_server_unexport (self->manager, path);
   munity_dbus_presence1_emit_user_left (self->root, (guint64) munity_user_get_id (user));
 }
 
-static void
-on_user_updated (MunityPresence    *presence,
-                 MunityUser        *user,
-                 MunityDbusService *self)
+/* The object of @user while the service runs, else %NULL. */
+static MunityDBusUser1 *
+running_user_iface (MunityDbusService *self,
+                    MunityUser        *user)
 {
-  MunityDBusUser1 *iface = lookup_user_iface (self, munity_user_get_id (user));
+  return self->started ? lookup_user_iface (self, munity_user_get_id (user)) : NULL;
+}
+
+/**
+ * munity_dbus_service_user_updated:
+ * @self: a service
+ * @user: a user whose name or picture changed
+ *
+ * Updates the `Name` and `ImageUrl` properties of the user's object. For
+ * #MunityPresence::user-updated.
+ */
+void
+munity_dbus_service_user_updated (MunityDbusService *self,
+                                  MunityUser        *user)
+{
+  MunityDBusUser1 *iface = running_user_iface (self, user);
 
   if (iface != NULL)
     user_sync_details (iface, user);
 }
 
-static void
-on_socket_changed (MunityPresence    *presence,
-                   MunityUser        *user,
-                   MunitySocket      *socket,
-                   MunityDbusService *self)
+/**
+ * munity_dbus_service_sockets_changed:
+ * @self: a service
+ * @user: a user who gained or lost a socket
+ *
+ * Updates the `Sockets` property of the user's object. For
+ * #MunityPresence::socket-added and #MunityPresence::socket-removed.
+ */
+void
+munity_dbus_service_sockets_changed (MunityDbusService *self,
+                                     MunityUser        *user)
 {
-  MunityDBusUser1 *iface = lookup_user_iface (self, munity_user_get_id (user));
+  MunityDBusUser1 *iface = running_user_iface (self, user);
 
   if (iface != NULL)
     munity_dbus_user1_set_sockets (iface, munity_user_get_n_sockets (user));
 }
 
-static void
-on_n_users_changed (MunityPresence    *presence,
-                    GParamSpec        *pspec,
-                    MunityDbusService *self)
+/**
+ * munity_dbus_service_counts_changed:
+ * @self: a service
+ *
+ * Updates `OnlineCount` and `SocketCount` from the model (a property whose
+ * value is unchanged is not announced). For the model's
+ * `notify::n-users` and `notify::n-sockets`.
+ */
+void
+munity_dbus_service_counts_changed (MunityDbusService *self)
 {
-  munity_dbus_presence1_set_online_count (self->root, munity_presence_get_n_users (presence));
-}
+  if (!self->started)
+    return;
 
-static void
-on_n_sockets_changed (MunityPresence    *presence,
-                      GParamSpec        *pspec,
-                      MunityDbusService *self)
-{
-  munity_dbus_presence1_set_socket_count (self->root, munity_presence_get_n_sockets (presence));
+  munity_dbus_presence1_set_online_count (self->root, munity_presence_get_n_users (self->presence));
+  munity_dbus_presence1_set_socket_count (self->root, munity_presence_get_n_sockets (self->presence));
 }
 
 /* ---- methods ----------------------------------------------------------- */
@@ -587,8 +616,6 @@ munity_dbus_service_new (MunityPresence *presence,
   g_return_val_if_fail (MUNITY_IS_PRESENCE (presence), NULL);
   g_return_val_if_fail (bus == MUNITY_BUS_SESSION || bus == MUNITY_BUS_SYSTEM, NULL);
 
-  munity_dbus_error_ensure ();
-
   self = g_object_new (MUNITY_TYPE_DBUS_SERVICE, NULL);
   self->presence = g_object_ref (presence);
   self->bus = bus;
@@ -628,14 +655,6 @@ munity_dbus_service_start (MunityDbusService *self)
   for (guint i = 0; i < users->len; i++)
     export_user (self, users->pdata[i]);
 
-  g_signal_connect (self->presence, "user-joined", G_CALLBACK (on_user_joined), self);
-  g_signal_connect (self->presence, "user-left", G_CALLBACK (on_user_left), self);
-  g_signal_connect (self->presence, "user-updated", G_CALLBACK (on_user_updated), self);
-  g_signal_connect (self->presence, "socket-added", G_CALLBACK (on_socket_changed), self);
-  g_signal_connect (self->presence, "socket-removed", G_CALLBACK (on_socket_changed), self);
-  g_signal_connect (self->presence, "notify::n-users", G_CALLBACK (on_n_users_changed), self);
-  g_signal_connect (self->presence, "notify::n-sockets", G_CALLBACK (on_n_sockets_changed), self);
-
   connect_bus (self);
 }
 
@@ -656,7 +675,6 @@ munity_dbus_service_stop (MunityDbusService *self)
   self->started = FALSE;
 
   g_clear_handle_id (&self->reconnect_id, g_source_remove);
-  g_signal_handlers_disconnect_by_data (self->presence, self);
   disconnect_bus (self);
 
   g_signal_handlers_disconnect_by_data (self->root, self);

@@ -46,7 +46,16 @@ void               munity_dbus_service_stop           (MunityDbusService *self);
 gboolean           munity_dbus_service_get_name_owned (MunityDbusService *self);
 GDBusConnection   *munity_dbus_service_get_connection (MunityDbusService *self);
 
+void               munity_dbus_service_user_joined    (MunityDbusService *self,
+                                                       MunityUser        *user);
+void               munity_dbus_service_user_left      (MunityDbusService *self,
+                                                       MunityUser        *user);
+void               munity_dbus_service_user_updated   (MunityDbusService *self,
+                                                       MunityUser        *user);
+void               munity_dbus_service_sockets_changed (MunityDbusService *self,
+                                                        MunityUser        *user);
+void               munity_dbus_service_counts_changed (MunityDbusService *self);
+
 char              *munity_dbus_user_path              (gint64             user_id);
-void               munity_dbus_error_ensure           (void);
 
 G_END_DECLS

@@ -19,6 +19,7 @@
 #include "config.h"
 
 #include "munity-embedded-pg.h"
+#include "munity-config.h"
 #include "munity-db.h"
 #include "munity-error.h"
 
@@ -122,7 +123,7 @@ enum {
 
 static guint signals[N_SIGNALS];
 
-G_DEFINE_TYPE (MunityEmbeddedPg, munity_embedded_pg, G_TYPE_OBJECT)
+G_DEFINE_FINAL_TYPE (MunityEmbeddedPg, munity_embedded_pg, G_TYPE_OBJECT)
 
 static void begin_stop (MunityEmbeddedPg *self, guint timeout_ms);
 static void spawn_postgres (MunityEmbeddedPg *self);
@@ -817,14 +818,8 @@ prepare (MunityEmbeddedPg  *self,
       return FALSE;
     }
 
-  if (g_mkdir_with_parents (self->state_dir, 0700) < 0)
-    {
-      int saved = errno;
-
-      g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_FAILED,
-                   "Cannot create the state directory %s: %s", self->state_dir, g_strerror (saved));
-      return FALSE;
-    }
+  if (!munity_config_ensure_state_dir (self->state_dir, error))
+    return FALSE;
 
   g_clear_pointer (&self->groups, g_free);
   self->n_groups = 0;

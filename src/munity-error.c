@@ -4,11 +4,37 @@
  */
 #include "config.h"
 
+#include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
 #include "munity-error.h"
 
-G_DEFINE_QUARK (munity-error-quark, munity_error)
+/* The one place that maps %MUNITY_ERROR to D-Bus error names. */
+static const GDBusErrorEntry dbus_error_entries[] = {
+  { MUNITY_ERROR_FAILED, "org.munity.Presence1.Error.Failed" },
+  { MUNITY_ERROR_NOT_ONLINE, "org.munity.Presence1.Error.NotOnline" },
+};
+
+/**
+ * munity_error_quark:
+ *
+ * The quark of %MUNITY_ERROR. Making it registers the domain's D-Bus error
+ * names (`org.munity.Presence1.Error.NotOnline` for
+ * %MUNITY_ERROR_NOT_ONLINE, ...), as GIO does for its own domains: a reply
+ * made from a #GError carries the name, and a client gets the #GError
+ * back, with nothing else to call first.
+ *
+ * Returns: the quark
+ */
+GQuark
+munity_error_quark (void)
+{
+  static gsize quark = 0;
+
+  g_dbus_error_register_error_domain ("munity-error-quark", &quark,
+                                      dbus_error_entries, G_N_ELEMENTS (dbus_error_entries));
+  return (GQuark) quark;
+}
 
 static const struct {
   MunityError code;

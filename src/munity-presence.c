@@ -46,6 +46,7 @@ struct _MunityPresence
   gint64           timer_deadline; /* clock time the armed timer is for */
   MunityClockFunc  clock;
   gpointer         clock_data;
+  GDestroyNotify   clock_data_destroy;
 };
 
 G_DEFINE_FINAL_TYPE (MunityPresence, munity_presence, G_TYPE_OBJECT)
@@ -82,6 +83,9 @@ munity_presence_dispose (GObject *object)
   MunityPresence *self = MUNITY_PRESENCE (object);
 
   g_clear_handle_id (&self->timer_id, g_source_remove);
+  if (self->clock_data_destroy != NULL)
+    g_clear_pointer (&self->clock_data, self->clock_data_destroy);
+  self->clock_data_destroy = NULL;
   g_queue_clear (&self->lingering);
   g_queue_clear (&self->order);
   g_queue_clear (&self->pending);
@@ -231,8 +235,11 @@ munity_presence_new (guint leave_grace_ms)
 /**
  * munity_presence_set_clock:
  * @self: the presence
- * @clock: (scope notified): a monotonic clock in microseconds
+ * @clock: (scope notified) (closure user_data) (destroy destroy): a
+ *   monotonic clock in microseconds
  * @user_data: data for @clock
+ * @destroy: (nullable): frees @user_data when the clock is replaced or the
+ *   presence is disposed
  *
  * Replaces the clock, for tests. With a clock of its own the model arms no
  * timer: the test calls munity_presence_expire() itself.
@@ -240,10 +247,17 @@ munity_presence_new (guint leave_grace_ms)
 void
 munity_presence_set_clock (MunityPresence  *self,
                            MunityClockFunc  clock,
-                           gpointer         user_data)
+                           gpointer         user_data,
+                           GDestroyNotify   destroy)
 {
+  g_return_if_fail (MUNITY_IS_PRESENCE (self));
+  g_return_if_fail (clock != NULL);
+
+  if (self->clock_data_destroy != NULL)
+    self->clock_data_destroy (self->clock_data);
   self->clock = clock;
   self->clock_data = user_data;
+  self->clock_data_destroy = destroy;
   g_clear_handle_id (&self->timer_id, g_source_remove);
 }
 
@@ -265,18 +279,6 @@ munity_presence_set_update_interval (MunityPresence *self,
   g_return_if_fail (MUNITY_IS_PRESENCE (self));
 
   self->update_interval_us = (gint64) interval_ms * 1000;
-}
-
-/**
- * munity_presence_get_leave_grace_ms:
- * @self: the presence
- *
- * Returns: the grace period in milliseconds
- */
-guint
-munity_presence_get_leave_grace_ms (MunityPresence *self)
-{
-  return self->leave_grace_ms;
 }
 
 static void arm_timer (MunityPresence *self);
@@ -693,27 +695,6 @@ munity_presence_update_user (MunityPresence *self,
     munity_user_update (user, info);  /* no news: nothing to hold */
   else
     hold_pending (self, user, info);
-}
-
-/**
- * munity_presence_clear:
- * @self: the presence
- * @close_code: the close code for every socket
- *
- * Closes every socket and lets everyone leave, as at shutdown.
- */
-void
-munity_presence_clear (MunityPresence *self,
-                       guint           close_code)
-{
-  g_autoptr(GPtrArray) users = munity_presence_list_users (self);
-
-  for (guint i = 0; i < users->len; i++)
-    {
-      MunityUser *user = users->pdata[i];
-      close_sockets (self, user, NULL, close_code, "going away");
-      remove_user (self, user);
-    }
 }
 
 /**

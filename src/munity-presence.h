@@ -4,8 +4,8 @@
  */
 #pragma once
 
-#include "munity-accounts.h"
 #include "munity-socket.h"
+#include "munity-user-info.h"
 #include "munity-user.h"
 
 G_BEGIN_DECLS
@@ -27,8 +27,8 @@ G_DECLARE_FINAL_TYPE (MunityPresence, munity_presence, MUNITY, PRESENCE, GObject
 MunityPresence *munity_presence_new               (guint            leave_grace_ms);
 void            munity_presence_set_clock         (MunityPresence  *self,
                                                    MunityClockFunc  clock,
-                                                   gpointer         user_data);
-guint           munity_presence_get_leave_grace_ms (MunityPresence *self);
+                                                   gpointer         user_data,
+                                                   GDestroyNotify   destroy);
 void            munity_presence_set_update_interval (MunityPresence *self,
                                                     guint           interval_ms);
 
@@ -46,8 +46,6 @@ guint           munity_presence_end_session       (MunityPresence  *self,
 void            munity_presence_update_user       (MunityPresence  *self,
                                                    MunityUserInfo  *info);
 void            munity_presence_expire            (MunityPresence  *self);
-void            munity_presence_clear             (MunityPresence  *self,
-                                                   guint            close_code);
 
 MunityUser     *munity_presence_lookup_user       (MunityPresence  *self,
                                                    gint64           user_id);

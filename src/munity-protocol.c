@@ -197,6 +197,75 @@ munity_ws_close_frame_new (guint16     code,
   return munity_ws_frame_new (MUNITY_WS_OP_CLOSE, payload, 2 + reason_length);
 }
 
+/* ---- users as JSON ----------------------------------------------------- */
+
+/**
+ * munity_protocol_add_image_url:
+ * @builder: a builder inside an object
+ * @image_url: (nullable): a picture's same-origin path
+ *
+ * Adds the `imageUrl` member: the path, or `null` when there is no
+ * picture. Every user object munityd and munityctl write has it, and this
+ * is the one place that says how it looks.
+ */
+void
+munity_protocol_add_image_url (JsonBuilder *builder,
+                               const char  *image_url)
+{
+  json_builder_set_member_name (builder, "imageUrl");
+  if (image_url != NULL)
+    json_builder_add_string_value (builder, image_url);
+  else
+    json_builder_add_null_value (builder);
+}
+
+/* The one writer of a user object: `{"id", "first", "last", "imageUrl"}`,
+ * then `"bio"` and `"email"` when asked, in this order. */
+static JsonNode *
+user_node (MunityUserInfo *info,
+           gboolean        with_bio,
+           gboolean        with_email)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "id");
+  json_builder_add_int_value (builder, info->id);
+  json_builder_set_member_name (builder, "first");
+  json_builder_add_string_value (builder, info->first);
+  json_builder_set_member_name (builder, "last");
+  json_builder_add_string_value (builder, info->last);
+  munity_protocol_add_image_url (builder, info->image_url);
+  if (with_bio)
+    {
+      json_builder_set_member_name (builder, "bio");
+      json_builder_add_string_value (builder, info->bio);
+    }
+  if (with_email)
+    {
+      json_builder_set_member_name (builder, "email");
+      json_builder_add_string_value (builder, info->email);
+    }
+  json_builder_end_object (builder);
+
+  return json_builder_get_root (builder);
+}
+
+/**
+ * munity_user_info_to_json:
+ * @info: a user
+ * @with_email: whether to add `email` (only for the user's own account)
+ *
+ * Returns: (transfer full): the user as the HTTP API shows it:
+ *   `{"id", "first", "last", "imageUrl", "bio"}`, plus `"email"` if asked
+ */
+JsonNode *
+munity_user_info_to_json (MunityUserInfo *info,
+                          gboolean        with_email)
+{
+  return user_node (info, TRUE, with_email);
+}
+
 /**
  * munity_protocol_user_json:
  * @user: an online user
@@ -207,23 +276,7 @@ munity_ws_close_frame_new (guint16     code,
 char *
 munity_protocol_user_json (MunityUser *user)
 {
-  g_autoptr(JsonBuilder) builder = json_builder_new ();
-  g_autoptr(JsonNode) root = NULL;
-
-  json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "id");
-  json_builder_add_int_value (builder, munity_user_get_id (user));
-  json_builder_set_member_name (builder, "first");
-  json_builder_add_string_value (builder, munity_user_get_first (user));
-  json_builder_set_member_name (builder, "last");
-  json_builder_add_string_value (builder, munity_user_get_last (user));
-  json_builder_set_member_name (builder, "imageUrl");
-  if (munity_user_get_image_url (user) != NULL)
-    json_builder_add_string_value (builder, munity_user_get_image_url (user));
-  else
-    json_builder_add_null_value (builder);
-  json_builder_end_object (builder);
-  root = json_builder_get_root (builder);
+  g_autoptr(JsonNode) root = user_node (munity_user_get_info (user), FALSE, FALSE);
 
   return json_to_string (root, FALSE);
 }

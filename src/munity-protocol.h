@@ -72,6 +72,10 @@ GBytes       *munity_ws_close_frame_new   (guint16         code,
 gboolean      munity_ws_close_code_is_valid (guint16       code);
 
 char         *munity_protocol_user_json   (MunityUser     *user);
+JsonNode     *munity_user_info_to_json    (MunityUserInfo *info,
+                                           gboolean        with_email);
+void          munity_protocol_add_image_url (JsonBuilder  *builder,
+                                           const char     *image_url);
 GBytes       *munity_protocol_event_frame (const char     *event,
                                            const char     *data_json);
 GBytes       *munity_protocol_online_users_frame_head (gsize body_length);

@@ -4,8 +4,6 @@
  */
 #include "config.h"
 
-#include <sodium.h>
-
 #include "munity-presence-private.h"
 #include "munity-socket.h"
 
@@ -13,14 +11,21 @@
  * MunitySocket:
  *
  * The model's view of one WebSocket: whose it is, which session opened it,
- * and an unguessable id. The transport that owns the real connection
- * listens to #MunitySocket::close-requested; the model itself does no I/O.
+ * and a random id. The transport that owns the real connection listens to
+ * #MunitySocket::close-requested; the model itself does no I/O.
+ *
+ * The id only names the socket in log lines (munity-ws-hub.c); it is not
+ * sent to clients nor shown on D-Bus, and nothing looks a socket up by it.
+ * So it needs to be unique, not secret: it comes from GLib's generator
+ * (not a cryptographic one, and none is needed here), which keeps the
+ * model free of libsodium. Its form is unchanged: 32 hexadecimal digits,
+ * 128 random bits, kept inline so that a socket costs no extra allocation.
  */
 struct _MunitySocket
 {
   GObject   parent_instance;
 
-  char     *id;        /* (owned) 128 random bits in hex */
+  char      id[33];    /* 128 random bits in hex */
   gint64    user_id;
   char     *session;   /* (owned) (nullable) the session's token hash */
   gboolean  attached;  /* in the presence model */
@@ -40,7 +45,6 @@ munity_socket_finalize (GObject *object)
 {
   MunitySocket *self = MUNITY_SOCKET (object);
 
-  g_free (self->id);
   g_free (self->session);
 
   G_OBJECT_CLASS (munity_socket_parent_class)->finalize (object);
@@ -68,11 +72,8 @@ munity_socket_class_init (MunitySocketClass *klass)
 static void
 munity_socket_init (MunitySocket *self)
 {
-  guchar bytes[16];
-
-  randombytes_buf (bytes, sizeof bytes);
-  self->id = g_malloc (sizeof bytes * 2 + 1);
-  sodium_bin2hex (self->id, sizeof bytes * 2 + 1, bytes, sizeof bytes);
+  g_snprintf (self->id, sizeof self->id, "%08x%08x%08x%08x",
+              g_random_int (), g_random_int (), g_random_int (), g_random_int ());
 }
 
 /**
@@ -97,7 +98,8 @@ munity_socket_new (gint64      user_id,
  * munity_socket_get_id:
  * @self: a socket
  *
- * Returns: the socket's id: 32 hexadecimal digits, 128 random bits
+ * Returns: the socket's id for log lines: 32 hexadecimal digits, 128
+ *   random bits
  */
 const char *
 munity_socket_get_id (MunitySocket *self)

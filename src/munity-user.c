@@ -19,11 +19,11 @@ struct _MunityUser
 {
   GObject    parent_instance;
 
+  /* The key of the presence's table: fixed for the object's life, while
+   * info is replaced by every change. */
   gint64     id;
-  char      *first;         /* (owned) */
-  char      *last;          /* (owned) */
-  char      *image_url;     /* (owned) (nullable) */
-  MunityUserInfo *info;     /* (owned) everything stored, bio included */
+  MunityUserInfo *info;     /* (owned) everything stored, bio included; the
+                             * getters read the details from it */
   GPtrArray *sockets;       /* (owned) of MunitySocket (owned) */
   gint64     online_since;  /* real time, µs */
   gboolean   lingering;
@@ -56,9 +56,6 @@ munity_user_finalize (GObject *object)
 {
   MunityUser *self = MUNITY_USER (object);
 
-  g_free (self->first);
-  g_free (self->last);
-  g_free (self->image_url);
   g_clear_pointer (&self->info, munity_user_info_unref);
   g_clear_pointer (&self->pending, munity_user_info_unref);
   g_clear_pointer (&self->sockets, g_ptr_array_unref);
@@ -80,13 +77,13 @@ munity_user_get_property (GObject    *object,
       g_value_set_int64 (value, self->id);
       break;
     case PROP_FIRST:
-      g_value_set_string (value, self->first);
+      g_value_set_string (value, self->info->first);
       break;
     case PROP_LAST:
-      g_value_set_string (value, self->last);
+      g_value_set_string (value, self->info->last);
       break;
     case PROP_IMAGE_URL:
-      g_value_set_string (value, self->image_url);
+      g_value_set_string (value, self->info->image_url);
       break;
     case PROP_N_SOCKETS:
       g_value_set_uint (value, self->sockets->len);
@@ -135,9 +132,6 @@ munity_user_new (MunityUserInfo *info,
   MunityUser *self = g_object_new (MUNITY_TYPE_USER, NULL);
 
   self->id = info->id;
-  self->first = g_strdup (info->first);
-  self->last = g_strdup (info->last);
-  self->image_url = g_strdup (info->image_url);
   self->info = munity_user_info_ref (info);
   self->online_since = online_since;
   return self;
@@ -154,9 +148,9 @@ gboolean
 munity_user_shows_same (MunityUser     *self,
                         MunityUserInfo *info)
 {
-  return g_strcmp0 (self->first, info->first) == 0 &&
-         g_strcmp0 (self->last, info->last) == 0 &&
-         g_strcmp0 (self->image_url, info->image_url) == 0;
+  return g_strcmp0 (self->info->first, info->first) == 0 &&
+         g_strcmp0 (self->info->last, info->last) == 0 &&
+         g_strcmp0 (self->info->image_url, info->image_url) == 0;
 }
 
 gint64
@@ -213,41 +207,31 @@ gboolean
 munity_user_update (MunityUser     *self,
                     MunityUserInfo *info)
 {
-  gboolean changed = FALSE;
+  g_autoptr(MunityUserInfo) old = NULL;
+  gboolean first, last, image_url;
 
   /* Answers to concurrent updates arrive in any order: never go back. */
   if (info->version < self->info->version)
     return FALSE;
 
   /* The bio is kept too (for GET /api/online) but is not news. */
-  g_clear_pointer (&self->info, munity_user_info_unref);
+  old = g_steal_pointer (&self->info);
   self->info = munity_user_info_ref (info);
 
+  first = g_strcmp0 (old->first, info->first) != 0;
+  last = g_strcmp0 (old->last, info->last) != 0;
+  image_url = g_strcmp0 (old->image_url, info->image_url) != 0;
+
   g_object_freeze_notify (G_OBJECT (self));
-  if (g_strcmp0 (self->first, info->first) != 0)
-    {
-      g_free (self->first);
-      self->first = g_strdup (info->first);
-      g_object_notify_by_pspec (G_OBJECT (self), props[PROP_FIRST]);
-      changed = TRUE;
-    }
-  if (g_strcmp0 (self->last, info->last) != 0)
-    {
-      g_free (self->last);
-      self->last = g_strdup (info->last);
-      g_object_notify_by_pspec (G_OBJECT (self), props[PROP_LAST]);
-      changed = TRUE;
-    }
-  if (g_strcmp0 (self->image_url, info->image_url) != 0)
-    {
-      g_free (self->image_url);
-      self->image_url = g_strdup (info->image_url);
-      g_object_notify_by_pspec (G_OBJECT (self), props[PROP_IMAGE_URL]);
-      changed = TRUE;
-    }
+  if (first)
+    g_object_notify_by_pspec (G_OBJECT (self), props[PROP_FIRST]);
+  if (last)
+    g_object_notify_by_pspec (G_OBJECT (self), props[PROP_LAST]);
+  if (image_url)
+    g_object_notify_by_pspec (G_OBJECT (self), props[PROP_IMAGE_URL]);
   g_object_thaw_notify (G_OBJECT (self));
 
-  return changed;
+  return first || last || image_url;
 }
 
 void
@@ -330,7 +314,7 @@ munity_user_get_id (MunityUser *self)
 const char *
 munity_user_get_first (MunityUser *self)
 {
-  return self->first;
+  return self->info->first;
 }
 
 /**
@@ -342,7 +326,7 @@ munity_user_get_first (MunityUser *self)
 const char *
 munity_user_get_last (MunityUser *self)
 {
-  return self->last;
+  return self->info->last;
 }
 
 /**
@@ -354,7 +338,7 @@ munity_user_get_last (MunityUser *self)
 const char *
 munity_user_get_image_url (MunityUser *self)
 {
-  return self->image_url;
+  return self->info->image_url;
 }
 
 /**
@@ -366,7 +350,7 @@ munity_user_get_image_url (MunityUser *self)
 char *
 munity_user_dup_name (MunityUser *self)
 {
-  return g_strconcat (self->first, " ", self->last, NULL);
+  return g_strconcat (self->info->first, " ", self->info->last, NULL);
 }
 
 /**

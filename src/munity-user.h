@@ -6,7 +6,7 @@
 
 #include <glib-object.h>
 
-#include "munity-accounts.h"
+#include "munity-user-info.h"
 
 G_BEGIN_DECLS
 

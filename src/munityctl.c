@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "munity-dbus.h"
+#include "munity-error.h"
+#include "munity-protocol.h"
 
 #define EXIT_OK 0
 #define EXIT_FAILED 1
@@ -224,12 +226,9 @@ print_json (GVariant *users)
       json_builder_add_int_value (builder, (gint64) id);
       json_builder_set_member_name (builder, "name");
       json_builder_add_string_value (builder, name);
-      /* As in the HTTP API: null, not "", when there is no picture. */
-      json_builder_set_member_name (builder, "imageUrl");
-      if (*image_url != '\0')
-        json_builder_add_string_value (builder, image_url);
-      else
-        json_builder_add_null_value (builder);
+      /* D-Bus says "" for no picture; the JSON says null, as the HTTP
+       * API does. */
+      munity_protocol_add_image_url (builder, *image_url != '\0' ? image_url : NULL);
       json_builder_set_member_name (builder, "sockets");
       json_builder_add_int_value (builder, sockets);
       json_builder_set_member_name (builder, "onlineSince");
@@ -581,7 +580,8 @@ main (int   argc,
       return EXIT_USAGE;
     }
 
-  munity_dbus_error_ensure ();
+  /* Registers the D-Bus names of MUNITY_ERROR, so that replies map back. */
+  munity_error_quark ();
   ctl.bus_type = system_bus ? G_BUS_TYPE_SYSTEM : G_BUS_TYPE_SESSION;
   if (!connect_to_munityd (&ctl, &status))
     goto out;

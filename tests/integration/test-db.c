@@ -12,9 +12,14 @@
 
 #include <glib/gstdio.h>
 
+#include "munity-accounts.h"
+#include "munity-config.h"
+#include "munity-daemon.h"
 #include "munity-db.h"
 #include "munity-embedded-pg.h"
 #include "munity-error.h"
+#include "munity-migrations.h"
+#include "munity-session.h"
 #include "munity-test-pg.h"
 
 /* One cluster for the MunityDb tests: initdb is the slow part. */
@@ -588,15 +593,279 @@ test_unreachable (void)
   g_rmdir (dir);
 }
 
+/* The one check of a connection string is the configuration's. */
+static gboolean
+config_accepts_database (const char  *conninfo,
+                         GError     **error)
+{
+  g_autoptr(MunityConfig) config = munity_config_new ();
+  g_autofree char *option = g_strdup_printf ("--database=%s", conninfo);
+  char *args[] = { (char *) "munityd", option, NULL };
+  char **argv = args;
+  int argc = 2;
+  gboolean version = FALSE;
+
+  return munity_config_parse_args (config, &argc, &argv, &version, error);
+}
+
 static void
 test_bad_conninfo (void)
 {
   g_autoptr(GError) error = NULL;
 
-  g_assert_true (munity_db_validate_conninfo ("host=/tmp port=5432", NULL));
-  g_assert_true (munity_db_validate_conninfo ("postgresql://u@localhost/db", NULL));
-  g_assert_false (munity_db_validate_conninfo ("hots=/tmp", &error));
+  g_assert_true (config_accepts_database ("host=/tmp port=5432", NULL));
+  g_assert_true (config_accepts_database ("postgresql://u@localhost/db", NULL));
+  g_assert_false (config_accepts_database ("hots=/tmp", &error));
   g_assert_error (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_CONFIG);
+}
+
+static char *
+count_active (const char *sql)
+{
+  g_autofree char *quoted = g_strdup_printf ("SELECT count(*) FROM pg_stat_activity "
+                                             "WHERE query = '%s' AND state = 'active'", sql);
+
+  return munity_test_pg_query_value (cluster, quoted);
+}
+
+static void
+test_cancel_in_flight (void)
+{
+  MunityDb *db = db_new_up (1);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GAsyncResult) slow = NULL;
+  g_autoptr(GAsyncResult) after = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PGresult) res = NULL;
+  g_autofree char *running = NULL;
+  gint64 start;
+
+  /* No query timeout: only the cancellation may stop the statement. */
+  munity_db_set_query_timeout (db, 0);
+  munity_db_query_async (db, "SELECT pg_sleep(20)", 0, NULL, cancellable, store_result_cb, &slow);
+  for (int i = 0; i < 250 && g_strcmp0 (running, "1") != 0; i++)
+    {
+      spin (20);
+      g_clear_pointer (&running, g_free);
+      running = count_active ("SELECT pg_sleep(20)");
+    }
+  g_assert_cmpstr (running, ==, "1");
+
+  start = g_get_monotonic_time ();
+  g_cancellable_cancel (cancellable);
+  await_result (&slow, 5000);
+  res = munity_db_query_finish (db, slow, &error);
+  g_assert_null (res);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&error);
+
+  /* The server stopped the statement, so the one connection is free for
+   * the next query long before the 20 s are over. */
+  munity_db_query_async (db, "SELECT 'after'", 0, NULL, NULL, store_result_cb, &after);
+  await_result (&after, 10000);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
+  res = munity_db_query_finish (db, after, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (PQgetvalue (res, 0, 0), ==, "after");
+
+  g_clear_pointer (&running, g_free);
+  running = count_active ("SELECT pg_sleep(20)");
+  g_assert_cmpstr (running, ==, "0");
+
+  g_clear_object (&slow);
+  g_clear_object (&after);
+  db_free_checked (db);
+}
+
+/* ---- MunityAccounts --------------------------------------------------- */
+
+typedef struct {
+  guint  done;
+  guint  cancelled;
+} RegisterCount;
+
+static void
+register_done_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  RegisterCount *count = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MunityUserInfo) user = NULL;
+  g_autofree char *token = NULL;
+
+  user = munity_accounts_register_finish (MUNITY_ACCOUNTS (source), result, &token, NULL, NULL, &error);
+  g_assert_null (user);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    count->cancelled++;
+  count->done++;
+}
+
+typedef struct {
+  MunityAccounts *accounts;
+  guint           jobs;
+} HashJobs;
+
+static gboolean
+hash_jobs_reached (gpointer data)
+{
+  HashJobs *wait = data;
+
+  return munity_accounts_get_n_hash_jobs (wait->accounts) >= wait->jobs;
+}
+
+static gboolean
+hash_jobs_gone (gpointer data)
+{
+  HashJobs *wait = data;
+
+  return munity_accounts_get_n_hash_jobs (wait->accounts) == 0;
+}
+
+static MunityDb *
+db_new_migrated (void)
+{
+  MunityDb *db = db_new_up (2);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+
+  munity_migrations_run_async (db, NULL, store_result_cb, &result);
+  await_result (&result, 30000);
+  g_assert_true (munity_migrations_run_finish (result, NULL, &error));
+  g_assert_no_error (error);
+  return db;
+}
+
+static void
+on_close_requested (MunitySocket *socket,
+                    guint         code,
+                    const char   *reason,
+                    guint        *out_code)
+{
+  *out_code = code;
+}
+
+/* Stored changes and ended sessions reach the model through the daemon's
+ * wiring, not through whoever asked for them. */
+static void
+test_accounts_reach_presence (void)
+{
+  MunityDb *db = db_new_migrated ();
+  g_autoptr(MunityAccounts) accounts = munity_accounts_new (db);
+  g_autoptr(MunityPresence) presence = munity_presence_new (0);
+  g_autoptr(MunityUserInfo) user = NULL;
+  g_autoptr(MunityUserInfo) changed = NULL;
+  g_autoptr(MunitySocket) socket = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *token = NULL;
+  g_autofree char *email = g_strdup_printf ("wired-%d@example.org", (int) getpid ());
+  g_autofree char *session = NULL;
+  guint close_code = 0;
+
+  /* every change announced at once */
+  munity_presence_set_update_interval (presence, 0);
+  munity_daemon_connect_accounts (accounts, presence);
+
+  munity_accounts_register_async (accounts, "Wired", "Up", email, "a long password",
+                                  "192.0.2.200", NULL, store_result_cb, &result);
+  await_result (&result, 20000);
+  user = munity_accounts_register_finish (accounts, result, &token, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_clear_object (&result);
+
+  session = munity_session_token_hash (token);
+  socket = munity_socket_new (user->id, session);
+  g_signal_connect (socket, "close-requested", G_CALLBACK (on_close_requested), &close_code);
+  munity_presence_add_socket (presence, socket, user);
+
+  munity_accounts_update_async (accounts, user->id, "Renamed", NULL, NULL, NULL, store_result_cb, &result);
+  await_result (&result, 10000);
+  changed = munity_accounts_update_finish (accounts, result, &error);
+  g_assert_no_error (error);
+  g_clear_object (&result);
+  g_assert_cmpstr (munity_user_get_first (munity_presence_lookup_user (presence, user->id)), ==, "Renamed");
+  g_clear_pointer (&changed, munity_user_info_unref);
+
+  munity_accounts_set_image_async (accounts, user->id, "/avatars/wired.png", NULL, store_result_cb, &result);
+  await_result (&result, 10000);
+  changed = munity_accounts_set_image_finish (accounts, result, NULL, &error);
+  g_assert_no_error (error);
+  g_clear_object (&result);
+  g_assert_cmpstr (munity_user_get_image_url (munity_presence_lookup_user (presence, user->id)), ==,
+                   "/avatars/wired.png");
+
+  munity_accounts_logout_async (accounts, token, NULL, store_result_cb, &result);
+  await_result (&result, 10000);
+  g_assert_cmpint (munity_accounts_logout_finish (accounts, result, &error), ==, user->id);
+  g_assert_no_error (error);
+  g_assert_cmpuint (close_code, ==, MUNITY_CLOSE_LOGGED_OUT);
+  g_assert_null (munity_presence_lookup_user (presence, user->id));
+
+  g_clear_object (&result);
+  g_clear_object (&accounts);
+  db_free_checked (db);
+}
+
+/* A register whose client went away while its password waited for a
+ * hashing thread costs no argon2id hash: the pool skips it. */
+static void
+test_cancelled_register_does_not_hash (void)
+{
+  MunityDb *db = db_new_migrated ();
+  g_autoptr(MunityAccounts) accounts = NULL;
+  g_autoptr(GPtrArray) cancellables = g_ptr_array_new_with_free_func (g_object_unref);
+  /* as many hashing threads as munity-accounts.c starts */
+  guint threads = MAX (1, g_get_num_processors () - 1);
+  guint n = 2 * threads + 2;
+  RegisterCount count = { 0, 0 };
+  HashJobs wait;
+  guint64 before, at_cancel, after;
+  guint jobs_at_cancel;
+
+  accounts = munity_accounts_new (db);
+  before = munity_accounts_get_n_hashes (accounts);
+  for (guint i = 0; i < n; i++)
+    {
+      GCancellable *cancellable = g_cancellable_new ();
+      g_autofree char *email = g_strdup_printf ("cancelled-%d-%u@example.org", (int) getpid (), i);
+      g_autofree char *address = g_strdup_printf ("192.0.2.%u", i % 250);
+
+      g_ptr_array_add (cancellables, cancellable);
+      munity_accounts_register_async (accounts, "Can", "Celled", email, "a long password",
+                                      address, cancellable, register_done_cb, &count);
+    }
+
+  /* Every password is in the pool: at most `threads` hashing, the others
+   * (at least threads + 1 of them) waiting for a thread. */
+  wait.accounts = accounts;
+  wait.jobs = 2 * threads + 1;
+  g_assert_true (loop_until (hash_jobs_reached, &wait, 20000));
+
+  for (guint i = 0; i < cancellables->len; i++)
+    g_cancellable_cancel (cancellables->pdata[i]);
+  at_cancel = munity_accounts_get_n_hashes (accounts);
+  jobs_at_cancel = munity_accounts_get_n_hash_jobs (accounts);
+
+  for (int i = 0; i < 2000 && count.done < n; i++)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpuint (count.done, ==, n);
+  g_assert_cmpuint (count.cancelled, ==, n);
+  after = munity_accounts_get_n_hashes (accounts);
+  g_test_message ("%u registers, %u hashing threads: %" G_GUINT64_FORMAT " hashed before the "
+                  "cancel, %" G_GUINT64_FORMAT " after it, %u jobs in the pool at the cancel",
+                  n, threads, at_cancel - before, after - at_cancel, jobs_at_cancel);
+
+  /* Those that waited were never hashed. Without the check each would
+   * be, and at least threads + 1 were waiting; the ones a thread had just
+   * taken are the margin. */
+  g_assert_cmpuint (after - at_cancel, <=, threads);
+  g_assert_cmpuint (after - before, <, n);
+  /* (a thread counts its job out just after the job's answer is sent) */
+  g_assert_true (loop_until (hash_jobs_gone, &wait, 5000));
+
+  g_clear_object (&accounts);
+  db_free_checked (db);
 }
 
 /* ---- MunityEmbeddedPg ------------------------------------------------- */
@@ -937,10 +1206,13 @@ main (int   argc,
   g_test_add_func ("/db/queue/order/one-connection", test_queue_order_one);
   g_test_add_func ("/db/queue/order/four-connections", test_queue_order_four);
   g_test_add_func ("/db/queue/cancel-queued", test_cancel_queued);
+  g_test_add_func ("/db/query/cancel-in-flight", test_cancel_in_flight);
   g_test_add_func ("/db/script/several-statements", test_exec_script);
   g_test_add_func ("/db/server/stop-and-restart", test_server_restart);
   g_test_add_func ("/db/server/unreachable", test_unreachable);
   g_test_add_func ("/db/conninfo/validate", test_bad_conninfo);
+  g_test_add_func ("/accounts/signals-reach-presence", test_accounts_reach_presence);
+  g_test_add_func ("/accounts/register/cancelled-does-not-hash", test_cancelled_register_does_not_hash);
   g_test_add_func ("/embedded-pg/lifecycle", test_embedded_lifecycle);
   g_test_add_func ("/embedded-pg/exited", test_embedded_exited);
   g_test_add_func ("/embedded-pg/stop-while-starting", test_embedded_stop_while_starting);

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <sodium.h>
 
+#include "munity-daemon.h"
 #include "munity-dbus.h"
 #include "munity-error.h"
 #include "munity-presence.h"
@@ -288,6 +289,7 @@ setup (Fixture       *f,
   setup_bare (f, data);
 
   f->service = munity_dbus_service_new (f->model.presence, MUNITY_BUS_SESSION, FALSE);
+  munity_daemon_connect_dbus_view (f->model.presence, f->service);
   munity_dbus_service_start (f->service);
   munity_test_wait_name_owned (f->service, TRUE, TIMEOUT_S);
   subscribe (f);
@@ -1001,6 +1003,7 @@ test_replace (Fixture       *f,
 
   /* without --replace: queued, not owner, but running */
   waiting = munity_dbus_service_new (f->model.presence, MUNITY_BUS_SESSION, FALSE);
+  munity_daemon_connect_dbus_view (f->model.presence, waiting);
   munity_dbus_service_start (waiting);
   wait_queued (f, waiting);
   g_assert_false (munity_dbus_service_get_name_owned (waiting));
@@ -1008,6 +1011,7 @@ test_replace (Fixture       *f,
 
   /* with --replace: takes it over */
   replacing = munity_dbus_service_new (f->model.presence, MUNITY_BUS_SESSION, TRUE);
+  munity_daemon_connect_dbus_view (f->model.presence, replacing);
   munity_dbus_service_start (replacing);
   munity_test_wait_name_owned (replacing, TRUE, TIMEOUT_S);
   wait_state (&other_state, 2);
@@ -1116,6 +1120,7 @@ test_bus_restart (void)
   daemon = start_bus_daemon (address);
 
   service = munity_dbus_service_new (presence, MUNITY_BUS_SESSION, FALSE);
+  munity_daemon_connect_dbus_view (presence, service);
   munity_dbus_service_start (service);
   munity_test_wait_name_owned (service, TRUE, TIMEOUT_S);
   munity_presence_add_socket (presence, s1, info1);
@@ -1173,6 +1178,7 @@ test_no_bus (void)
 
   g_setenv ("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/munity-test-bus", TRUE);
   service = munity_dbus_service_new (presence, MUNITY_BUS_SESSION, FALSE);
+  munity_daemon_connect_dbus_view (presence, service);
   munity_dbus_service_start (service);
   while (g_get_monotonic_time () < until)
     g_main_context_iteration (NULL, FALSE);

@@ -10,6 +10,7 @@
 #include <sodium.h>
 #include <unistd.h>
 
+#include "munity-daemon.h"
 #include "munity-dbus.h"
 #include "munity-presence.h"
 #include "munity-test-model.h"
@@ -135,6 +136,7 @@ setup (Fixture       *f,
 {
   setup_no_service (f, data);
   f->service = munity_dbus_service_new (f->model.presence, MUNITY_BUS_SESSION, FALSE);
+  munity_daemon_connect_dbus_view (f->model.presence, f->service);
   munity_dbus_service_start (f->service);
   munity_test_wait_name_owned (f->service, TRUE, TIMEOUT_S);
 }
@@ -681,6 +683,7 @@ test_system_bus_policy (void)
 
   /* root may own the name */
   service = munity_dbus_service_new (presence, MUNITY_BUS_SYSTEM, FALSE);
+  munity_daemon_connect_dbus_view (presence, service);
   munity_dbus_service_start (service);
   munity_test_wait_name_owned (service, TRUE, TIMEOUT_S);
 

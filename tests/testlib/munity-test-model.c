@@ -19,7 +19,7 @@ munity_test_model_init (MunityTestModel *model,
 {
   model->presence = munity_presence_new (grace_ms);
   model->now = 1000000;
-  munity_presence_set_clock (model->presence, fake_clock, model);
+  munity_presence_set_clock (model->presence, fake_clock, model, NULL);
   model->infos = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL, (GDestroyNotify) munity_user_info_unref);
   model->closed = g_string_new (NULL);
 }

@@ -7,7 +7,7 @@
 
 #include <gio/gio.h>
 
-#include "munity-accounts.h"
+#include "munity-user-info.h"
 #include "munity-dbus.h"
 #include "munity-presence.h"
 #include "munity-socket.h"

@@ -1,7 +1,6 @@
 /* Unit tests of the presence model: no I/O, a fake clock. */
 #include "config.h"
 
-#include <sodium.h>
 #include <string.h>
 
 #include "munity-presence.h"
@@ -90,7 +89,7 @@ setup_with_grace (Fixture *f, guint grace_ms)
 {
   f->presence = munity_presence_new (grace_ms);
   f->now = 1000000;
-  munity_presence_set_clock (f->presence, fake_clock, f);
+  munity_presence_set_clock (f->presence, fake_clock, f, NULL);
   f->view = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
   f->events = g_string_new (NULL);
   f->users = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL, (GDestroyNotify) munity_user_info_unref);
@@ -544,6 +543,52 @@ test_update_interval_zero (Fixture *f, gconstpointer data)
   g_assert_cmpstr (f->events->str, ==, "U1 U1 U1 ");
 }
 
+/* The same stored change told twice (the accounts' signal and, for a
+ * while, the HTTP handler too) is one announcement, with or without an
+ * interval, and whether it went out at once or was held. */
+static void
+test_update_told_twice (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) s = open_socket (f, 1, "a");
+  g_autoptr(MunityUserInfo) ada = renamed (1, "Ada", 2);
+  g_autoptr(MunityUserInfo) bea = renamed (1, "Bea", 3);
+  g_autoptr(MunityUserInfo) cy = renamed (1, "Cy", 4);
+
+  g_string_truncate (f->events, 0);
+  munity_presence_update_user (f->presence, ada);
+  munity_presence_update_user (f->presence, ada);
+  g_assert_cmpstr (f->events->str, ==, "U1 ");
+
+  /* inside the interval: held once, announced once */
+  munity_presence_update_user (f->presence, bea);
+  munity_presence_update_user (f->presence, bea);
+  advance (f, INTERVAL_MS);
+  g_assert_cmpstr (f->events->str, ==, "U1 U1 ");
+  g_assert_cmpstr (first_of (f, 1), ==, "Bea");
+  advance (f, 10 * INTERVAL_MS);
+  g_assert_cmpstr (f->events->str, ==, "U1 U1 ");
+
+  munity_presence_set_update_interval (f->presence, 0);
+  munity_presence_update_user (f->presence, cy);
+  munity_presence_update_user (f->presence, cy);
+  g_assert_cmpstr (f->events->str, ==, "U1 U1 U1 ");
+}
+
+/* A logout told twice closes the session's sockets once. */
+static void
+test_logout_told_twice (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) s1 = open_socket (f, 1, "a");
+  g_autoptr(MunitySocket) s2 = open_socket (f, 1, "b");
+
+  g_assert_cmpuint (munity_presence_end_session (f->presence, 1, "a"), ==, 1);
+  g_assert_cmpuint (munity_presence_end_session (f->presence, 1, "a"), ==, 0);
+  g_assert_cmpstr (f->events->str, ==, "J1 +1 +1 -1 ");
+  g_assert_cmpuint (munity_presence_end_session (f->presence, 1, "b"), ==, 1);
+  g_assert_cmpuint (munity_presence_end_session (f->presence, 1, "b"), ==, 0);
+  g_assert_cmpstr (f->events->str, ==, "J1 +1 +1 -1 -1 L1 ");
+}
+
 static void
 test_lingering_order (Fixture *f, gconstpointer data)
 {
@@ -703,7 +748,6 @@ main (int   argc,
       char *argv[])
 {
   g_test_init (&argc, &argv, NULL);
-  g_assert_cmpint (sodium_init (), >=, 0);
 
 #define ADD(path, func) g_test_add (path, Fixture, NULL, setup, func, teardown)
   ADD ("/presence/first-socket-joins", test_first_socket_joins);
@@ -724,6 +768,8 @@ main (int   argc,
   ADD ("/presence/update/lingering", test_update_lingering);
   ADD ("/presence/update/held-versions", test_update_held_versions);
   ADD ("/presence/update/interval-zero", test_update_interval_zero);
+  ADD ("/presence/update/told-twice", test_update_told_twice);
+  ADD ("/presence/logout/told-twice", test_logout_told_twice);
 #undef ADD
   g_test_add_func ("/presence/grace/zero", test_zero_grace_leaves_at_once);
   g_test_add_func ("/presence/grace/real-timer", test_real_timer);
