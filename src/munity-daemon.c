@@ -516,6 +516,7 @@ migrated_cb (GObject      *source,
   /* Wait for the serving connections too, so READY=1 means usable. */
   self->db = munity_db_new (self->conninfo, DB_CONNECTIONS);
   g_signal_connect (self->db, "notify::up", G_CALLBACK (on_db_up_changed), self);
+  on_db_up_changed (self->db, NULL, self);
   munity_db_start (self->db);
   munity_db_wait_up_async (self->db, STARTUP_DB_WAIT_MS, self->cancellable,
                            db_started_cb, g_object_ref (self));

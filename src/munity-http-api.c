@@ -160,14 +160,9 @@ logout_cb (GObject      *source,
       return;
     }
 
-  /* That session's sockets close with 4001; the user leaves at once if
-   * nothing else of theirs is open. Also when the client is gone. */
-  if (user_id > 0 && req->self->presence != NULL)
-    {
-      g_autofree char *session = munity_session_token_hash (req->token);
-      munity_presence_end_session (req->self->presence, user_id, session);
-    }
-
+  /* That session's sockets close with 4001 through the accounts'
+   * "session-ended" (munity-daemon.c wires it), also when the client is
+   * gone. */
   if (munity_http_req_end_if_gone (req))
     return;
   munity_http_req_set_session_cookie (req, NULL);
@@ -207,8 +202,7 @@ update_cb (GObject      *source,
       return;
     }
 
-  if (req->self->presence != NULL)
-    munity_presence_update_user (req->self->presence, user);
+  /* Online, the change reaches the model through "user-changed". */
   if (munity_http_req_end_if_gone (req))
     return;
   munity_http_req_reply_user (req, SOUP_STATUS_OK, user, TRUE);
@@ -422,8 +416,6 @@ munity_http_handle_metrics (MunityHttpReq *req)
 {
   g_autofree char *text = NULL;
 
-  munity_metrics_set_gauge (req->self->metrics, "munity_database_up",
-                            munity_db_is_up (req->self->db) ? 1 : 0);
   munity_metrics_set_gauge (req->self->metrics, "munity_http_connections",
                             munity_listener_get_n_connections (req->self->listener));
   if (req->self->hub != NULL)

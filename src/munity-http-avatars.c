@@ -94,8 +94,6 @@ image_stored_cb (GObject      *source,
     }
 
   delete_avatar_url (req->self, old_url);
-  if (req->self->presence != NULL)
-    munity_presence_update_user (req->self->presence, user);
   upload_free (upload);
   if (munity_http_req_end_if_gone (req))
     return;
