@@ -40,10 +40,8 @@ typedef struct {
 } Segment;
 
 static void
-segment_free (gpointer data)
+segment_free (Segment *segment)
 {
-  Segment *segment = data;
-
   g_bytes_unref (segment->bytes);
   g_free (segment);
 }
@@ -109,7 +107,7 @@ munity_ws_conn_free (MunityWsConn *conn)
     close (conn->fd);
   g_clear_signal_handler (&conn->close_handler, conn->socket);
   g_clear_object (&conn->socket);
-  g_queue_clear_full (&conn->out, segment_free);
+  g_queue_clear_full (&conn->out, (GDestroyNotify) segment_free);
   g_clear_pointer (&conn->in, g_byte_array_unref);
   g_clear_pointer (&conn->message, g_byte_array_unref);
   g_free (conn);

@@ -430,14 +430,22 @@ user_fragment_new (MunityUser *user)
   return g_bytes_new_take (json, strlen (json));
 }
 
+/* Lists @user in the snapshot, last (@joined) or where it is, and
+ * sends everyone @event with the user's details. */
 static void
-broadcast_user_event (MunityWsHub *self,
-                      const char  *event,
-                      GBytes      *fragment)
+user_shown (MunityWsHub *self,
+            MunityUser  *user,
+            gboolean     joined,
+            const char  *event)
 {
+  g_autoptr(GBytes) fragment = user_fragment_new (user);
   g_autofree char *json = g_strndup (g_bytes_get_data (fragment, NULL), g_bytes_get_size (fragment));
   g_autoptr(GBytes) frame = munity_protocol_event_frame (event, json);
 
+  if (joined)
+    munity_ws_pages_append (self->pages, munity_user_get_id (user), fragment);
+  else
+    munity_ws_pages_update (self->pages, munity_user_get_id (user), fragment);
   broadcast (self, frame, event);
 }
 
@@ -446,18 +454,14 @@ broadcast_user_event (MunityWsHub *self,
  * @self: the hub
  * @user: a user who came online
  *
- * Sends every open socket `userJoined` and lists the user, last, in the
- * snapshot new sockets get.
+ * Sends every open socket `userJoined` and lists the user, last (a new
+ * user is last in join order), in the snapshot new sockets get.
  */
 void
 munity_ws_hub_user_joined (MunityWsHub *self,
                            MunityUser  *user)
 {
-  g_autoptr(GBytes) fragment = user_fragment_new (user);
-
-  /* A new user is last in join order. */
-  munity_ws_pages_append (self->pages, munity_user_get_id (user), fragment);
-  broadcast_user_event (self, "userJoined", fragment);
+  user_shown (self, user, TRUE, "userJoined");
 }
 
 /**
@@ -490,10 +494,7 @@ void
 munity_ws_hub_user_updated (MunityWsHub *self,
                             MunityUser  *user)
 {
-  g_autoptr(GBytes) fragment = user_fragment_new (user);
-
-  munity_ws_pages_update (self->pages, munity_user_get_id (user), fragment);
-  broadcast_user_event (self, "userUpdated", fragment);
+  user_shown (self, user, FALSE, "userUpdated");
 }
 
 /* Queues the onlineUsers frame: its head, the pages, its end. */

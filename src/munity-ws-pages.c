@@ -28,11 +28,13 @@
 
 typedef struct _Page Page;
 
-/* One user's fragment and where it is. */
+/* One user's fragment and where it is: one allocation, freed with
+ * g_free(). */
 typedef struct {
   gint64  id;         /* the key in users */
-  GBytes *fragment;   /* (owned) */
   Page   *page;       /* (unowned) */
+  gsize   size;
+  guint8  fragment[]; /* size bytes */
 } Entry;
 
 /* A run of online users, in join order, and their fragments. */
@@ -49,13 +51,18 @@ struct _MunityWsPages
   GHashTable *users;   /* (owned) user id → Entry (owned) */
 };
 
-static void
-entry_free (gpointer data)
+static Entry *
+entry_new (gint64  user_id,
+           GBytes *fragment)
 {
-  Entry *entry = data;
+  gsize size = g_bytes_get_size (fragment);
+  Entry *entry = g_malloc (sizeof (Entry) + size);
 
-  g_bytes_unref (entry->fragment);
-  g_free (entry);
+  entry->id = user_id;
+  entry->page = NULL;
+  entry->size = size;
+  memcpy (entry->fragment, g_bytes_get_data (fragment, NULL), size);
+  return entry;
 }
 
 static void
@@ -88,12 +95,11 @@ static void
 page_put (Page  *page,
           Entry *entry)
 {
-  gsize size = g_bytes_get_size (entry->fragment);
   guint8 *data = (guint8 *) g_bytes_get_data (page->bytes, NULL) + page->used;
 
   *data = ',';
-  memcpy (data + 1, g_bytes_get_data (entry->fragment, NULL), size);
-  page->used += size + 1;
+  memcpy (data + 1, entry->fragment, entry->size);
+  page->used += entry->size + 1;
   g_ptr_array_add (page->entries, entry);
   entry->page = page;
 }
@@ -111,7 +117,7 @@ munity_ws_pages_new (gsize page_size)
 
   self->page_size = page_size;
   self->pages = g_ptr_array_new_with_free_func (page_free);
-  self->users = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL, entry_free);
+  self->users = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL, g_free);
   return self;
 }
 
@@ -152,7 +158,7 @@ rewrite (MunityWsPages *self,
       if (entry != removed)
         {
           g_ptr_array_add (entries, entry);
-          needed += g_bytes_get_size (entry->fragment) + 1;
+          needed += entry->size + 1;
         }
     }
 
@@ -223,10 +229,7 @@ munity_ws_pages_append (MunityWsPages *self,
   /* Never twice in one list. */
   munity_ws_pages_remove (self, user_id);
 
-  entry = g_new (Entry, 1);
-  entry->id = user_id;
-  entry->fragment = g_bytes_ref (fragment);
-  entry->page = NULL;
+  entry = entry_new (user_id, fragment);
   g_hash_table_insert (self->users, &entry->id, entry);
 
   if (page == NULL || g_bytes_get_size (page->bytes) - page->used < needed)
@@ -251,12 +254,17 @@ munity_ws_pages_update (MunityWsPages *self,
                         gint64         user_id,
                         GBytes        *fragment)
 {
-  Entry *entry = g_hash_table_lookup (self->users, &user_id);
+  Entry *old = g_hash_table_lookup (self->users, &user_id);
+  Entry *entry;
+  guint at;
 
-  if (entry == NULL)
+  if (old == NULL)
     return;
-  g_bytes_unref (entry->fragment);
-  entry->fragment = g_bytes_ref (fragment);
+  entry = entry_new (user_id, fragment);
+  entry->page = old->page;
+  if (g_ptr_array_find (entry->page->entries, old, &at))
+    entry->page->entries->pdata[at] = entry;
+  g_hash_table_replace (self->users, &entry->id, entry);   /* frees old */
   rewrite (self, entry->page, NULL);
 }
 
