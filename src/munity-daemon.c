@@ -424,6 +424,12 @@ serve (MunityDaemon *self)
   g_signal_connect (self->presence, "notify::n-sockets", G_CALLBACK (on_presence_changed), self);
   on_presence_changed (self->presence, NULL, self);
   self->hub = munity_ws_hub_new (self->presence, self->metrics);
+  g_signal_connect_object (self->presence, "user-joined", G_CALLBACK (munity_ws_hub_user_joined),
+                           self->hub, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->presence, "user-left", G_CALLBACK (munity_ws_hub_user_left),
+                           self->hub, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->presence, "user-updated", G_CALLBACK (munity_ws_hub_user_updated),
+                           self->hub, G_CONNECT_SWAPPED);
   self->http = munity_http_server_new (self->config, self->db, self->accounts, self->metrics);
   munity_http_server_set_presence (self->http, self->presence, self->hub);
 

@@ -388,37 +388,3 @@ munity_protocol_error_frame (const char *code)
   g_autofree char *data = g_strdup_printf ("{\"code\":\"%s\"}", code);
   return munity_protocol_event_frame ("error", data);
 }
-
-/**
- * munity_protocol_client_message_is_valid:
- * @text: a text message from a client
- * @length: its length
- *
- * Clients need to send nothing (PROTOCOL.md §3), so no client event is
- * known yet: a message is valid only if it is a JSON object whose `event`
- * is one the server knows — today, none.
- *
- * Returns: %TRUE if the server understands the message
- */
-gboolean
-munity_protocol_client_message_is_valid (const char *text,
-                                         gsize       length)
-{
-  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
-  JsonNode *root;
-  JsonObject *object;
-
-  if (text == NULL || length == 0 || !g_utf8_validate (text, length, NULL) ||
-      !json_parser_load_from_data (parser, text, length, NULL))
-    return FALSE;
-
-  root = json_parser_get_root (parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
-    return FALSE;
-
-  object = json_node_get_object (root);
-  if (!json_object_has_member (object, "event"))
-    return FALSE;
-
-  return FALSE;
-}

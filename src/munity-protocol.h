@@ -82,7 +82,5 @@ GBytes       *munity_protocol_online_users_frame_head (gsize body_length);
 GBytes       *munity_protocol_online_users_frame_tail (void);
 GBytes       *munity_protocol_user_left_frame    (gint64     user_id);
 GBytes       *munity_protocol_error_frame        (const char *code);
-gboolean      munity_protocol_client_message_is_valid (const char *text,
-                                                       gsize       length);
 
 G_END_DECLS

@@ -12,99 +12,48 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "munity-error.h"
 #include "munity-protocol.h"
+#include "munity-ws-conn.h"
 #include "munity-ws-hub.h"
+#include "munity-ws-log.h"
+#include "munity-ws-pages.h"
 
 /*
  * The data plane (see doc/websocket-design.md for the measurements behind
  * it). libsoup answers the handshake; then the connection's file descriptor
- * is taken over and joins one epoll set, which is a single source on the
- * main loop: an idle socket costs the loop nothing per pass. Keepalive is
- * one sweep timer, not a timer per socket.
+ * is taken over (a MunityWsConn: framing and output queue) and joins one
+ * epoll set, which is a single source on the main loop: an idle socket
+ * costs the loop nothing per pass. Keepalive is one sweep timer, not a
+ * timer per socket.
  *
  * Every event after the snapshot goes to every open socket (userJoined goes
  * to "every other user", but the joining user's sockets are exactly the new
  * ones, which start after the frame), so events are appended to one
- * shared log, and a sweep over the sockets gives each one a reference to
- * the part of the log it has not had, written with one writev() together
- * with anything else it has pending. A frame is serialised once; a storm
- * costs one write per socket per sweep, not one per frame.
+ * shared log (MunityWsLog), and a sweep over the sockets gives each one a
+ * reference to the part of the log it has not had, written with one
+ * writev() together with anything else it has pending. A frame is
+ * serialised once; a storm costs one write per socket per sweep, not one
+ * per frame. The snapshot a new socket gets first is references to the
+ * pages of MunityWsPages.
  */
 
 #define SNDBUF_BYTES (128 * 1024)
 #define CHUNK_BYTES (256 * 1024)
 #define CHUNK_POOL_MAX 64
 #define PAGE_BYTES (16 * 1024)
-#define MAX_IOV 64
 #define SWEEP_SLICE 512
-#define READ_CHUNK 8192
-#define BAD_FRAME_LIMIT 20
-#define BAD_FRAME_WINDOW_US (60 * G_USEC_PER_SEC)
-#define CLOSE_LINGER_US (2 * G_USEC_PER_SEC)
-#define SLOW_CLOSE_LINGER_US (5 * G_USEC_PER_SEC)
-/* RFC 6455 §7.4.1: "data within a message that was not consistent with
- * the type of the message (e.g., non-UTF-8 data within a text message)".
- * Only this file closes with it, so it is not among MUNITY_CLOSE_*. */
-#define CLOSE_INVALID_PAYLOAD 1007
 
-typedef enum {
-  CONN_OPEN,
-  CONN_CLOSING,   /* our close frame is queued or sent */
-  CONN_DEAD,      /* fd closed, waiting to be freed */
-} ConnState;
-
+/* A connection and what the hub keeps for it, in one allocation. */
 typedef struct {
-  GBytes  *bytes;   /* (owned) */
-  gsize    offset;  /* next byte to send */
-  gsize    start;   /* where this segment began, to know if it started */
-  gsize    end;
-  gboolean snapshot;
-  gboolean continues; /* not the first piece of its frame */
-} Segment;
-
-/* A run of online users, in join order, and their fragments, each with a
- * comma before it: one page of the onlineUsers body. */
-typedef struct {
-  GBytes    *bytes;   /* (owned) filled up to used */
-  gsize      used;
-  GPtrArray *users;   /* (owned) of MunityUser, in the order of bytes */
-} SnapshotPage;
-
-/* A piece of the event log every open socket reads through. */
-typedef struct {
-  GBytes  *bytes;   /* (owned) CHUNK_BYTES or more, filled up to used */
-  guint64  start;   /* offset of its first byte in the log */
-  gsize    used;
-  guint64  sweep;   /* the last sweep that must deliver its bytes */
-} LogChunk;
-
-typedef struct {
-  MunityWsHub  *hub;              /* (unowned) */
-  int           fd;
+  MunityWsConn  conn;             /* first: the hub's callbacks get it */
   guint         index;            /* in hub->conns */
-  ConnState     state;
-  MunitySocket *socket;           /* (owned) */
-  gulong        close_handler;
-  GQueue        out;              /* of Segment (owned) */
-  gsize         out_bytes;        /* unsent bytes, snapshot excluded */
-  guint64       sent_upto;        /* where we are in the hub's event log */
   guint32       epoll_events;
   gboolean      dirty;            /* in hub->dirty */
-  GByteArray   *in;               /* (owned) (nullable) partial frame */
-  GByteArray   *message;          /* (owned) (nullable) fragmented message */
-  guint8        message_opcode;
-  gint64        last_ping;
-  gint64        ping_outstanding; /* 0 when no ping waits for its pong */
-  gint64        bad[BAD_FRAME_LIMIT];
-  guint         n_bad;
-  guint         bad_head;
-  gint64        close_deadline;
-  gboolean      write_shut;
-} Conn;
+  guint64       sent_upto;        /* where it is in the event log */
+} HubConn;
 
 struct _MunityWsHub
 {
@@ -116,20 +65,19 @@ struct _MunityWsHub
   guint           epoll_id;
   guint           sweep_id;
   GSource        *flush_source;   /* (owned) */
-  GPtrArray      *conns;          /* of Conn (owned) */
-  GPtrArray      *dirty;          /* of Conn (unowned) */
-  GPtrArray      *graveyard;      /* of Conn (owned), freed after dispatch */
-  GQueue          log;            /* of LogChunk (owned), oldest first */
-  guint64         log_end;        /* offset just past the last event */
+  GPtrArray      *conns;          /* of HubConn (owned) */
+  GPtrArray      *dirty;          /* of HubConn (unowned) */
+  GPtrArray      *graveyard;      /* of HubConn (owned), freed after dispatch */
+  MunityWsLog    *log;            /* (owned) */
   guint64         log_delivered;  /* every open socket has the log up to here */
   gboolean        sweeping;
   guint           sweep_cursor;   /* next index in conns */
   guint64         sweep_no;
-  guint64         sweep_log_mark; /* log_end when the sweep began */
+  guint64         sweep_log_mark; /* the log's end when the sweep began */
   gint64          sweep_busy_us;  /* time spent in this sweep's slices */
-  GPtrArray      *pages;          /* of SnapshotPage (owned): the onlineUsers body */
+  MunityWsPages  *pages;          /* (owned) the onlineUsers body */
   gboolean        flush_pending;
-  guint           n_open;         /* connections in CONN_OPEN */
+  guint           n_open;         /* connections in MUNITY_WS_CONN_OPEN */
   gint64          last_flush;     /* monotonic µs, end of the last flush */
   guint64         n_flushes;
   gint64          last_flush_us;  /* how long the last flush took */
@@ -138,246 +86,114 @@ struct _MunityWsHub
   guint           requests_in_flight;
   gint64          ping_interval_us;
   gint64          pong_timeout_us;
-  gulong          handlers[3];
 };
 
 G_DEFINE_FINAL_TYPE (MunityWsHub, munity_ws_hub, G_TYPE_OBJECT)
 
-static GQuark fragment_quark;
-static GQuark conn_quark;
+static void hub_conn_catch_up (MunityWsHub *self,
+                               HubConn     *hc);
 
-static void conn_close (Conn *conn, guint16 code, const char *reason);
-static void conn_destroy (Conn *conn);
-static void conn_write (Conn *conn);
-static void conn_catch_up (Conn *conn);
-
-/* ---- output ------------------------------------------------------------ */
+/* ---- connections --------------------------------------------------------- */
 
 static void
-segment_free (gpointer data)
+set_epoll (MunityWsHub *self,
+           HubConn     *hc,
+           guint32      events)
 {
-  Segment *segment = data;
+  struct epoll_event ev = { .events = events, .data.ptr = hc };
 
-  g_bytes_unref (segment->bytes);
-  g_free (segment);
-}
-
-static void
-mark_dirty (Conn *conn)
-{
-  MunityWsHub *hub = conn->hub;
-
-  if (!conn->dirty)
-    {
-      conn->dirty = TRUE;
-      g_ptr_array_add (hub->dirty, conn);
-    }
-  hub->flush_pending = TRUE;
-}
-
-static void
-conn_push_piece (Conn     *conn,
-                 GBytes   *bytes,
-                 gsize     start,
-                 gsize     end,
-                 gboolean  snapshot,
-                 gboolean  continues)
-{
-  Segment *segment = g_new (Segment, 1);
-
-  segment->continues = continues;
-
-  segment->bytes = g_bytes_ref (bytes);
-  segment->offset = start;
-  segment->start = start;
-  segment->end = end;
-  segment->snapshot = snapshot;
-  g_queue_push_tail (&conn->out, segment);
-  if (!snapshot)
-    conn->out_bytes += end - start;
-}
-
-static void
-conn_push (Conn     *conn,
-           GBytes   *bytes,
-           gsize     start,
-           gsize     end,
-           gboolean  snapshot)
-{
-  conn_push_piece (conn, bytes, start, end, snapshot, FALSE);
-}
-
-static void
-conn_push_frame (Conn   *conn,
-                 GBytes *frame)
-{
-  conn_push (conn, frame, 0, g_bytes_get_size (frame), FALSE);
-  mark_dirty (conn);
-}
-
-static void
-set_epoll (Conn    *conn,
-           guint32  events)
-{
-  struct epoll_event ev = { .events = events, .data.ptr = conn };
-
-  if (conn->epoll_events == events || conn->fd < 0)
+  if (hc->epoll_events == events || munity_ws_conn_get_fd (&hc->conn) < 0)
     return;
-  if (epoll_ctl (conn->hub->epfd, EPOLL_CTL_MOD, conn->fd, &ev) == 0)
-    conn->epoll_events = events;
+  if (epoll_ctl (self->epfd, EPOLL_CTL_MOD, munity_ws_conn_get_fd (&hc->conn), &ev) == 0)
+    hc->epoll_events = events;
 }
 
+/* Writes what @hc has pending and watches for writability while the
+ * socket is full. */
 static void
-conn_write (Conn *conn)
+hub_conn_write (MunityWsHub *self,
+                HubConn     *hc)
 {
-  while (conn->state != CONN_DEAD && !g_queue_is_empty (&conn->out))
-    {
-      struct iovec iov[MAX_IOV];
-      int n_iov = 0;
-      ssize_t written;
-
-      for (GList *l = conn->out.head; l != NULL && n_iov < MAX_IOV; l = l->next)
-        {
-          Segment *segment = l->data;
-          iov[n_iov].iov_base = (guint8 *) g_bytes_get_data (segment->bytes, NULL) + segment->offset;
-          iov[n_iov].iov_len = segment->end - segment->offset;
-          n_iov++;
-        }
-
-      written = writev (conn->fd, iov, n_iov);
-      conn->hub->n_writes++;
-      if (written < 0)
-        {
-          if (errno == EINTR)
-            continue;
-          if (errno == EAGAIN)
-            {
-              set_epoll (conn, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
-              return;
-            }
-          g_debug ("WebSocket write failed: %s", g_strerror (errno));
-          conn_destroy (conn);
-          return;
-        }
-
-      while (written > 0)
-        {
-          Segment *segment = g_queue_peek_head (&conn->out);
-          gsize left = segment->end - segment->offset;
-          gsize step = MIN (left, (gsize) written);
-
-          segment->offset += step;
-          written -= step;
-          if (!segment->snapshot)
-            conn->out_bytes -= step;
-          if (segment->offset == segment->end)
-            segment_free (g_queue_pop_head (&conn->out));
-        }
-    }
-
-  if (conn->state == CONN_DEAD)
+  self->n_writes += munity_ws_conn_write (&hc->conn);
+  if (munity_ws_conn_get_state (&hc->conn) == MUNITY_WS_CONN_DEAD)
     return;
-
-  set_epoll (conn, EPOLLIN | EPOLLRDHUP);
-
-  /* Our close frame is out: half-close and wait for the peer's. */
-  if (conn->state == CONN_CLOSING && !conn->write_shut)
-    {
-      conn->write_shut = TRUE;
-      shutdown (conn->fd, SHUT_WR);
-    }
-}
-
-/* Drops every output segment not yet begun, keeping frame boundaries: the
- * rest of a frame that has begun (a snapshot is several pieces) stays. */
-static void
-conn_drop_unsent (Conn *conn)
-{
-  GList *l = conn->out.head;
-  gboolean kept = FALSE;
-
-  while (l != NULL)
-    {
-      GList *next = l->next;
-      Segment *segment = l->data;
-
-      kept = segment->offset != segment->start || (segment->continues && kept);
-      if (!kept)
-        {
-          if (!segment->snapshot)
-            conn->out_bytes -= segment->end - segment->offset;
-          segment_free (segment);
-          g_queue_delete_link (&conn->out, l);
-        }
-      l = next;
-    }
+  set_epoll (self, hc, munity_ws_conn_is_blocked (&hc->conn) ? EPOLLIN | EPOLLOUT | EPOLLRDHUP
+                                                             : EPOLLIN | EPOLLRDHUP);
 }
 
 static void
-conn_close (Conn       *conn,
-            guint16     code,
-            const char *reason)
+mark_dirty (MunityWsHub *self,
+            HubConn     *hc)
 {
-  g_autoptr(GBytes) frame = NULL;
+  if (!hc->dirty)
+    {
+      hc->dirty = TRUE;
+      g_ptr_array_add (self->dirty, hc);
+    }
+  self->flush_pending = TRUE;
+}
 
-  if (conn->state != CONN_OPEN)
-    return;
+static void
+conn_output (MunityWsConn *conn,
+             gpointer      user_data)
+{
+  mark_dirty (user_data, (HubConn *) conn);
+}
 
-  g_debug ("Closing WebSocket %s with %u (%s)", munity_socket_get_id (conn->socket), code, reason);
+static void
+conn_closing (MunityWsConn *conn,
+              gpointer      user_data)
+{
+  MunityWsHub *self = user_data;
 
-  frame = munity_ws_close_frame_new (code, reason);
-  conn_push_frame (conn, frame);
-  conn->state = CONN_CLOSING;
-  conn->hub->n_open--;
-  conn->close_deadline = g_get_monotonic_time () +
-                         (code == MUNITY_CLOSE_POLICY_VIOLATION ? SLOW_CLOSE_LINGER_US : CLOSE_LINGER_US);
-
+  self->n_open--;
   /* The model forgets the socket now, not when TCP is done. */
-  munity_presence_remove_socket (conn->hub->presence, conn->socket);
+  munity_presence_remove_socket (self->presence, munity_ws_conn_get_socket (conn));
 }
 
 static void
-conn_destroy (Conn *conn)
+conn_dead (MunityWsConn *conn,
+           gboolean      was_open,
+           gpointer      user_data)
 {
-  MunityWsHub *hub = conn->hub;
-  Conn *last;
+  MunityWsHub *self = user_data;
+  HubConn *hc = (HubConn *) conn;
+  HubConn *last;
 
-  if (conn->state == CONN_DEAD)
-    return;
-
-  if (conn->state == CONN_OPEN)
-    hub->n_open--;
-  conn->state = CONN_DEAD;
-  epoll_ctl (hub->epfd, EPOLL_CTL_DEL, conn->fd, NULL);
-  close (conn->fd);
-  conn->fd = -1;
+  if (was_open)
+    self->n_open--;
+  epoll_ctl (self->epfd, EPOLL_CTL_DEL, munity_ws_conn_get_fd (conn), NULL);
 
   /* swap-remove from the connection list */
-  last = g_ptr_array_index (hub->conns, hub->conns->len - 1);
-  hub->conns->pdata[conn->index] = last;
-  last->index = conn->index;
-  g_ptr_array_set_size (hub->conns, hub->conns->len - 1);
+  last = g_ptr_array_index (self->conns, self->conns->len - 1);
+  self->conns->pdata[hc->index] = last;
+  last->index = hc->index;
+  g_ptr_array_set_size (self->conns, self->conns->len - 1);
   /* Moved behind a sweep's cursor, it would miss this sweep: not so. */
-  if (hub->sweeping && last != conn && last->index < hub->sweep_cursor)
-    conn_catch_up (last);
+  if (self->sweeping && last != hc && last->index < self->sweep_cursor)
+    hub_conn_catch_up (self, last);
 
-  g_ptr_array_add (hub->graveyard, conn);
-  hub->flush_pending = TRUE;
+  g_ptr_array_add (self->graveyard, hc);
+  self->flush_pending = TRUE;
 
-  munity_presence_remove_socket (hub->presence, conn->socket);
+  munity_presence_remove_socket (self->presence, munity_ws_conn_get_socket (conn));
 }
 
 static void
-conn_free (Conn *conn)
+conn_bad_message (MunityWsConn *conn,
+                  gpointer      user_data)
 {
-  g_clear_signal_handler (&conn->close_handler, conn->socket);
-  g_object_set_qdata (G_OBJECT (conn->socket), conn_quark, NULL);
-  g_clear_object (&conn->socket);
-  g_queue_clear_full (&conn->out, segment_free);
-  g_clear_pointer (&conn->in, g_byte_array_unref);
-  g_clear_pointer (&conn->message, g_byte_array_unref);
-  g_free (conn);
+  MunityWsHub *self = user_data;
+
+  munity_metrics_count_event (self->metrics, "error", 1);
 }
+
+static const MunityWsConnFuncs conn_funcs = {
+  conn_output,
+  conn_closing,
+  conn_dead,
+  conn_bad_message,
+};
 
 /* Dead connections are freed only here, at the end of a flush, when no
  * list (the dirty list above all) can still point at them. */
@@ -386,79 +202,6 @@ bury_dead (MunityWsHub *self)
 {
   if (self->graveyard->len > 0)
     g_ptr_array_set_size (self->graveyard, 0);
-}
-
-/* ---- chunks -------------------------------------------------------------
- *
- * The event log and the snapshot body live in append-only chunks that
- * sockets reference rather than copy: bytes below a chunk's fill level
- * never change, and a chunk lives as long as a socket still has it to
- * send. Rebuilding the snapshot after every leave of a churn allocated a
- * fresh 256 KiB at a time (page faults, which are dear in this VM), so
- * freed chunks go back to a small pool. Main thread only, like the hub.
- */
-
-static GPtrArray *chunk_pool;
-
-static void
-chunk_release (gpointer data)
-{
-  if (chunk_pool == NULL)
-    chunk_pool = g_ptr_array_new ();
-  if (chunk_pool->len < CHUNK_POOL_MAX)
-    g_ptr_array_add (chunk_pool, data);
-  else
-    g_free (data);
-}
-
-/* Returns: (transfer full): a chunk of @capacity bytes, to be written
- * from the start by its owner */
-static GBytes *
-chunk_new (gsize capacity)
-{
-  guint8 *data;
-
-  if (capacity == CHUNK_BYTES)
-    {
-      data = chunk_pool != NULL && chunk_pool->len > 0 ? g_ptr_array_steal_index_fast (chunk_pool, chunk_pool->len - 1)
-                                                       : g_malloc (CHUNK_BYTES);
-      return g_bytes_new_with_free_func (data, CHUNK_BYTES, chunk_release, data);
-    }
-  data = g_malloc (capacity);
-  return g_bytes_new_take (data, capacity);
-}
-
-static void
-log_chunk_free (gpointer data)
-{
-  LogChunk *chunk = data;
-
-  g_bytes_unref (chunk->bytes);
-  g_free (chunk);
-}
-
-/* Appends an event to the log; every open socket will be given it. */
-static void
-log_append (MunityWsHub  *self,
-            const guint8 *data,
-            gsize         size)
-{
-  LogChunk *chunk = g_queue_peek_tail (&self->log);
-
-  if (chunk == NULL || g_bytes_get_size (chunk->bytes) - chunk->used < size)
-    {
-      chunk = g_new (LogChunk, 1);
-      chunk->bytes = chunk_new (MAX (CHUNK_BYTES, size));
-      chunk->start = self->log_end;
-      chunk->used = 0;
-      g_queue_push_tail (&self->log, chunk);
-    }
-  memcpy ((guint8 *) g_bytes_get_data (chunk->bytes, NULL) + chunk->used, data, size);
-  chunk->used += size;
-  /* A running sweep delivers it to the sockets ahead of its cursor and the
-   * next one to the others; with none running, the next one delivers it. */
-  chunk->sweep = self->sweep_no + 1;
-  self->log_end += size;
 }
 
 /* ---- broadcasts -------------------------------------------------------- */
@@ -475,8 +218,11 @@ broadcast (MunityWsHub *self,
     return;
 
   /* Every open socket gets it (a counter: this runs once per event, and
-   * walking 19,000 sockets per event made a storm quadratic here too). */
-  log_append (self, data, size);
+   * walking 19,000 sockets per event made a storm quadratic here too). A
+   * running sweep delivers it to the sockets ahead of its cursor and the
+   * next one to the others; with none running, the next one delivers it:
+   * so its chunk is needed until the sweep after the next is over. */
+  munity_ws_log_append (self->log, data, size, self->sweep_no + 1);
   munity_metrics_count_event (self->metrics, event, self->n_open);
   self->flush_pending = TRUE;
 }
@@ -495,54 +241,34 @@ broadcast (MunityWsHub *self,
  * chunk is no longer needed once the sweep after its last event is over.
  */
 
+/* Queues for @hc the part of the log it has not had. */
 static void
-log_trim (MunityWsHub *self)
+hub_conn_catch_up (MunityWsHub *self,
+                   HubConn     *hc)
 {
-  while (self->log.length > 1)
-    {
-      LogChunk *chunk = g_queue_peek_head (&self->log);
+  guint64 log_end = munity_ws_log_get_end (self->log);
+  MunityWsLogIter iter;
+  GBytes *bytes;
+  gsize start, end;
 
-      if (chunk->sweep + 1 >= self->sweep_no)
-        break;
-      log_chunk_free (g_queue_pop_head (&self->log));
-    }
-}
-
-/* Queues for @conn the part of the log it has not had. */
-static void
-conn_catch_up (Conn *conn)
-{
-  MunityWsHub *self = conn->hub;
-  GList *l = self->log.tail;
-  LogChunk *chunk;
-
-  if (conn->state != CONN_OPEN || conn->sent_upto >= self->log_end)
+  if (munity_ws_conn_get_state (&hc->conn) != MUNITY_WS_CONN_OPEN || hc->sent_upto >= log_end)
     return;
 
-  /* It usually lacks only the newest bytes: search from the end. */
-  while (l->prev != NULL && ((LogChunk *) l->data)->start > conn->sent_upto)
-    l = l->prev;
-  chunk = l->data;
-  if (chunk->start > conn->sent_upto)
+  if (!munity_ws_log_iter_init (self->log, &iter, hc->sent_upto))
     {
       /* Never happens (see above); if it did, the socket's list would be
        * wrong, so it goes rather than show a wrong list. */
-      g_critical ("WebSocket %s is behind the event log", munity_socket_get_id (conn->socket));
-      conn->sent_upto = self->log_end;
-      conn_close (conn, MUNITY_CLOSE_INTERNAL_ERROR, "internal error");
+      g_critical ("WebSocket %s is behind the event log",
+                  munity_socket_get_id (munity_ws_conn_get_socket (&hc->conn)));
+      hc->sent_upto = log_end;
+      munity_ws_conn_close (&hc->conn, MUNITY_CLOSE_INTERNAL_ERROR, "internal error");
       return;
     }
 
-  for (; l != NULL; l = l->next)
-    {
-      chunk = l->data;
-      if (chunk->start + chunk->used <= conn->sent_upto)
-        continue;
-      conn_push (conn, chunk->bytes, (gsize) (MAX (conn->sent_upto, chunk->start) - chunk->start),
-                 chunk->used, FALSE);
-    }
-  conn->sent_upto = self->log_end;
-  mark_dirty (conn);
+  while (munity_ws_log_iter_next (&iter, &bytes, &start, &end))
+    munity_ws_conn_queue (&hc->conn, bytes, start, end, MUNITY_WS_SEGMENT_NONE);
+  hc->sent_upto = log_end;
+  mark_dirty (self, hc);
 }
 
 static void
@@ -550,28 +276,18 @@ write_dirty (MunityWsHub *self)
 {
   for (guint i = 0; i < self->dirty->len; i++)
     {
-      Conn *conn = self->dirty->pdata[i];
+      HubConn *hc = self->dirty->pdata[i];
 
-      conn->dirty = FALSE;
-      if (conn->state == CONN_DEAD)
+      hc->dirty = FALSE;
+      if (munity_ws_conn_get_state (&hc->conn) == MUNITY_WS_CONN_DEAD)
         continue;
 
       /* A socket known to be full is written when epoll says it can be. */
-      if (!(conn->epoll_events & EPOLLOUT))
-        conn_write (conn);
+      if (!(hc->epoll_events & EPOLLOUT))
+        hub_conn_write (self, hc);
 
-      /* A reader that does not keep up is closed; nobody waits for it. */
-      if (conn->state == CONN_OPEN && conn->out_bytes > MUNITY_WS_MAX_PENDING_OUTPUT)
-        {
-          g_message ("Closing WebSocket %s of user %" G_GINT64_FORMAT ": %" G_GSIZE_FORMAT " bytes unread",
-                     munity_socket_get_id (conn->socket), munity_socket_get_user_id (conn->socket),
-                     conn->out_bytes);
-          /* What it has not begun to receive goes; frames already
-           * queued for it (error replies) go with it: it reads nothing. */
-          conn_drop_unsent (conn);
-          conn_close (conn, MUNITY_CLOSE_POLICY_VIOLATION, "too slow");
-          conn_write (conn);
-        }
+      if (munity_ws_conn_shed_slow_reader (&hc->conn))
+        hub_conn_write (self, hc);
     }
   g_ptr_array_set_size (self->dirty, 0);
 }
@@ -582,24 +298,27 @@ static void
 flush (MunityWsHub *self)
 {
   gint64 start = g_get_monotonic_time ();
+  guint64 log_end = munity_ws_log_get_end (self->log);
   guint end;
 
-  if (!self->sweeping && self->log_end > self->log_delivered)
+  if (!self->sweeping && log_end > self->log_delivered)
     {
       self->sweeping = TRUE;
       self->sweep_no++;
       self->sweep_cursor = 0;
       self->sweep_busy_us = 0;
-      self->sweep_log_mark = self->log_end;
+      self->sweep_log_mark = log_end;
       self->n_flushes++;
-      log_trim (self);
+      /* A chunk whose last event was logged before the previous sweep
+       * began has been delivered by the time that sweep was over. */
+      munity_ws_log_trim (self->log, self->sweep_no - 1);
     }
 
   if (self->sweeping)
     {
       end = MIN (self->sweep_cursor + SWEEP_SLICE, self->conns->len);
       while (self->sweep_cursor < end)
-        conn_catch_up (self->conns->pdata[self->sweep_cursor++]);
+        hub_conn_catch_up (self, self->conns->pdata[self->sweep_cursor++]);
     }
 
   write_dirty (self);
@@ -622,7 +341,8 @@ flush (MunityWsHub *self)
   /* More to do: the rest of the sweep, events that came in meanwhile (or
    * from closes above: userLeft with no grace) for sockets already
    * passed. */
-  self->flush_pending = self->sweeping || self->log_end > self->log_delivered || self->dirty->len > 0;
+  self->flush_pending = self->sweeping || munity_ws_log_get_end (self->log) > self->log_delivered ||
+                        self->dirty->len > 0;
 }
 
 typedef struct {
@@ -696,486 +416,107 @@ static GSourceFuncs flush_source_funcs = {
   NULL, NULL, NULL
 };
 
-/* ---- model events ------------------------------------------------------ */
+/* ---- model events ------------------------------------------------------
+ *
+ * The composition root (munity-daemon.c) connects these to the presence
+ * model's signals.
+ */
 
 static GBytes *
-user_fragment (MunityUser *user)
+user_fragment_new (MunityUser *user)
 {
-  GBytes *fragment = g_object_get_qdata (G_OBJECT (user), fragment_quark);
+  char *json = munity_protocol_user_json (user);
 
-  if (fragment == NULL)
-    {
-      char *json = munity_protocol_user_json (user);
-      fragment = g_bytes_new_take (json, strlen (json));
-      g_object_set_qdata_full (G_OBJECT (user), fragment_quark, fragment, (GDestroyNotify) g_bytes_unref);
-    }
-  return fragment;
+  return g_bytes_new_take (json, strlen (json));
 }
 
+/* Lists @user in the snapshot, last (@joined) or where it is, and
+ * sends everyone @event with the user's details. */
 static void
-broadcast_user_event (MunityWsHub *self,
-                      const char  *event,
-                      MunityUser  *user)
+user_shown (MunityWsHub *self,
+            MunityUser  *user,
+            gboolean     joined,
+            const char  *event)
 {
-  GBytes *fragment = user_fragment (user);
+  g_autoptr(GBytes) fragment = user_fragment_new (user);
   g_autofree char *json = g_strndup (g_bytes_get_data (fragment, NULL), g_bytes_get_size (fragment));
   g_autoptr(GBytes) frame = munity_protocol_event_frame (event, json);
 
+  if (joined)
+    munity_ws_pages_append (self->pages, munity_user_get_id (user), fragment);
+  else
+    munity_ws_pages_update (self->pages, munity_user_get_id (user), fragment);
   broadcast (self, frame, event);
 }
 
-/* The body of the next onlineUsers frame is kept up to date in pages of
- * about 16 KiB: a join appends to the last page, a leave or an update
- * rewrites the one page that holds the user (merged with the next when
- * both fit in one), so neither copies the whole list. Every new socket's
- * snapshot is references to the pages rather than a copy (copying it was
- * a fifth of munityd's time in a storm, rebuilding it after every leave
- * most of a churn's user-space time): bytes a socket has been given never
- * change, a rewrite makes a new page buffer, and the old one lives while a
- * socket still has it to send. */
-static GQuark page_quark;
-
-static void
-page_free (gpointer data)
+/**
+ * munity_ws_hub_user_joined:
+ * @self: the hub
+ * @user: a user who came online
+ *
+ * Sends every open socket `userJoined` and lists the user, last (a new
+ * user is last in join order), in the snapshot new sockets get.
+ */
+void
+munity_ws_hub_user_joined (MunityWsHub *self,
+                           MunityUser  *user)
 {
-  SnapshotPage *page = data;
-
-  for (guint i = 0; i < page->users->len; i++)
-    g_object_set_qdata (page->users->pdata[i], page_quark, NULL);
-  g_ptr_array_unref (page->users);
-  g_clear_pointer (&page->bytes, g_bytes_unref);
-  g_free (page);
+  user_shown (self, user, TRUE, "userJoined");
 }
 
-static SnapshotPage *
-page_new (gsize capacity)
+/**
+ * munity_ws_hub_user_left:
+ * @self: the hub
+ * @user: a user who went offline
+ *
+ * Sends every open socket `userLeft` and takes the user out of the
+ * snapshot.
+ */
+void
+munity_ws_hub_user_left (MunityWsHub *self,
+                         MunityUser  *user)
 {
-  SnapshotPage *page = g_new0 (SnapshotPage, 1);
+  g_autoptr(GBytes) frame = munity_protocol_user_left_frame (munity_user_get_id (user));
 
-  page->bytes = chunk_new (MAX (PAGE_BYTES, capacity));
-  page->users = g_ptr_array_new_with_free_func (g_object_unref);
-  return page;
+  munity_ws_pages_remove (self->pages, munity_user_get_id (user));
+  broadcast (self, frame, "userLeft");
 }
 
-/* Every fragment is stored with a comma before it, so that pages follow
- * each other without a separator; the body starts one byte into its first
- * page. Past page->used nobody holds a reference into the buffer yet. */
-static void
-page_put (SnapshotPage *page,
-          MunityUser   *user)
+/**
+ * munity_ws_hub_user_updated:
+ * @self: the hub
+ * @user: an online user whose details changed
+ *
+ * Sends every open socket `userUpdated` and shows the new details in the
+ * snapshot.
+ */
+void
+munity_ws_hub_user_updated (MunityWsHub *self,
+                            MunityUser  *user)
 {
-  GBytes *fragment = user_fragment (user);
-  gsize size = g_bytes_get_size (fragment);
-  guint8 *data = (guint8 *) g_bytes_get_data (page->bytes, NULL) + page->used;
-
-  *data = ',';
-  memcpy (data + 1, g_bytes_get_data (fragment, NULL), size);
-  page->used += size + 1;
-  g_ptr_array_add (page->users, g_object_ref (user));
-  g_object_set_qdata (G_OBJECT (user), page_quark, page);
-}
-
-static void
-snapshot_append (MunityWsHub *self,
-                 MunityUser  *user)
-{
-  SnapshotPage *page = self->pages->len > 0 ? self->pages->pdata[self->pages->len - 1] : NULL;
-  gsize needed = g_bytes_get_size (user_fragment (user)) + 1;
-
-  if (page == NULL || g_bytes_get_size (page->bytes) - page->used < needed)
-    {
-      page = page_new (needed);
-      g_ptr_array_add (self->pages, page);
-    }
-  page_put (page, user);
-}
-
-/* Rewrites the page holding @user, without it when @removed: into a new
- * buffer, together with the next page's users when they fit. */
-static void
-snapshot_rewrite (MunityWsHub *self,
-                  MunityUser  *user,
-                  gboolean     removed)
-{
-  SnapshotPage *page = g_object_get_qdata (G_OBJECT (user), page_quark);
-  g_autoptr(GPtrArray) users = NULL;
-  SnapshotPage *next = NULL;
-  gsize needed = 0;
-  guint at;
-
-  if (page == NULL || !g_ptr_array_find (self->pages, page, &at))
-    return;
-
-  users = g_ptr_array_new_with_free_func (g_object_unref);
-  for (guint i = 0; i < page->users->len; i++)
-    if (!removed || page->users->pdata[i] != user)
-      g_ptr_array_add (users, g_object_ref (page->users->pdata[i]));
-  for (guint i = 0; i < users->len; i++)
-    needed += g_bytes_get_size (user_fragment (users->pdata[i])) + 1;
-
-  if (at + 1 < self->pages->len)
-    {
-      SnapshotPage *candidate = self->pages->pdata[at + 1];
-
-      if (needed + candidate->used <= PAGE_BYTES)
-        {
-          next = candidate;
-          for (guint i = 0; i < next->users->len; i++)
-            g_ptr_array_add (users, g_object_ref (next->users->pdata[i]));
-          needed += next->used;
-        }
-    }
-
-  if (removed)
-    g_object_set_qdata (G_OBJECT (user), page_quark, NULL);
-  g_ptr_array_set_size (page->users, 0);
-  g_bytes_unref (page->bytes);
-  page->bytes = chunk_new (MAX (PAGE_BYTES, needed));
-  page->used = 0;
-  for (guint i = 0; i < users->len; i++)
-    page_put (page, users->pdata[i]);
-
-  if (next != NULL)
-    {
-      g_ptr_array_set_size (next->users, 0);
-      g_ptr_array_remove_index (self->pages, at + 1);
-    }
-  /* An empty page goes, unless it is the one joins append to. */
-  if (page->users->len == 0 && at + 1 < self->pages->len)
-    g_ptr_array_remove_index (self->pages, at);
+  user_shown (self, user, FALSE, "userUpdated");
 }
 
 /* Queues the onlineUsers frame: its head, the pages, its end. */
 static void
-conn_push_snapshot (Conn *conn)
+hub_conn_push_snapshot (MunityWsHub *self,
+                        HubConn     *hc)
 {
-  MunityWsHub *self = conn->hub;
-  g_autoptr(GBytes) head = NULL;
+  g_autoptr(GBytes) head = munity_protocol_online_users_frame_head (munity_ws_pages_get_body_length (self->pages));
   g_autoptr(GBytes) tail = munity_protocol_online_users_frame_tail ();
-  gsize length = 0;
-  gsize skip = 1;   /* the first page's leading comma */
+  MunityWsPagesIter iter;
+  GBytes *bytes;
+  gsize start, end;
 
-  for (guint i = 0; i < self->pages->len; i++)
-    length += ((SnapshotPage *) self->pages->pdata[i])->used;
-  head = munity_protocol_online_users_frame_head (length > 0 ? length - 1 : 0);
-
-  conn_push_piece (conn, head, 0, g_bytes_get_size (head), TRUE, FALSE);
-  for (guint i = 0; i < self->pages->len; i++)
-    {
-      SnapshotPage *page = self->pages->pdata[i];
-
-      if (page->used == 0)
-        continue;
-      if (page->used > skip)
-        conn_push_piece (conn, page->bytes, skip, page->used, TRUE, TRUE);
-      skip = 0;
-    }
-  conn_push_piece (conn, tail, 0, g_bytes_get_size (tail), TRUE, TRUE);
-}
-
-static void
-on_user_joined (MunityPresence *presence,
-                MunityUser     *user,
-                MunityWsHub    *self)
-{
-  /* A new user is last in join order. */
-  snapshot_append (self, user);
-  broadcast_user_event (self, "userJoined", user);
-}
-
-static void
-on_user_left (MunityPresence *presence,
-              MunityUser     *user,
-              MunityWsHub    *self)
-{
-  g_autoptr(GBytes) frame = munity_protocol_user_left_frame (munity_user_get_id (user));
-
-  snapshot_rewrite (self, user, TRUE);
-  broadcast (self, frame, "userLeft");
-}
-
-static void
-on_user_updated (MunityPresence *presence,
-                 MunityUser     *user,
-                 MunityWsHub    *self)
-{
-  g_object_set_qdata (G_OBJECT (user), fragment_quark, NULL);
-  snapshot_rewrite (self, user, FALSE);
-  broadcast_user_event (self, "userUpdated", user);
-}
-
-static void
-on_close_requested (MunitySocket *socket,
-                    guint         code,
-                    const char   *reason,
-                    gpointer      user_data)
-{
-  Conn *conn = user_data;
-
-  conn_close (conn, (guint16) code, reason);
+  munity_ws_conn_queue (&hc->conn, head, 0, g_bytes_get_size (head), MUNITY_WS_SEGMENT_SNAPSHOT);
+  munity_ws_pages_iter_init (self->pages, &iter);
+  while (munity_ws_pages_iter_next (&iter, &bytes, &start, &end))
+    munity_ws_conn_queue (&hc->conn, bytes, start, end, MUNITY_WS_SEGMENT_SNAPSHOT | MUNITY_WS_SEGMENT_CONTINUES);
+  munity_ws_conn_queue (&hc->conn, tail, 0, g_bytes_get_size (tail),
+                        MUNITY_WS_SEGMENT_SNAPSHOT | MUNITY_WS_SEGMENT_CONTINUES);
 }
 
 /* ---- input ------------------------------------------------------------- */
-
-static void
-bad_frame (Conn *conn)
-{
-  gint64 now = g_get_monotonic_time ();
-  guint kept = 0;
-  gint64 kept_times[BAD_FRAME_LIMIT];
-
-  /* Forget bad frames older than a minute. */
-  for (guint i = 0; i < conn->n_bad; i++)
-    {
-      gint64 t = conn->bad[(conn->bad_head + i) % BAD_FRAME_LIMIT];
-      if (now - t < BAD_FRAME_WINDOW_US)
-        kept_times[kept++] = t;
-    }
-  memcpy (conn->bad, kept_times, kept * sizeof (gint64));
-  conn->bad_head = 0;
-  conn->n_bad = kept;
-
-  if (conn->n_bad >= BAD_FRAME_LIMIT)
-    {
-      g_message ("Closing WebSocket %s: too many bad messages", munity_socket_get_id (conn->socket));
-      conn_close (conn, MUNITY_CLOSE_POLICY_VIOLATION, "too many bad messages");
-      return;
-    }
-
-  conn->bad[conn->n_bad++] = now;
-  {
-    g_autoptr(GBytes) frame = munity_protocol_error_frame ("bad-message");
-    conn_push_frame (conn, frame);
-    munity_metrics_count_event (conn->hub->metrics, "error", 1);
-  }
-}
-
-/* RFC 6455 UTF-8: U+0000 is a character like any other, but
- * g_utf8_validate_len() stops at a NUL byte, so the text is validated
- * between them. GLib refuses overlong forms, surrogates and code points
- * beyond U+10FFFF, as RFC 3629 does. */
-static gboolean
-text_is_utf8 (const guint8 *data,
-              gsize         length)
-{
-  const guint8 *end = data + length;
-
-  while (data < end)
-    {
-      const guint8 *nul = memchr (data, '\0', (gsize) (end - data));
-      const guint8 *stop = nul != NULL ? nul : end;
-
-      if (!g_utf8_validate_len ((const char *) data, (gsize) (stop - data), NULL))
-        return FALSE;
-      data = stop + (nul != NULL ? 1 : 0);
-    }
-  return TRUE;
-}
-
-static void
-handle_message (Conn         *conn,
-                guint8        opcode,
-                const guint8 *payload,
-                gsize         length)
-{
-  if (opcode == MUNITY_WS_OP_BINARY)
-    {
-      conn_close (conn, MUNITY_CLOSE_UNSUPPORTED_DATA, "binary frames are not accepted");
-      return;
-    }
-
-  /* A text message that is not UTF-8 breaks the framing contract, not
-   * ours: RFC 6455 §8.1 says fail the connection (1007), no error frame. */
-  if (!text_is_utf8 (payload, length))
-    {
-      conn_close (conn, CLOSE_INVALID_PAYLOAD, "invalid UTF-8");
-      return;
-    }
-
-  if (!munity_protocol_client_message_is_valid ((const char *) payload, length))
-    bad_frame (conn);
-}
-
-static void
-handle_control (Conn         *conn,
-                guint8        opcode,
-                const guint8 *payload,
-                gsize         length)
-{
-  switch (opcode)
-    {
-    case MUNITY_WS_OP_PING:
-      if (conn->state == CONN_OPEN)
-        {
-          g_autoptr(GBytes) pong = munity_ws_frame_new (MUNITY_WS_OP_PONG, payload, length);
-          conn_push_frame (conn, pong);
-        }
-      break;
-
-    case MUNITY_WS_OP_PONG:
-      conn->ping_outstanding = 0;
-      break;
-
-    case MUNITY_WS_OP_CLOSE:
-      if (conn->state == CONN_OPEN)
-        {
-          guint16 code = 1000;
-
-          if (length == 1)
-            code = MUNITY_CLOSE_PROTOCOL_ERROR;
-          else if (length >= 2)
-            {
-              guint16 theirs = (guint16) ((payload[0] << 8) | payload[1]);
-              code = munity_ws_close_code_is_valid (theirs) ? theirs : MUNITY_CLOSE_PROTOCOL_ERROR;
-              /* The reason is UTF-8 text too (RFC 6455 §5.5.1). */
-              if (code != MUNITY_CLOSE_PROTOCOL_ERROR && !text_is_utf8 (payload + 2, length - 2))
-                code = CLOSE_INVALID_PAYLOAD;
-            }
-          conn_close (conn, code, "");
-        }
-      else
-        {
-          /* They answered our close: done. */
-          conn_destroy (conn);
-        }
-      break;
-
-    default:
-      break;
-    }
-}
-
-/* Returns how many bytes of @data were consumed; stops early when the
- * connection closes. */
-static gsize
-parse_frames (Conn   *conn,
-              guint8 *data,
-              gsize   length)
-{
-  gsize at = 0;
-
-  while (at < length && conn->state != CONN_DEAD)
-    {
-      MunityWsHeader header;
-      MunityWsParse result = munity_ws_parse_header (data + at, length - at, &header);
-      guint8 *payload;
-
-      if (result == MUNITY_WS_PARSE_NEED_MORE)
-        break;
-      if (result == MUNITY_WS_PARSE_PROTOCOL_ERROR || !header.masked)
-        {
-          conn_close (conn, MUNITY_CLOSE_PROTOCOL_ERROR, "protocol error");
-          return length;
-        }
-
-      if (header.opcode < MUNITY_WS_OP_CLOSE)
-        {
-          gsize so_far = conn->message != NULL ? conn->message->len : 0;
-
-          if ((header.opcode == MUNITY_WS_OP_CONTINUATION) != (conn->message != NULL))
-            {
-              conn_close (conn, MUNITY_CLOSE_PROTOCOL_ERROR, "bad fragmentation");
-              return length;
-            }
-          if (header.payload_length > MUNITY_WS_MAX_MESSAGE - so_far)
-            {
-              conn_close (conn, MUNITY_CLOSE_TOO_BIG, "message too big");
-              return length;
-            }
-        }
-
-      if (length - at < header.header_length + header.payload_length)
-        break;
-
-      payload = data + at + header.header_length;
-      munity_ws_unmask (payload, header.payload_length, header.mask);
-      at += header.header_length + header.payload_length;
-
-      if (conn->state != CONN_OPEN && header.opcode != MUNITY_WS_OP_CLOSE)
-        continue;  /* after our close, only their close matters */
-
-      if (header.opcode >= MUNITY_WS_OP_CLOSE)
-        {
-          handle_control (conn, header.opcode, payload, header.payload_length);
-          continue;
-        }
-
-      if (!header.fin)
-        {
-          if (conn->message == NULL)
-            {
-              conn->message = g_byte_array_new ();
-              conn->message_opcode = header.opcode;
-            }
-          g_byte_array_append (conn->message, payload, header.payload_length);
-          continue;
-        }
-
-      if (conn->message != NULL)
-        {
-          g_autoptr(GByteArray) message = g_steal_pointer (&conn->message);
-          g_byte_array_append (message, payload, header.payload_length);
-          handle_message (conn, conn->message_opcode, message->data, message->len);
-        }
-      else
-        {
-          handle_message (conn, header.opcode, payload, header.payload_length);
-        }
-    }
-
-  return at;
-}
-
-static void
-conn_read (Conn *conn)
-{
-  guint8 buffer[READ_CHUNK];
-
-  for (int round = 0; round < 4 && conn->state != CONN_DEAD; round++)
-    {
-      ssize_t n = read (conn->fd, buffer, sizeof buffer);
-
-      if (n < 0)
-        {
-          if (errno == EINTR)
-            continue;
-          if (errno != EAGAIN)
-            conn_destroy (conn);
-          return;
-        }
-      if (n == 0)
-        {
-          conn_destroy (conn);
-          return;
-        }
-
-      if (conn->in != NULL)
-        {
-          gsize used;
-
-          g_byte_array_append (conn->in, buffer, n);
-          used = parse_frames (conn, conn->in->data, conn->in->len);
-          if (conn->in != NULL)
-            {
-              g_byte_array_remove_range (conn->in, 0, used);
-              if (conn->in->len == 0)
-                g_clear_pointer (&conn->in, g_byte_array_unref);
-            }
-        }
-      else
-        {
-          gsize used = parse_frames (conn, buffer, n);
-          if (used < (gsize) n && conn->state != CONN_DEAD)
-            {
-              conn->in = g_byte_array_sized_new (n - used);
-              g_byte_array_append (conn->in, buffer + used, n - used);
-            }
-        }
-
-      if ((gsize) n < sizeof buffer)
-        return;
-    }
-}
 
 static gboolean
 epoll_cb (gint         fd,
@@ -1188,16 +529,17 @@ epoll_cb (gint         fd,
 
   for (int i = 0; i < n; i++)
     {
-      Conn *conn = events[i].data.ptr;
+      HubConn *hc = events[i].data.ptr;
+      MunityWsConn *conn = &hc->conn;
 
-      if (conn->state == CONN_DEAD)
+      if (munity_ws_conn_get_state (conn) == MUNITY_WS_CONN_DEAD)
         continue;
       if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-        conn_read (conn);
-      if (conn->state != CONN_DEAD && (events[i].events & (EPOLLHUP | EPOLLERR)))
-        conn_destroy (conn);
-      if (conn->state != CONN_DEAD && (events[i].events & EPOLLOUT))
-        conn_write (conn);
+        munity_ws_conn_read (conn);
+      if (munity_ws_conn_get_state (conn) != MUNITY_WS_CONN_DEAD && (events[i].events & (EPOLLHUP | EPOLLERR)))
+        munity_ws_conn_destroy (conn);
+      if (munity_ws_conn_get_state (conn) != MUNITY_WS_CONN_DEAD && (events[i].events & EPOLLOUT))
+        hub_conn_write (self, hc);
     }
 
   return G_SOURCE_CONTINUE;
@@ -1214,33 +556,29 @@ sweep_cb (gpointer user_data)
 
   for (guint i = self->conns->len; i > 0; i--)
     {
-      Conn *conn = self->conns->pdata[i - 1];
+      MunityWsConn *conn = self->conns->pdata[i - 1];
+      gint64 outstanding;
 
-      if (conn->state == CONN_CLOSING)
+      if (munity_ws_conn_linger_expired (conn, now))
         {
-          if (now >= conn->close_deadline)
-            conn_destroy (conn);
+          munity_ws_conn_destroy (conn);
           continue;
         }
-      if (conn->state != CONN_OPEN)
+      if (munity_ws_conn_get_state (conn) != MUNITY_WS_CONN_OPEN)
         continue;
 
-      if (conn->ping_outstanding != 0 && now - conn->ping_outstanding >= self->pong_timeout_us)
+      outstanding = munity_ws_conn_get_ping_outstanding (conn);
+      if (outstanding != 0 && now - outstanding >= self->pong_timeout_us)
         {
           g_message ("Closing WebSocket %s: no pong for %" G_GINT64_FORMAT " s",
-                     munity_socket_get_id (conn->socket), (now - conn->ping_outstanding) / G_USEC_PER_SEC);
-          conn_close (conn, MUNITY_CLOSE_POLICY_VIOLATION, "no pong");
-          conn_destroy (conn);
+                     munity_socket_get_id (munity_ws_conn_get_socket (conn)), (now - outstanding) / G_USEC_PER_SEC);
+          munity_ws_conn_close (conn, MUNITY_CLOSE_POLICY_VIOLATION, "no pong");
+          munity_ws_conn_destroy (conn);
           continue;
         }
 
-      if (now - conn->last_ping >= self->ping_interval_us)
-        {
-          conn->last_ping = now;
-          if (conn->ping_outstanding == 0)
-            conn->ping_outstanding = now;
-          conn_push_frame (conn, ping);
-        }
+      if (now - munity_ws_conn_get_last_ping (conn) >= self->ping_interval_us)
+        munity_ws_conn_send_ping (conn, ping, now);
     }
 
   return G_SOURCE_CONTINUE;
@@ -1254,10 +592,8 @@ munity_ws_hub_dispose (GObject *object)
   MunityWsHub *self = MUNITY_WS_HUB (object);
 
   self->closing_all = TRUE;
-  for (guint i = 0; i < G_N_ELEMENTS (self->handlers); i++)
-    g_clear_signal_handler (&self->handlers[i], self->presence);
   while (self->conns != NULL && self->conns->len > 0)
-    conn_destroy (self->conns->pdata[self->conns->len - 1]);
+    munity_ws_conn_destroy (self->conns->pdata[self->conns->len - 1]);
   if (self->graveyard != NULL)
     bury_dead (self);
 
@@ -1287,8 +623,8 @@ munity_ws_hub_finalize (GObject *object)
   g_clear_pointer (&self->conns, g_ptr_array_unref);
   g_clear_pointer (&self->dirty, g_ptr_array_unref);
   g_clear_pointer (&self->graveyard, g_ptr_array_unref);
-  g_queue_clear_full (&self->log, log_chunk_free);
-  g_clear_pointer (&self->pages, g_ptr_array_unref);
+  g_clear_pointer (&self->log, munity_ws_log_free);
+  g_clear_pointer (&self->pages, munity_ws_pages_free);
 
   G_OBJECT_CLASS (munity_ws_hub_parent_class)->finalize (object);
 }
@@ -1300,10 +636,6 @@ munity_ws_hub_class_init (MunityWsHubClass *klass)
 
   object_class->dispose = munity_ws_hub_dispose;
   object_class->finalize = munity_ws_hub_finalize;
-
-  fragment_quark = g_quark_from_static_string ("munity-ws-user-fragment");
-  conn_quark = g_quark_from_static_string ("munity-ws-conn");
-  page_quark = g_quark_from_static_string ("munity-ws-snapshot-page");
 }
 
 static gint64
@@ -1324,9 +656,9 @@ munity_ws_hub_init (MunityWsHub *self)
   self->epfd = -1;
   self->conns = g_ptr_array_new ();
   self->dirty = g_ptr_array_new ();
-  self->graveyard = g_ptr_array_new_with_free_func ((GDestroyNotify) conn_free);
-  g_queue_init (&self->log);
-  self->pages = g_ptr_array_new_with_free_func (page_free);
+  self->graveyard = g_ptr_array_new_with_free_func ((GDestroyNotify) munity_ws_conn_free);
+  self->log = munity_ws_log_new (CHUNK_BYTES, CHUNK_POOL_MAX);
+  self->pages = munity_ws_pages_new (PAGE_BYTES);
   /* Test hooks: tests cannot wait 60 s for a pong timeout. */
   self->ping_interval_us = env_ms ("MUNITY_WS_PING_INTERVAL_MS", 30000);
   self->pong_timeout_us = env_ms ("MUNITY_WS_PONG_TIMEOUT_MS", 60000);
@@ -1336,6 +668,10 @@ munity_ws_hub_init (MunityWsHub *self)
  * munity_ws_hub_new:
  * @presence: the presence model the sockets belong to
  * @metrics: where to count sent events
+ *
+ * The hub lists the users @presence has now in its snapshot; it learns of
+ * later changes from munity_ws_hub_user_joined() and its siblings, which
+ * the caller connects to @presence's signals.
  *
  * Returns: (transfer full): a hub with no connections
  */
@@ -1361,10 +697,10 @@ munity_ws_hub_new (MunityPresence *presence,
   g_source_attach (self->flush_source, NULL);
 
   for (GList *l = munity_presence_peek_users (presence); l != NULL; l = l->next)
-    snapshot_append (self, l->data);
-  self->handlers[0] = g_signal_connect (presence, "user-joined", G_CALLBACK (on_user_joined), self);
-  self->handlers[1] = g_signal_connect (presence, "user-left", G_CALLBACK (on_user_left), self);
-  self->handlers[2] = g_signal_connect (presence, "user-updated", G_CALLBACK (on_user_updated), self);
+    {
+      g_autoptr(GBytes) fragment = user_fragment_new (l->data);
+      munity_ws_pages_append (self->pages, munity_user_get_id (l->data), fragment);
+    }
 
   return self;
 }
@@ -1411,7 +747,8 @@ munity_ws_hub_add (MunityWsHub     *self,
                    GError         **error)
 {
   struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
-  Conn *conn;
+  g_autoptr(MunitySocket) socket = NULL;
+  HubConn *hc;
 
   if (self->closing_all)
     {
@@ -1427,45 +764,35 @@ munity_ws_hub_add (MunityWsHub     *self,
     }
   tune_socket (fd);
 
-  conn = g_new0 (Conn, 1);
-  conn->hub = self;
-  conn->fd = fd;
-  conn->state = CONN_OPEN;
-  conn->last_ping = g_get_monotonic_time ();
-  g_queue_init (&conn->out);
-  conn->socket = munity_socket_new (info->id, session);
-  g_object_set_qdata (G_OBJECT (conn->socket), conn_quark, conn);
-  conn->close_handler = g_signal_connect (conn->socket, "close-requested",
-                                          G_CALLBACK (on_close_requested), conn);
+  socket = munity_socket_new (info->id, session);
+  hc = (HubConn *) munity_ws_conn_new (fd, socket, &conn_funcs, self, sizeof (HubConn));
 
-  ev.data.ptr = conn;
+  ev.data.ptr = hc;
   if (epoll_ctl (self->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
     {
       int saved_errno = errno;
-      close (fd);
-      conn->fd = -1;
-      conn_free (conn);
+      munity_ws_conn_free (&hc->conn);
       g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
                    "epoll_ctl: %s", g_strerror (saved_errno));
       return FALSE;
     }
-  conn->epoll_events = ev.events;
+  hc->epoll_events = ev.events;
 
   /* Join first (a userJoined goes into the log for everyone already
    * here), then the snapshot, which includes this user; the socket gets
    * only what is logged after this point. */
-  munity_presence_add_socket (self->presence, conn->socket, info);
+  munity_presence_add_socket (self->presence, socket, info);
 
-  conn_push_snapshot (conn);
+  hub_conn_push_snapshot (self, hc);
   munity_metrics_count_event (self->metrics, "onlineUsers", 1);
 
-  conn->sent_upto = self->log_end;
-  conn->index = self->conns->len;
-  g_ptr_array_add (self->conns, conn);
+  hc->sent_upto = munity_ws_log_get_end (self->log);
+  hc->index = self->conns->len;
+  g_ptr_array_add (self->conns, hc);
   self->n_open++;
-  mark_dirty (conn);
+  mark_dirty (self, hc);
 
-  g_debug ("WebSocket %s opened for user %" G_GINT64_FORMAT, munity_socket_get_id (conn->socket), info->id);
+  g_debug ("WebSocket %s opened for user %" G_GINT64_FORMAT, munity_socket_get_id (socket), info->id);
   return TRUE;
 }
 
@@ -1500,8 +827,8 @@ munity_ws_hub_close_all (MunityWsHub *self,
   self->closing_all = TRUE;
   for (guint i = 0; i < self->conns->len; i++)
     {
-      Conn *conn = self->conns->pdata[i];
-      conn_close (conn, (guint16) code, reason);
+      MunityWsConn *conn = self->conns->pdata[i];
+      munity_ws_conn_close (conn, (guint16) code, reason);
     }
   flush (self);
 }

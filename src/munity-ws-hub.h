@@ -10,9 +10,6 @@
 
 G_BEGIN_DECLS
 
-/* PROTOCOL.md §3: output a slow reader may have pending, snapshot aside. */
-#define MUNITY_WS_MAX_PENDING_OUTPUT (1024 * 1024)
-
 #define MUNITY_TYPE_WS_HUB (munity_ws_hub_get_type ())
 G_DECLARE_FINAL_TYPE (MunityWsHub, munity_ws_hub, MUNITY, WS_HUB, GObject)
 
@@ -23,6 +20,12 @@ gboolean     munity_ws_hub_add               (MunityWsHub    *self,
                                               MunityUserInfo *info,
                                               const char     *session,
                                               GError        **error);
+void         munity_ws_hub_user_joined       (MunityWsHub    *self,
+                                              MunityUser     *user);
+void         munity_ws_hub_user_left         (MunityWsHub    *self,
+                                              MunityUser     *user);
+void         munity_ws_hub_user_updated      (MunityWsHub    *self,
+                                              MunityUser     *user);
 void         munity_ws_hub_close_all         (MunityWsHub    *self,
                                               guint           code,
                                               const char     *reason);

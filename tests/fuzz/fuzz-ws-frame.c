@@ -1,10 +1,11 @@
-/* Fuzz target: client WebSocket frame headers and unmasking. */
+/* Fuzz target: client WebSocket frame headers, unmasking and UTF-8. */
 #include "config.h"
 
 #include <stdint.h>
 #include <string.h>
 
 #include "munity-protocol.h"
+#include "munity-ws-conn.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
@@ -33,7 +34,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
       payload = g_memdup2 (data + at + header.header_length, available);
       munity_ws_unmask (payload, available, header.mask);
       if (header.opcode == MUNITY_WS_OP_TEXT && available <= MUNITY_WS_MAX_MESSAGE)
-        (void) munity_protocol_client_message_is_valid ((const char *) payload, available);
+        (void) munity_ws_utf8_validate (payload, available);
       g_free (payload);
       at += header.header_length + header.payload_length;
     }

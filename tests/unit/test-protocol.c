@@ -115,15 +115,6 @@ test_snapshot_concatenation (void)
 }
 
 static void
-test_client_messages (void)
-{
-  g_assert_false (munity_protocol_client_message_is_valid ("hello", 5));
-  g_assert_false (munity_protocol_client_message_is_valid ("{\"event\":\"dance\"}", 17));
-  g_assert_false (munity_protocol_client_message_is_valid ("[1,2]", 5));
-  g_assert_false (munity_protocol_client_message_is_valid ("\xff\xfe", 2));
-}
-
-static void
 test_avatar_sniff (void)
 {
   const char *ext = NULL;
@@ -168,7 +159,6 @@ main (int   argc,
   g_test_add_func ("/protocol/parse/bad", test_parse_bad);
   g_test_add_func ("/protocol/server-frames", test_server_frames);
   g_test_add_func ("/protocol/snapshot-concatenation", test_snapshot_concatenation);
-  g_test_add_func ("/protocol/client-messages", test_client_messages);
   g_test_add_func ("/avatar/sniff", test_avatar_sniff);
   g_test_add_func ("/avatar/names", test_avatar_names);
 
