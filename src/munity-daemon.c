@@ -430,8 +430,8 @@ serve (MunityDaemon *self)
                            self->hub, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->presence, "user-updated", G_CALLBACK (munity_ws_hub_user_updated),
                            self->hub, G_CONNECT_SWAPPED);
-  self->http = munity_http_server_new (self->config, self->db, self->accounts, self->metrics);
-  munity_http_server_set_presence (self->http, self->presence, self->hub);
+  self->http = munity_http_server_new (self->config, self->db, self->accounts,
+                                       self->presence, self->hub, self->metrics);
 
   if (self->metrics_socket != NULL)
     {
@@ -671,11 +671,9 @@ shutdown_finish (MunityDaemon *self)
   if (self->dbus != NULL)
     munity_dbus_service_stop (self->dbus);
   /* Sockets that did not answer our close in time are cut now. */
-  g_clear_object (&self->hub);
-  if (self->http != NULL)
-    munity_http_server_set_presence (self->http, self->presence, NULL);
   if (self->http != NULL)
     munity_http_server_disconnect (self->http);
+  g_clear_object (&self->hub);
   if (self->db != NULL)
     munity_db_close (self->db);
   if (self->migrate_db != NULL)

@@ -300,11 +300,8 @@ munity_http_handle_online (MunityHttpReq *req)
   json_builder_begin_object (builder);
   json_builder_set_member_name (builder, "users");
   json_builder_begin_array (builder);
-  if (req->self->presence != NULL)
-    {
-      for (GList *l = munity_presence_peek_users (req->self->presence); l != NULL; l = l->next)
-        json_builder_add_value (builder, munity_user_info_to_json (munity_user_get_info (l->data), FALSE));
-    }
+  for (GList *l = munity_presence_peek_users (req->self->presence); l != NULL; l = l->next)
+    json_builder_add_value (builder, munity_user_info_to_json (munity_user_get_info (l->data), FALSE));
   json_builder_end_array (builder);
   json_builder_end_object (builder);
   root = json_builder_get_root (builder);
@@ -418,6 +415,10 @@ munity_http_handle_metrics (MunityHttpReq *req)
 
   munity_metrics_set_gauge (req->self->metrics, "munity_http_connections",
                             munity_listener_get_n_connections (req->self->listener));
+  munity_metrics_set_gauge (req->self->metrics, "munity_password_jobs",
+                            munity_accounts_get_n_hash_jobs (req->self->accounts));
+  munity_metrics_set_gauge (req->self->metrics, "munity_password_hashes_total",
+                            (gint64) munity_accounts_get_n_hashes (req->self->accounts));
   if (req->self->hub != NULL)
     {
       guint64 flushes, writes;

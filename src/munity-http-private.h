@@ -31,8 +31,8 @@ struct _MunityHttpServer
   MunityDb       *db;               /* (owned) */
   MunityAccounts *accounts;         /* (owned) */
   MunityMetrics  *metrics;          /* (owned) */
-  MunityPresence *presence;         /* (owned) (nullable) */
-  MunityWsHub    *hub;              /* (owned) (nullable) */
+  MunityPresence *presence;         /* (owned) read by /api/online */
+  MunityWsHub    *hub;              /* (owned) (nullable) NULL once disconnected */
   MunityStatic   *web;              /* (owned) the web client's files */
   char           *avatar_dir;       /* (owned) STATE/avatars */
   char          **allowed_origins;  /* (owned) */

@@ -472,6 +472,8 @@ munity_http_server_init (MunityHttpServer *self)
  * @config: the configuration (read now, not kept)
  * @db: the database
  * @accounts: the accounts service
+ * @presence: the presence model, which `/api/online` reads
+ * @hub: the hub that takes over upgraded WebSockets
  * @metrics: the metrics to count into and serve
  *
  * Returns: (transfer full): a server that listens on nothing yet
@@ -480,12 +482,16 @@ MunityHttpServer *
 munity_http_server_new (const MunityConfig *config,
                         MunityDb           *db,
                         MunityAccounts     *accounts,
+                        MunityPresence     *presence,
+                        MunityWsHub        *hub,
                         MunityMetrics      *metrics)
 {
   MunityHttpServer *self = g_object_new (MUNITY_TYPE_HTTP_SERVER, NULL);
 
   self->db = g_object_ref (db);
   self->accounts = g_object_ref (accounts);
+  self->presence = g_object_ref (presence);
+  self->hub = g_object_ref (hub);
   self->metrics = g_object_ref (metrics);
   self->allowed_origins = g_strdupv (config->allowed_origins);
   self->cookie_secure = config->cookie_secure;
@@ -562,11 +568,14 @@ munity_http_server_stop_listening (MunityHttpServer *self)
  * munity_http_server_disconnect:
  * @self: the server
  *
- * Closes every listener and every connection.
+ * Closes every listener and every connection, and lets go of the hub.
  */
 void
 munity_http_server_disconnect (MunityHttpServer *self)
 {
+  /* No WebSocket is handed over any more; the hub's own sockets end with
+   * it. */
+  g_clear_object (&self->hub);
   soup_server_disconnect (self->server);
 }
 
@@ -595,22 +604,4 @@ munity_http_server_get_stalled_us (MunityHttpServer *self,
                                    gint64            now_us)
 {
   return munity_listener_get_stalled_us (self->listener, now_us);
-}
-
-/**
- * munity_http_server_set_presence:
- * @self: the server
- * @presence: the presence model
- * @hub: the hub that takes over upgraded WebSockets
- *
- * Enables `/ws` and `/api/online`, and lets logout and profile changes
- * reach the presence model.
- */
-void
-munity_http_server_set_presence (MunityHttpServer *self,
-                                 MunityPresence   *presence,
-                                 MunityWsHub      *hub)
-{
-  g_set_object (&self->presence, presence);
-  g_set_object (&self->hub, hub);
 }

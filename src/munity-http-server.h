@@ -36,6 +36,8 @@ G_DECLARE_FINAL_TYPE (MunityHttpServer, munity_http_server, MUNITY, HTTP_SERVER,
 MunityHttpServer *munity_http_server_new             (const MunityConfig *config,
                                                       MunityDb           *db,
                                                       MunityAccounts     *accounts,
+                                                      MunityPresence     *presence,
+                                                      MunityWsHub        *hub,
                                                       MunityMetrics      *metrics);
 void              munity_http_server_add_socket      (MunityHttpServer   *self,
                                                       GSocket            *socket,
@@ -45,9 +47,6 @@ gint64            munity_http_server_get_stalled_us  (MunityHttpServer   *self,
 void              munity_http_server_stop_listening  (MunityHttpServer   *self);
 guint             munity_http_server_get_n_in_flight (MunityHttpServer   *self);
 void              munity_http_server_disconnect      (MunityHttpServer   *self);
-void              munity_http_server_set_presence    (MunityHttpServer   *self,
-                                                      MunityPresence     *presence,
-                                                      MunityWsHub        *hub);
 
 gboolean          munity_http_origin_is_allowed      (const char         *origin,
                                                       const char         *scheme,

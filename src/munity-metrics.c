@@ -108,6 +108,9 @@ munity_metrics_count_event (MunityMetrics *self,
  * @self: the metrics
  * @name: a metric name such as `munity_database_up`
  * @value: its value now
+ *
+ * Also for a count kept elsewhere: a @name that ends in `_total` is
+ * rendered as a counter.
  */
 void
 munity_metrics_set_gauge (MunityMetrics *self,
@@ -185,9 +188,11 @@ munity_metrics_render (MunityMetrics *self)
 
   for (guint i = 0; i < gauges->len; i++)
     {
-      gint64 *value = g_hash_table_lookup (self->gauges, gauges->pdata[i]);
-      g_string_append_printf (out, "# TYPE %s gauge\n%s %" G_GINT64_FORMAT "\n",
-                              (const char *) gauges->pdata[i], (const char *) gauges->pdata[i], *value);
+      const char *name = gauges->pdata[i];
+      gint64 *value = g_hash_table_lookup (self->gauges, name);
+      g_string_append_printf (out, "# TYPE %s %s\n%s %" G_GINT64_FORMAT "\n",
+                              name, g_str_has_suffix (name, "_total") ? "counter" : "gauge",
+                              name, *value);
     }
 
   return g_string_free (out, FALSE);
