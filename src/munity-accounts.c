@@ -14,7 +14,7 @@
 #include "munity-throttle.h"
 #include "munity-validate.h"
 
-/* Login throttling, PROTOCOL.md §2: after 10 failed logins from one client
+/* Login throttling, doc/protocol.md §2: after 10 failed logins from one client
  * address, or 20 for one account, within 10 minutes, login answers 429. */
 #define THROTTLE_WINDOW_US (10 * 60 * G_USEC_PER_SEC)
 #define THROTTLE_PER_ADDRESS 10

@@ -6,8 +6,6 @@
 
 #include "munity-db.h"
 #include "munity-user-info.h"
-/* munity_user_info_to_json(), for the callers that answer with a user: */
-#include "munity-protocol.h"
 
 G_BEGIN_DECLS
 

@@ -11,6 +11,7 @@
 #include "munity-error.h"
 #include "munity-http-server.h"
 #include "munity-listener.h"
+#include "munity-protocol.h"
 #include "munity-metrics.h"
 #include "munity-presence.h"
 #include "munity-static.h"

@@ -17,7 +17,7 @@ G_BEGIN_DECLS
 #define MUNITY_WS_OP_PING 0x9
 #define MUNITY_WS_OP_PONG 0xA
 
-/* Largest client message accepted (PROTOCOL.md §3), after reassembly. */
+/* Largest client message accepted (doc/protocol.md §3), after reassembly. */
 #define MUNITY_WS_MAX_MESSAGE 4096
 #define MUNITY_WS_MAX_HEADER 14
 

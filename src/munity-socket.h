@@ -8,7 +8,7 @@
 
 G_BEGIN_DECLS
 
-/* Close codes of PROTOCOL.md §3. */
+/* Close codes of doc/protocol.md §3. */
 #define MUNITY_CLOSE_GOING_AWAY 1001
 #define MUNITY_CLOSE_PROTOCOL_ERROR 1002
 #define MUNITY_CLOSE_UNSUPPORTED_DATA 1003

@@ -4,7 +4,7 @@
  */
 #pragma once
 
-#include "munity-accounts.h"
+#include "munity-user-info.h"
 #include "munity-metrics.h"
 #include "munity-presence.h"
 

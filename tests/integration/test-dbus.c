@@ -1,10 +1,10 @@
-/* D-Bus view of presence (PROTOCOL.md §4): a MunityPresence and a
+/* D-Bus view of presence (doc/protocol.md §4): a MunityPresence and a
  * MunityDbusService in this process on a private bus, looked at from a
  * second connection the way busctl or a desktop would see it.
  *
  * Everything on the client side is asynchronous: a synchronous call or
  * object-manager constructor would wait for a service that lives on this
- * very thread (FINDINGS.md). */
+ * very thread (doc/websocket-design.md). */
 #include "config.h"
 
 #include <glib/gstdio.h>

@@ -187,7 +187,7 @@ test_path_is_under (void)
 static void
 test_csp (void)
 {
-  /* The policy of PROTOCOL.md, to the letter. */
+  /* The policy of doc/protocol.md §6, to the letter. */
   g_assert_cmpstr (MUNITY_STATIC_CSP, ==,
                    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
                    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
