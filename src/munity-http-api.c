@@ -186,26 +186,31 @@ munity_http_handle_me_get (MunityHttpReq *req)
   munity_http_req_reply_user (req, SOUP_STATUS_OK, req->user, TRUE);
 }
 
+/* The end of a request that answers with one user (@with_email: the
+ * caller's own), or with @error. */
+static void
+reply_user_or_fail (MunityHttpReq  *req,
+                    MunityUserInfo *user,
+                    const GError   *error,
+                    gboolean        with_email)
+{
+  if (user == NULL)
+    munity_http_req_fail (req, error);
+  else if (!munity_http_req_end_if_gone (req))
+    munity_http_req_reply_user (req, SOUP_STATUS_OK, user, with_email);
+}
+
 static void
 update_cb (GObject      *source,
            GAsyncResult *result,
            gpointer      user_data)
 {
-  MunityHttpReq *req = user_data;
   g_autoptr(MunityUserInfo) user = NULL;
   g_autoptr(GError) error = NULL;
 
-  user = munity_accounts_update_finish (MUNITY_ACCOUNTS (source), result, &error);
-  if (user == NULL)
-    {
-      munity_http_req_fail (req, error);
-      return;
-    }
-
   /* Online, the change reaches the model through "user-changed". */
-  if (munity_http_req_end_if_gone (req))
-    return;
-  munity_http_req_reply_user (req, SOUP_STATUS_OK, user, TRUE);
+  user = munity_accounts_update_finish (MUNITY_ACCOUNTS (source), result, &error);
+  reply_user_or_fail (user_data, user, error, TRUE);
 }
 
 void
@@ -257,20 +262,11 @@ get_user_cb (GObject      *source,
              GAsyncResult *result,
              gpointer      user_data)
 {
-  MunityHttpReq *req = user_data;
   g_autoptr(MunityUserInfo) user = NULL;
   g_autoptr(GError) error = NULL;
 
   user = munity_accounts_get_user_finish (MUNITY_ACCOUNTS (source), result, &error);
-  if (user == NULL)
-    {
-      munity_http_req_fail (req, error);
-      return;
-    }
-
-  if (munity_http_req_end_if_gone (req))
-    return;
-  munity_http_req_reply_user (req, SOUP_STATUS_OK, user, FALSE);
+  reply_user_or_fail (user_data, user, error, FALSE);
 }
 
 void

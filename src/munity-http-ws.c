@@ -5,7 +5,6 @@
 #include "config.h"
 
 #include <glib/gi18n.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include "munity-error.h"
@@ -104,14 +103,6 @@ munity_http_ws_early (MunityHttpServer  *self,
   munity_accounts_authenticate_async (self->accounts, token, NULL, ws_authenticated_cb, auth);
 }
 
-static gboolean
-peer_is_gone (int fd)
-{
-  struct pollfd pfd = { .fd = fd, .events = POLLIN | POLLRDHUP };
-
-  return poll (&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
-}
-
 static void
 ws_upgraded_cb (SoupServerMessage *msg,
                 gpointer           user_data)
@@ -144,7 +135,7 @@ ws_upgraded_cb (SoupServerMessage *msg,
 
   if (fd < 0)
     return;
-  if (self->hub == NULL || user == NULL || peer_is_gone (fd))
+  if (self->hub == NULL || user == NULL || munity_fd_peer_is_gone (fd))
     {
       close (fd);
       return;

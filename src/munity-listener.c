@@ -301,8 +301,14 @@ on_wrote_headers (SoupServerMessage *msg,
   ((Conn *) user_data)->answered = TRUE;
 }
 
-static gboolean
-peer_is_gone (int fd)
+/**
+ * munity_fd_peer_is_gone:
+ * @fd: a connected TCP socket
+ *
+ * Returns: whether the peer has closed or reset its side, as of now
+ */
+gboolean
+munity_fd_peer_is_gone (int fd)
 {
   struct pollfd pfd = { .fd = fd, .events = POLLIN | POLLRDHUP };
 
@@ -324,7 +330,7 @@ on_disconnected (SoupServerMessage *msg,
    * descriptor keeps the TCP connection open, so a client still sending its
    * head is told why. */
   if (conn->fd >= 0 && !conn->tls && conn->state == CONN_HEADERS && conn->deadline != 0 && !conn->answered &&
-      soup_server_message_get_method (msg) == NULL && !peer_is_gone (conn->fd))
+      soup_server_message_get_method (msg) == NULL && !munity_fd_peer_is_gone (conn->fd))
     {
       int fd = conn->fd;
 

@@ -57,4 +57,6 @@ gint64          munity_listener_get_stalled_us  (MunityListener          *self,
 
 guint           munity_listener_default_max_connections (void);
 
+gboolean        munity_fd_peer_is_gone          (int                      fd);
+
 G_END_DECLS
