@@ -40,9 +40,10 @@
  * ready, and takes them down again on SIGTERM or SIGINT — all on one main
  * loop, nothing blocking.
  *
- * It is also the composition root: the only place that connects the parts.
- * Inputs change the model, the model's signals feed the views, and no part
- * holds a pointer to the one it feeds:
+ * It is also the composition root: the only place that connects the parts:
+ * inputs change the model, and the model's signals feed the views. The
+ * model holds no pointer to anything it feeds; a view holds the model only
+ * to read it (the hub's first snapshot, `/api/online`, `ListOnlineUsers`):
  *
  * |[
  *   HTTP handlers ──register, login, logout, profile──▶ MunityAccounts ◀──▶ PostgreSQL
