@@ -106,6 +106,7 @@ typedef struct {
   long   rss0, rss1;
   double cpu_storm, cpu_idle;
   uint64_t storm_frames;   /* delivered to this node's sockets in the storm */
+  int    sockets;          /* this node's after the storm */
 } Node;
 
 static Node nodes[MAX_NODES];
@@ -1063,7 +1064,7 @@ run_child (int index, int first, int count)
             Counters *me = &counters[proc_index];
             g_autoptr(GArray) victims = g_array_new (FALSE, FALSE, sizeof (int));
             int64_t deadline;
-            gboolean done = FALSE;
+            gboolean done, waiting = FALSE;
 
             for (int u = 0; u < users.n; u++)
               if (node_of[u] == opt_kill_node)
@@ -1078,8 +1079,15 @@ run_child (int index, int first, int count)
                 for (guint k = 0; k < victims->len; k++)
                   c->on_killed += seen_test (c, g_array_index (victims, int, k));
                 if (node_of[c->user] != opt_kill_node)
-                  me->kill_observers++;
+                  {
+                    me->kill_observers++;
+                    waiting |= c->on_killed > 0;
+                  }
               }
+            /* No socket here lists a user of that node: nothing to wait for. */
+            done = !waiting;
+            if (done)
+              me->kill_done_us = now_us ();
             kill_phase = TRUE;
             ack ();
 
@@ -1834,7 +1842,8 @@ main (int argc, char *argv[])
       int64_t done = 0;
       for (int i = 0; i < n_processes; i++)
         done = MAX (done, counters[i].storm_done_us);
-      t_storm_s = (done - t0) / 1e6;
+      /* -1: no client ever held the complete list */
+      t_storm_s = done > 0 ? (done - t0) / 1e6 : -1.0;
     }
     cpu1 = nodes_cpu_seconds (node_cpu1);
     cpu_storm = cpu1 - cpu0;
@@ -1856,7 +1865,7 @@ main (int argc, char *argv[])
       put ("storm_seconds", "%.3f", t_storm_s);
       put ("accept_per_second", "%.0f", users.n / MAX ((last_open - t0) / 1e6, 1e-6));
       put ("storm_frames", "%" G_GUINT64_FORMAT, frames_storm);
-      put ("frames_per_second", "%.0f", frames_storm / MAX (t_storm_s, 1e-6));
+      put ("frames_per_second", "%.0f", t_storm_s > 0 ? frames_storm / MAX (t_storm_s, 1e-6) : 0.0);
       put ("storm_cpu_seconds", "%.3f", cpu_storm);
       put ("cpu_us_per_frame", "%.3f", frames_storm > 0 ? cpu_storm * 1e6 / frames_storm : 0.0);
     }
@@ -1889,7 +1898,7 @@ main (int argc, char *argv[])
       put ("nodes", "%d", n_nodes);
       for (int i = 0; i < n_nodes; i++)
         {
-          int sockets = node_sockets (i);
+          int sockets = nodes[i].sockets = node_sockets (i);
           uint64_t frames = nodes[i].storm_frames;
 
           put_node (i, "pid", "%d", nodes[i].pid);
@@ -2010,7 +2019,7 @@ main (int argc, char *argv[])
                   "node", "pid", "sockets", "storm CPU s", "µs/frame", "KiB/sock", "idle CPU %");
           for (int i = 0; i < n_nodes; i++)
             {
-              int sockets = node_sockets (i);
+              int sockets = nodes[i].sockets;
               uint64_t frames = nodes[i].storm_frames;
 
               printf ("%-5d %8d %8d %12.3f %10.3f %10.2f %10.3f\n", i, nodes[i].pid, sockets,
