@@ -1579,8 +1579,18 @@ map_sockets_to_nodes (void)
     }
 }
 
-/* CPU seconds and RSS of every node alive; the totals count a pid once
- * (one node given twice is one process). */
+/* Whether an earlier node has node @i's pid: one node given twice is one
+ * process, counted once in the totals. */
+static gboolean
+pid_counted_before (int i)
+{
+  for (int j = 0; j < i; j++)
+    if (nodes[j].pid == nodes[i].pid)
+      return TRUE;
+  return FALSE;
+}
+
+/* CPU seconds of every node alive, and their total. */
 static double
 nodes_cpu_seconds (double *per_node)
 {
@@ -1588,31 +1598,25 @@ nodes_cpu_seconds (double *per_node)
 
   for (int i = 0; i < n_nodes; i++)
     {
-      gboolean again = FALSE;
-
       per_node[i] = nodes[i].killed ? 0 : proc_cpu_seconds (nodes[i].pid);
-      for (int j = 0; j < i; j++)
-        again |= nodes[j].pid == nodes[i].pid;
-      if (!again)
-        total += per_node[i];
+      total += pid_counted_before (i) ? 0 : per_node[i];
     }
   return total;
 }
 
+/* Stores every node's RSS in its Node (@loaded: with the sockets, else
+ * before the users exist) and returns the total. */
 static long
-nodes_rss_kib (long *per_node)
+nodes_rss_kib (gboolean loaded)
 {
   long total = 0;
 
   for (int i = 0; i < n_nodes; i++)
     {
-      gboolean again = FALSE;
+      long rss = nodes[i].killed ? 0 : proc_rss_kib (nodes[i].pid);
 
-      per_node[i] = nodes[i].killed ? 0 : proc_rss_kib (nodes[i].pid);
-      for (int j = 0; j < i; j++)
-        again |= nodes[j].pid == nodes[i].pid;
-      if (!again)
-        total += per_node[i];
+      *(loaded ? &nodes[i].rss1 : &nodes[i].rss0) = rss;
+      total += pid_counted_before (i) ? 0 : rss;
     }
   return total;
 }
@@ -1776,9 +1780,7 @@ main (int argc, char *argv[])
       return 1;
     }
 
-  rss0 = nodes_rss_kib ((long[MAX_NODES]) { 0 });
-  for (int i = 0; i < n_nodes; i++)
-    nodes[i].rss0 = proc_rss_kib (nodes[i].pid);
+  rss0 = nodes_rss_kib (FALSE);
   if (!prepare_users (opt_database, opt_users, &users))
     {
       stop_daemon ();
@@ -1876,9 +1878,7 @@ main (int argc, char *argv[])
   /* ---- memory and idle CPU ---- */
   {
     double c0, c1;
-    rss1 = nodes_rss_kib ((long[MAX_NODES]) { 0 });
-    for (int i = 0; i < n_nodes; i++)
-      nodes[i].rss1 = proc_rss_kib (nodes[i].pid);
+    rss1 = nodes_rss_kib (TRUE);
     c0 = nodes_cpu_seconds (node_cpu0);
     broadcast_cmd ('I');
     wait_acks ();
