@@ -20,6 +20,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -35,7 +36,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <dirent.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -1423,7 +1423,14 @@ start_cluster (void)
       nodes[i].port = opt_reuse_port ? shared_port : free_port ();
       loopback_addr (&nodes[i].addr, nodes[i].port);
       if (opt_reuse_port)
-        loopback_addr (&health, free_port ());
+        {
+          int port;
+
+          /* not bound before node 0 starts: do not take it twice */
+          while ((port = free_port ()) == shared_port)
+            ;
+          loopback_addr (&health, port);
+        }
       else
         health = nodes[i].addr;
       if (!start_node (i, with_name, &health))
