@@ -9,13 +9,21 @@
  * onlineUsers first, then userJoined only for users not in the list and
  * userLeft only for users in it.
  *
+ * With --nodes the clients are spread over the nodes of a cluster
+ * (doc/protocol.md §7): the same check runs on every socket of every node,
+ * deliveries are timed apart for a join or leave made on another node, and
+ * --kill-node times how long a SIGKILLed node's users take to leave
+ * everywhere else.
+ *
  * Bounded: every phase has a deadline; loopback only.
  */
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <glib.h>
 #include <libpq-fe.h>
 #include <math.h>
@@ -29,16 +37,20 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "munity-test-pg.h"
+
 #define MAX_PER_PROCESS 9000
 #define MAX_PENDING_HANDSHAKES 512
 #define PORTS_PER_ADDRESS 25000
 #define HIST_BUCKETS 256
+#define MAX_NODES 16
 
 /* ---- options ----------------------------------------------------------- */
 
@@ -55,6 +67,10 @@ static int opt_timeout_s = 120;
 static gboolean opt_blocking_wait = FALSE;
 static gboolean opt_leave_storm = FALSE;
 static gboolean opt_json_only = FALSE;
+static char *opt_nodes = NULL;
+static char *opt_pids = NULL;
+static gboolean opt_reuse_port = FALSE;
+static int opt_kill_node = -1;
 
 static GOptionEntry entries[] = {
   { "users", 'n', 0, G_OPTION_ARG_INT, &opt_users, "Users (one socket each) for the storm (default 1000)", "N" },
@@ -70,8 +86,31 @@ static GOptionEntry entries[] = {
   { "timeout", 0, 0, G_OPTION_ARG_INT, &opt_timeout_s, "Give up a phase after this many seconds (default 120)", "S" },
   { "blocking-wait", 0, 0, G_OPTION_ARG_NONE, &opt_blocking_wait, "Clients sleep in epoll_wait() instead of polling (munityd then pays, inside its writes, for waking them)", NULL },
   { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json_only, "Print only the JSON line", NULL },
+  { "nodes", 0, 0, G_OPTION_ARG_STRING, &opt_nodes, "A cluster: HOST:PORT,HOST:PORT,... of running nodes (with --database), or with --munityd the number of nodes to start on one throwaway PostgreSQL; clients go to the nodes round robin", "LIST|N" },
+  { "pids", 0, 0, G_OPTION_ARG_STRING, &opt_pids, "With --nodes HOST:PORT,...: the nodes' pids in the same order, for per-node CPU and RSS and --kill-node", "PID,PID,..." },
+  { "reuse-port", 0, 0, G_OPTION_ARG_NONE, &opt_reuse_port, "Every client connects to the first node's address (started nodes share one port with --reuse-port) and the kernel spreads them", NULL },
+  { "kill-node", 0, 0, G_OPTION_ARG_INT, &opt_kill_node, "At the end, SIGKILL node I (0-based) and time until its users have left every other node's sockets", "I" },
   { NULL }
 };
+
+/* ---- nodes ------------------------------------------------------------- */
+
+/* One munityd of the cluster; without --nodes, the one munityd measured. */
+typedef struct {
+  struct sockaddr_in addr;
+  int    port;
+  int    pid;            /* 0: unknown, no CPU or RSS figures */
+  GPid   spawned;        /* started by munity-load, 0 otherwise */
+  char  *state_dir;      /* (owned) (nullable) of a started node */
+  gboolean killed;
+  long   rss0, rss1;
+  double cpu_storm, cpu_idle;
+  uint64_t storm_frames;   /* delivered to this node's sockets in the storm */
+  int    sockets;          /* this node's after the storm */
+} Node;
+
+static Node nodes[MAX_NODES];
+static int n_nodes = 1;
 
 /* ---- time -------------------------------------------------------------- */
 
@@ -101,17 +140,30 @@ typedef struct {
   uint64_t closed_by_server;
   uint64_t hist_join[HIST_BUCKETS];
   uint64_t hist_leave[HIST_BUCKETS];
+  /* the same deliveries split by where the event happened: on the
+   * observing socket's node, or on another one (with --nodes) */
+  uint64_t hist_join_same[HIST_BUCKETS];
+  uint64_t hist_join_cross[HIST_BUCKETS];
+  uint64_t hist_leave_same[HIST_BUCKETS];
+  uint64_t hist_leave_cross[HIST_BUCKETS];
+  uint64_t node_frames[MAX_NODES];
   int64_t  storm_last_open_us;
   int64_t  storm_done_us;
   int64_t  phase_start_us;
   uint64_t leave_observers_done;
   uint64_t rejoin_checked;     /* rejoined clients whose snapshot was right */
   uint64_t rejoin_wrong;
+  uint64_t kill_observers;     /* open sockets on the nodes left alive */
+  uint64_t kill_other_leaves;  /* userLeft for a user not on the killed node */
+  int64_t  kill_us;            /* set by the parent: when it sent SIGKILL */
+  int64_t  kill_done_us;       /* no observer lists a killed node's user */
 } Counters;
 
 static int64_t *join_time;    /* shared, per user */
 static int64_t *leave_time;   /* shared, per user */
 static Counters *counters;     /* shared, one per process */
+static int16_t *node_of;       /* shared, per user: its socket's node, -1 unknown */
+static uint16_t *src_port;     /* shared, per user: its socket's source port */
 static int n_processes;
 
 static int
@@ -269,6 +321,7 @@ typedef struct {
   int       user;          /* index */
   uint64_t *seen;          /* bitset of users in the replayed list */
   int       count;         /* users in the list */
+  int       on_killed;     /* of them, users on the killed node (kill phase) */
   gboolean  got_snapshot;
   gboolean  complete;
   /* frame parsing */
@@ -292,8 +345,8 @@ static int words_per_set;
 static int proc_index;
 static int pending_handshakes;
 static int n_pending_opens;
-static struct sockaddr_in server_addr;
 static int storm_target;     /* users every client must see */
+static gboolean kill_phase;  /* counting the killed node's users */
 
 static inline gboolean
 seen_test (Client *c, int u)
@@ -344,8 +397,17 @@ add_user (Client *c, int64_t id, gboolean snapshot)
     }
   seen_set (c, (int) u, TRUE);
   c->count++;
+  if (kill_phase && node_of[u] == opt_kill_node)
+    c->on_killed++;
   if (!snapshot && join_time[u] > 0)
-    counters[proc_index].hist_join[hist_bucket (now_us () - join_time[u])]++;
+    {
+      Counters *me = &counters[proc_index];
+      int b = hist_bucket (now_us () - join_time[u]);
+
+      me->hist_join[b]++;
+      if (n_nodes > 1 && node_of[u] >= 0 && node_of[c->user] >= 0)
+        (node_of[u] == node_of[c->user] ? me->hist_join_same : me->hist_join_cross)[b]++;
+    }
   check_complete (c);
 }
 
@@ -363,8 +425,22 @@ remove_user (Client *c, int64_t id)
     }
   seen_set (c, (int) u, FALSE);
   c->count--;
+  if (kill_phase)
+    {
+      if (node_of[u] == opt_kill_node)
+        c->on_killed--;
+      else
+        counters[proc_index].kill_other_leaves++;
+    }
   if (leave_time[u] > 0)
-    counters[proc_index].hist_leave[hist_bucket (now_us () - leave_time[u])]++;
+    {
+      Counters *me = &counters[proc_index];
+      int b = hist_bucket (now_us () - leave_time[u]);
+
+      me->hist_leave[b]++;
+      if (n_nodes > 1 && node_of[u] >= 0 && node_of[c->user] >= 0)
+        (node_of[u] == node_of[c->user] ? me->hist_leave_same : me->hist_leave_cross)[b]++;
+    }
 }
 
 static int64_t
@@ -491,6 +567,7 @@ client_close (Client *c)
   c->count = 0;
   c->got_snapshot = FALSE;
   c->complete = FALSE;
+  c->on_killed = 0;
   c->hdr_len = 0;
   c->payload_left = 0;
   c->big = FALSE;
@@ -540,6 +617,8 @@ client_feed_frames (Client *c, const uint8_t *data, size_t len)
           c->opcode = c->hdr[0] & 0x0F;
           c->hdr_len = 0;
           me->frames++;
+          if (node_of[c->user] >= 0)
+            me->node_frames[node_of[c->user]]++;
 
           if (c->opcode == 0x8)
             {
@@ -604,10 +683,19 @@ client_feed_frames (Client *c, const uint8_t *data, size_t len)
     }
 }
 
+/* The node a user's socket connects to: round robin, or with
+ * --reuse-port always the first address (the kernel picks the node). */
+static int
+target_node (int user)
+{
+  return opt_reuse_port ? 0 : user % n_nodes;
+}
+
 static void
 client_start (Client *c)
 {
   struct sockaddr_in local = { 0 };
+  socklen_t local_len = sizeof local;
   int idx = c->user;
   struct epoll_event ev;
   int one = 1;
@@ -626,13 +714,22 @@ client_start (Client *c)
   setsockopt (c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
   bind (c->fd, (struct sockaddr *) &local, sizeof local);
 
-  if (connect (c->fd, (struct sockaddr *) &server_addr, sizeof server_addr) < 0 && errno != EINPROGRESS)
+  if (connect (c->fd, (struct sockaddr *) &nodes[target_node (idx)].addr, sizeof nodes[0].addr) < 0 &&
+      errno != EINPROGRESS)
     {
       counters[proc_index].failed++;
       close (c->fd);
       c->fd = -1;
       c->state = C_CLOSED;
       return;
+    }
+  /* Where the kernel sends a socket under --reuse-port is found later
+   * from the nodes' descriptors, by this source port. */
+  if (opt_reuse_port)
+    {
+      node_of[idx] = -1;
+      if (getsockname (c->fd, (struct sockaddr *) &local, &local_len) == 0)
+        src_port[idx] = ntohs (local.sin_port);
     }
   c->state = C_CONNECTING;
   pending_handshakes++;
@@ -649,7 +746,7 @@ client_send_handshake (Client *c)
                       "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
                       "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                       "Sec-WebSocket-Version: 13\r\nCookie: munity_session=%s\r\n\r\n",
-                      opt_port, users.tokens[c->user]);
+                      nodes[target_node (c->user)].port, users.tokens[c->user]);
   struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
 
   if (write (c->fd, req, len) != len)
@@ -960,6 +1057,62 @@ run_child (int index, int first, int count)
           }
           break;
 
+        case 'K': /* node opt_kill_node is about to be SIGKILLed: wait until
+                   * no open socket lists one of its users (its own sockets
+                   * close when it dies) */
+          {
+            Counters *me = &counters[proc_index];
+            g_autoptr(GArray) victims = g_array_new (FALSE, FALSE, sizeof (int));
+            int64_t deadline;
+            gboolean done, waiting = FALSE;
+
+            for (int u = 0; u < users.n; u++)
+              if (node_of[u] == opt_kill_node)
+                g_array_append_val (victims, u);
+            for (int i = 0; i < n_clients; i++)
+              {
+                Client *c = &clients[i];
+
+                c->on_killed = 0;
+                if (c->state != C_OPEN)
+                  continue;
+                for (guint k = 0; k < victims->len; k++)
+                  c->on_killed += seen_test (c, g_array_index (victims, int, k));
+                if (node_of[c->user] != opt_kill_node)
+                  {
+                    me->kill_observers++;
+                    waiting |= c->on_killed > 0;
+                  }
+              }
+            /* No socket here lists a user of that node: nothing to wait for. */
+            done = !waiting;
+            if (done)
+              me->kill_done_us = now_us ();
+            kill_phase = TRUE;
+            ack ();
+
+            deadline = now_us () + (int64_t) opt_timeout_s * 1000000;
+            while (now_us () < deadline)
+              {
+                pump (5);
+                if (!done)
+                  {
+                    done = TRUE;
+                    for (int i = 0; i < n_clients && done; i++)
+                      done = clients[i].state != C_OPEN || clients[i].on_killed == 0 ||
+                             node_of[clients[i].user] == opt_kill_node;
+                    if (done)
+                      me->kill_done_us = now_us ();
+                  }
+                /* then a second more, for userLeft of users who stay */
+                if (done && me->kill_us > 0 && now_us () > MAX (me->kill_done_us, me->kill_us) + 1000000)
+                  break;
+              }
+            kill_phase = FALSE;
+            ack ();
+          }
+          break;
+
         case 'Q':
         default:
           _exit (0);
@@ -1051,6 +1204,17 @@ put (const char *key,
 
 static GPid daemon_pid;
 static char *daemon_state;
+static MunityTestPg *cluster_pg;   /* (owned) (nullable) of started nodes */
+
+static int
+remove_one (const char        *path,
+            const struct stat *st,
+            int                flag,
+            struct FTW        *ftw)
+{
+  remove (path);
+  return 0;
+}
 
 static void
 stop_daemon (void)
@@ -1061,17 +1225,32 @@ stop_daemon (void)
       waitpid (daemon_pid, NULL, 0);
       daemon_pid = 0;
     }
+  /* Started nodes: all told at once, then reaped; then their database. */
+  for (int i = 0; i < n_nodes; i++)
+    if (nodes[i].spawned > 0 && !nodes[i].killed)
+      kill (nodes[i].spawned, SIGTERM);
+  for (int i = 0; i < n_nodes; i++)
+    {
+      if (nodes[i].spawned > 0)
+        waitpid (nodes[i].spawned, NULL, 0);
+      nodes[i].spawned = 0;
+      if (nodes[i].state_dir != NULL)
+        nftw (nodes[i].state_dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+      g_clear_pointer (&nodes[i].state_dir, g_free);
+    }
+  g_clear_pointer (&cluster_pg, munity_test_pg_free);
 }
 
 static gboolean
-http_ok (const char *path)
+http_ok (const struct sockaddr_in *addr,
+         const char               *path)
 {
   int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   char buf[256];
   g_autofree char *req = g_strdup_printf ("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
   gboolean ok = FALSE;
 
-  if (connect (fd, (struct sockaddr *) &server_addr, sizeof server_addr) == 0 &&
+  if (connect (fd, (struct sockaddr *) addr, sizeof *addr) == 0 &&
       write (fd, req, strlen (req)) == (ssize_t) strlen (req))
     {
       ssize_t n = read (fd, buf, sizeof buf - 1);
@@ -1081,20 +1260,37 @@ http_ok (const char *path)
   return ok;
 }
 
-static gboolean
-start_daemon (void)
+/* A loopback port free now (the kernel's choice; racy, as ever). */
+static int
+free_port (void)
 {
   int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
   socklen_t len = sizeof a;
-  g_autofree char *listen = NULL;
-  g_autoptr(GError) error = NULL;
 
   bind (fd, (struct sockaddr *) &a, sizeof a);
   getsockname (fd, (struct sockaddr *) &a, &len);
-  opt_port = ntohs (a.sin_port);
   close (fd);
+  return ntohs (a.sin_port);
+}
 
+static void
+loopback_addr (struct sockaddr_in *addr,
+               int                 port)
+{
+  memset (addr, 0, sizeof *addr);
+  addr->sin_family = AF_INET;
+  addr->sin_port = htons (port);
+  addr->sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+}
+
+static gboolean
+start_daemon (void)
+{
+  g_autofree char *listen = NULL;
+  g_autoptr(GError) error = NULL;
+
+  opt_port = free_port ();
   daemon_state = g_dir_make_tmp ("munity-load-XXXXXX", NULL);
   listen = g_strdup_printf ("127.0.0.1:%d", opt_port);
   {
@@ -1110,17 +1306,429 @@ start_daemon (void)
   opt_pid = daemon_pid;
   opt_database = g_strdup_printf ("host=%s port=5432 user=munity dbname=postgres", daemon_state);
 
-  server_addr.sin_family = AF_INET;
-  server_addr.sin_port = htons (opt_port);
-  server_addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  nodes[0].port = opt_port;
+  nodes[0].pid = daemon_pid;
+  loopback_addr (&nodes[0].addr, opt_port);
   for (int i = 0; i < 600; i++)
     {
-      if (http_ok ("/healthz"))
+      if (http_ok (&nodes[0].addr, "/healthz"))
         return TRUE;
       g_usleep (100000);
     }
   g_printerr ("munity-load: munityd did not become healthy\n");
   return FALSE;
+}
+
+static gboolean
+munityd_has_option (const char *option)
+{
+  const char *argv[] = { opt_munityd, "--help", NULL };
+  g_autofree char *out = NULL;
+
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+                     &out, NULL, NULL, NULL))
+    return FALSE;
+  return strstr (out, option) != NULL;
+}
+
+static void
+node_child_setup (gpointer user_data)
+{
+  /* A crashed load generator leaves no node behind. */
+  prctl (PR_SET_PDEATHSIG, SIGTERM);
+}
+
+/* Starts node @i on the cluster's database and waits until it is
+ * healthy; @health is an address only this node listens on. */
+static gboolean
+start_node (int                 i,
+            gboolean            with_name,
+            struct sockaddr_in *health)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GError) error = NULL;
+  Node *node = &nodes[i];
+
+  node->state_dir = g_dir_make_tmp ("munity-load-node-XXXXXX", NULL);
+  g_ptr_array_add (argv, g_strdup (opt_munityd));
+  g_ptr_array_add (argv, g_strdup ("--listen"));
+  g_ptr_array_add (argv, g_strdup_printf ("127.0.0.1:%d", node->port));
+  if (opt_reuse_port)
+    {
+      g_ptr_array_add (argv, g_strdup ("--listen"));
+      g_ptr_array_add (argv, g_strdup_printf ("127.0.0.1:%d", ntohs (health->sin_port)));
+      g_ptr_array_add (argv, g_strdup ("--reuse-port"));
+    }
+  if (with_name)
+    {
+      g_ptr_array_add (argv, g_strdup ("--node-name"));
+      g_ptr_array_add (argv, g_strdup_printf ("load-%d", i));
+    }
+  g_ptr_array_add (argv, g_strdup ("--database"));
+  g_ptr_array_add (argv, g_strdup (munity_test_pg_conninfo (cluster_pg)));
+  g_ptr_array_add (argv, g_strdup ("--state-dir"));
+  g_ptr_array_add (argv, g_strdup (node->state_dir));
+  g_ptr_array_add (argv, g_strdup ("--bus"));
+  g_ptr_array_add (argv, g_strdup ("none"));
+  g_ptr_array_add (argv, g_strdup ("--leave-grace-ms"));
+  g_ptr_array_add (argv, g_strdup ("0"));
+  g_ptr_array_add (argv, NULL);
+  if (!g_spawn_async (NULL, (char **) argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL,
+                      node_child_setup, NULL, &node->spawned, &error))
+    {
+      g_printerr ("munity-load: cannot start %s: %s\n", opt_munityd, error->message);
+      return FALSE;
+    }
+  node->pid = node->spawned;
+
+  for (int k = 0; k < 600; k++)
+    {
+      if (waitpid (node->spawned, NULL, WNOHANG) == node->spawned)
+        {
+          g_printerr ("munity-load: node %d (munityd) exited at start-up\n", i);
+          node->spawned = 0;
+          return FALSE;
+        }
+      if (http_ok (health, "/healthz"))
+        return TRUE;
+      g_usleep (100000);
+    }
+  g_printerr ("munity-load: node %d did not become healthy\n", i);
+  return FALSE;
+}
+
+/* --munityd with --nodes N: N munityd on one throwaway PostgreSQL, one
+ * after the other (the first applies the migrations). */
+static gboolean
+start_cluster (void)
+{
+  gboolean with_name = munityd_has_option ("--node-name");
+  int shared_port = free_port ();
+
+  if (opt_reuse_port && !munityd_has_option ("--reuse-port"))
+    {
+      g_printerr ("munity-load: %s has no --reuse-port\n", opt_munityd);
+      return FALSE;
+    }
+  if (!with_name)
+    g_printerr ("munity-load: %s has no --node-name (no cluster code?): nodes started without names\n",
+                opt_munityd);
+
+  cluster_pg = munity_test_pg_start ();
+  opt_database = g_strdup (munity_test_pg_conninfo (cluster_pg));
+  for (int i = 0; i < n_nodes; i++)
+    {
+      struct sockaddr_in health;
+
+      nodes[i].port = opt_reuse_port ? shared_port : free_port ();
+      loopback_addr (&nodes[i].addr, nodes[i].port);
+      if (opt_reuse_port)
+        {
+          int port;
+
+          /* not bound before node 0 starts: do not take it twice */
+          while ((port = free_port ()) == shared_port)
+            ;
+          loopback_addr (&health, port);
+        }
+      else
+        health = nodes[i].addr;
+      if (!start_node (i, with_name, &health))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* --nodes HOST:PORT,... [--pids PID,...], or --nodes N with --munityd;
+ * without --nodes, the single munityd of --host/--port/--pid. */
+static gboolean
+parse_nodes (void)
+{
+  g_auto(GStrv) parts = NULL;
+  g_auto(GStrv) pids = NULL;
+
+  if (opt_nodes == NULL)
+    {
+      n_nodes = 1;
+      nodes[0].port = opt_port;
+      nodes[0].pid = opt_pid;
+      nodes[0].addr.sin_family = AF_INET;
+      nodes[0].addr.sin_port = htons (opt_port);
+      inet_pton (AF_INET, opt_host ? opt_host : "127.0.0.1", &nodes[0].addr.sin_addr);
+      if (opt_reuse_port)
+        {
+          g_printerr ("munity-load: --reuse-port goes with --nodes\n");
+          return FALSE;
+        }
+      return TRUE;
+    }
+
+  if (opt_nodes[0] != '\0' && strspn (opt_nodes, "0123456789") == strlen (opt_nodes))
+    {
+      n_nodes = atoi (opt_nodes);
+      if (opt_munityd == NULL || n_nodes < 1 || n_nodes > MAX_NODES || opt_pids != NULL)
+        {
+          g_printerr ("munity-load: --nodes N (1..%d) starts N nodes: give --munityd, not --pids\n", MAX_NODES);
+          return FALSE;
+        }
+      return TRUE;
+    }
+
+  if (opt_munityd != NULL || opt_database == NULL)
+    {
+      g_printerr ("munity-load: --nodes HOST:PORT,... measures running nodes: give --database, not --munityd\n");
+      return FALSE;
+    }
+  parts = g_strsplit (opt_nodes, ",", -1);
+  n_nodes = (int) g_strv_length (parts);
+  if (n_nodes < 1 || n_nodes > MAX_NODES)
+    {
+      g_printerr ("munity-load: --nodes: 1 to %d nodes\n", MAX_NODES);
+      return FALSE;
+    }
+  if (opt_pids != NULL)
+    {
+      pids = g_strsplit (opt_pids, ",", -1);
+      if ((int) g_strv_length (pids) != n_nodes)
+        {
+          g_printerr ("munity-load: --pids needs one pid per node, in the order of --nodes\n");
+          return FALSE;
+        }
+    }
+  for (int i = 0; i < n_nodes; i++)
+    {
+      char *colon = strrchr (parts[i], ':');
+
+      if (colon == NULL)
+        {
+          g_printerr ("munity-load: --nodes: %s is not HOST:PORT\n", parts[i]);
+          return FALSE;
+        }
+      *colon = '\0';
+      nodes[i].port = atoi (colon + 1);
+      nodes[i].addr.sin_family = AF_INET;
+      nodes[i].addr.sin_port = htons (nodes[i].port);
+      if (nodes[i].port <= 0 || nodes[i].port > 65535 ||
+          inet_pton (AF_INET, parts[i], &nodes[i].addr.sin_addr) != 1)
+        {
+          g_printerr ("munity-load: --nodes: %s:%s is not IPv4:PORT\n", parts[i], colon + 1);
+          return FALSE;
+        }
+      nodes[i].pid = pids != NULL ? atoi (pids[i]) : 0;
+    }
+  return TRUE;
+}
+
+/* With --reuse-port the kernel chose each socket's node: find it from the
+ * nodes' descriptors (socket inodes in /proc/PID/fd) and the kernel's TCP
+ * table (/proc/net/tcp), matched on the client's source address. */
+static void
+map_sockets_to_nodes (void)
+{
+  g_autoptr(GHashTable) inode_node = g_hash_table_new (g_direct_hash, g_direct_equal);
+  g_autoptr(GHashTable) peer_node = g_hash_table_new (g_int64_hash, g_int64_equal);
+  g_autofree char *table = NULL;
+  g_autofree int64_t *keys = NULL;
+  g_auto(GStrv) lines = NULL;
+
+  for (int i = 0; i < n_nodes; i++)
+    {
+      g_autofree char *dir_path = g_strdup_printf ("/proc/%d/fd", nodes[i].pid);
+      DIR *dir;
+      struct dirent *e;
+
+      if (nodes[i].pid <= 0 || nodes[i].killed || (dir = opendir (dir_path)) == NULL)
+        continue;
+      while ((e = readdir (dir)) != NULL)
+        {
+          char link[64];
+          g_autofree char *fd_path = g_strdup_printf ("%s/%s", dir_path, e->d_name);
+          ssize_t n = readlink (fd_path, link, sizeof link - 1);
+          unsigned long inode;
+
+          if (n <= 0)
+            continue;
+          link[n] = '\0';
+          if (sscanf (link, "socket:[%lu]", &inode) == 1 &&
+              !g_hash_table_contains (inode_node, GSIZE_TO_POINTER (inode)))
+            g_hash_table_insert (inode_node, GSIZE_TO_POINTER (inode), GINT_TO_POINTER (i));
+        }
+      closedir (dir);
+    }
+
+  if (!g_file_get_contents ("/proc/net/tcp", &table, NULL, NULL))
+    return;
+  lines = g_strsplit (table, "\n", -1);
+  keys = g_new (int64_t, g_strv_length (lines));
+  for (guint k = 1; lines[k] != NULL; k++)
+    {
+      unsigned int rem_addr, rem_port;
+      unsigned long inode;
+      gpointer node;
+
+      /* sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode */
+      if (sscanf (lines[k], " %*s %*x:%*x %x:%x %*x %*s %*s %*s %*u %*u %lu",
+                  &rem_addr, &rem_port, &inode) != 3 ||
+          !g_hash_table_lookup_extended (inode_node, GSIZE_TO_POINTER (inode), NULL, &node))
+        continue;
+      /* the address is in network order, printed as a host-order number */
+      keys[k] = ((int64_t) ntohl (rem_addr) << 16) | rem_port;
+      g_hash_table_insert (peer_node, &keys[k], node);
+    }
+
+  for (int u = 0; u < users.n; u++)
+    {
+      int64_t key = ((int64_t) (0x7F000002 + (uint32_t) (u / PORTS_PER_ADDRESS) % 200) << 16) | src_port[u];
+      gpointer node;
+
+      node_of[u] = src_port[u] != 0 && g_hash_table_lookup_extended (peer_node, &key, NULL, &node)
+        ? (int16_t) GPOINTER_TO_INT (node) : -1;
+    }
+}
+
+/* Whether an earlier node has node @i's pid: one node given twice is one
+ * process, counted once in the totals. */
+static gboolean
+pid_counted_before (int i)
+{
+  for (int j = 0; j < i; j++)
+    if (nodes[j].pid == nodes[i].pid)
+      return TRUE;
+  return FALSE;
+}
+
+/* CPU seconds of every node alive, and their total. */
+static double
+nodes_cpu_seconds (double *per_node)
+{
+  double total = 0;
+
+  for (int i = 0; i < n_nodes; i++)
+    {
+      per_node[i] = nodes[i].killed ? 0 : proc_cpu_seconds (nodes[i].pid);
+      total += pid_counted_before (i) ? 0 : per_node[i];
+    }
+  return total;
+}
+
+/* Stores every node's RSS in its Node (@loaded: with the sockets, else
+ * before the users exist) and returns the total. */
+static long
+nodes_rss_kib (gboolean loaded)
+{
+  long total = 0;
+
+  for (int i = 0; i < n_nodes; i++)
+    {
+      long rss = nodes[i].killed ? 0 : proc_rss_kib (nodes[i].pid);
+
+      *(loaded ? &nodes[i].rss1 : &nodes[i].rss0) = rss;
+      total += pid_counted_before (i) ? 0 : rss;
+    }
+  return total;
+}
+
+static void
+put_latency (const char *prefix,
+             size_t      hist_offset)
+{
+  double p50, p99, max;
+  uint64_t n;
+  g_autofree char *deliveries = g_strdup_printf ("%s_deliveries", prefix);
+  g_autofree char *k50 = g_strdup_printf ("%s_p50_ms", prefix);
+  g_autofree char *k99 = g_strdup_printf ("%s_p99_ms", prefix);
+  g_autofree char *kmax = g_strdup_printf ("%s_max_ms", prefix);
+
+  percentiles (hist_offset, &p50, &p99, &max, &n);
+  put (deliveries, "%" G_GUINT64_FORMAT, n);
+  put (k50, "%.2f", p50 / 1000);
+  put (k99, "%.2f", p99 / 1000);
+  put (kmax, "%.2f", max / 1000);
+}
+
+static void
+put_node (int         i,
+          const char *figure,
+          const char *format,
+          ...) G_GNUC_PRINTF (3, 4);
+
+static void
+put_node (int         i,
+          const char *figure,
+          const char *format,
+          ...)
+{
+  va_list args;
+  g_autofree char *key = g_strdup_printf ("node%d_%s", i, figure);
+
+  va_start (args, format);
+  g_ptr_array_add (report_keys, g_strdup (key));
+  g_ptr_array_add (report_values, g_strdup_vprintf (format, args));
+  va_end (args);
+}
+
+static int
+node_sockets (int i)
+{
+  int n = 0;
+
+  for (int u = 0; u < users.n; u++)
+    n += node_of[u] == i;
+  return n;
+}
+
+/* --kill-node: SIGKILL it once the clients know whom to watch for, and
+ * time until no socket on another node lists one of its users. Returns
+ * FALSE when that did not happen within --timeout. */
+static gboolean
+kill_phase_run (void)
+{
+  Node *victim = &nodes[opt_kill_node];
+  int64_t t_kill, done = 0;
+  uint64_t observers;
+
+  if (opt_reuse_port)
+    map_sockets_to_nodes ();
+  for (int i = 0; i < n_processes; i++)
+    counters[i].kill_us = counters[i].kill_done_us = 0;
+  put ("kill_node", "%d", opt_kill_node);
+  put ("kill_node_users", "%d", node_sockets (opt_kill_node));
+  broadcast_cmd ('K');
+  wait_acks ();
+
+  t_kill = now_us ();
+  kill (victim->pid, SIGKILL);
+  for (int i = 0; i < n_nodes; i++)
+    if (nodes[i].pid == victim->pid)
+      nodes[i].killed = TRUE;
+  if (victim->spawned > 0)
+    {
+      waitpid (victim->spawned, NULL, 0);
+      for (int i = 0; i < n_nodes; i++)
+        if (nodes[i].pid == victim->pid)
+          nodes[i].spawned = 0;
+    }
+  for (int i = 0; i < n_processes; i++)
+    counters[i].kill_us = t_kill;
+  wait_acks ();
+
+  observers = sum_counter (G_STRUCT_OFFSET (Counters, kill_observers));
+  for (int i = 0; i < n_processes; i++)
+    {
+      if (counters[i].kill_done_us == 0)
+        {
+          done = 0;
+          break;
+        }
+      done = MAX (done, counters[i].kill_done_us);
+    }
+  put ("kill_observers", "%" G_GUINT64_FORMAT, observers);
+  put ("kill_gone_seconds", "%.3f", done > 0 ? MAX (done - t_kill, 0) / 1e6 : -1.0);
+  put ("kill_other_leaves", "%" G_GUINT64_FORMAT, sum_counter (G_STRUCT_OFFSET (Counters, kill_other_leaves)));
+  if (done == 0)
+    g_printerr ("munity-load: node %d's users had not left every other node's sockets after %d s\n",
+                opt_kill_node, opt_timeout_s);
+  return done > 0 && sum_counter (G_STRUCT_OFFSET (Counters, kill_other_leaves)) == 0;
 }
 
 int
@@ -1130,24 +1738,37 @@ main (int argc, char *argv[])
   g_autoptr(GError) error = NULL;
   struct rlimit limit;
   double cpu0, cpu1, t_storm_s, cpu_storm;
+  double node_cpu0[MAX_NODES], node_cpu1[MAX_NODES];
   long rss0, rss1;
   uint64_t frames_storm, violations, storm_complete = 0;
-  gboolean leave_storm_failed = FALSE;
+  gboolean leave_storm_failed = FALSE, kill_failed = FALSE;
+  gboolean cluster = FALSE;
   int per_process;
 
   g_option_context_set_summary (context,
     "Measures munityd's WebSocket presence: join storm, memory, idle CPU, churn latency,\n"
     "leave storm. Users and sessions are inserted DIRECTLY into PostgreSQL through libpq\n"
-    "(argon2id logins are not what is measured). Loopback only; every phase is bounded.");
+    "(argon2id logins are not what is measured). Loopback only; every phase is bounded.\n"
+    "With --nodes, a cluster of munityd on one PostgreSQL: clients spread over the nodes,\n"
+    "latencies apart for events made on another node, figures per node, --kill-node.");
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     {
       g_printerr ("munity-load: %s\n", error->message);
       return 2;
     }
-  if (opt_users < 2 || opt_users > 100000 || (opt_munityd == NULL && (opt_database == NULL || opt_port == 0)))
+  if (opt_users < 2 || opt_users > 100000 ||
+      (opt_munityd == NULL && (opt_database == NULL || (opt_port == 0 && opt_nodes == NULL))))
     {
       g_printerr ("munity-load: give --munityd PATH, or --database, --port (and --pid) of a running munityd; --users 2..100000\n");
+      return 2;
+    }
+  if (!parse_nodes ())
+    return 2;
+  cluster = opt_nodes != NULL;
+  if (opt_kill_node >= n_nodes || (opt_kill_node >= 0 && opt_munityd == NULL && nodes[opt_kill_node].pid <= 0))
+    {
+      g_printerr ("munity-load: --kill-node I: 0 <= I < the number of nodes, and a pid to kill\n");
       return 2;
     }
 
@@ -1160,17 +1781,13 @@ main (int argc, char *argv[])
       setrlimit (RLIMIT_NOFILE, &limit);
     }
 
-  server_addr.sin_family = AF_INET;
-  server_addr.sin_port = htons (opt_port);
-  inet_pton (AF_INET, opt_host ? opt_host : "127.0.0.1", &server_addr.sin_addr);
-
-  if (opt_munityd != NULL && !start_daemon ())
+  if (opt_munityd != NULL && !(cluster ? start_cluster () : start_daemon ()))
     {
       stop_daemon ();
       return 1;
     }
 
-  rss0 = proc_rss_kib (opt_pid);
+  rss0 = nodes_rss_kib (FALSE);
   if (!prepare_users (opt_database, opt_users, &users))
     {
       stop_daemon ();
@@ -1186,9 +1803,14 @@ main (int argc, char *argv[])
   join_time = mmap (NULL, sizeof (int64_t) * users.n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   leave_time = mmap (NULL, sizeof (int64_t) * users.n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   counters = mmap (NULL, sizeof (Counters) * n_processes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  node_of = mmap (NULL, sizeof (int16_t) * users.n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  src_port = mmap (NULL, sizeof (uint16_t) * users.n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   memset (join_time, 0, sizeof (int64_t) * users.n);
   memset (leave_time, 0, sizeof (int64_t) * users.n);
   memset (counters, 0, sizeof (Counters) * n_processes);
+  memset (src_port, 0, sizeof (uint16_t) * users.n);
+  for (int u = 0; u < users.n; u++)
+    node_of[u] = (int16_t) (opt_reuse_port ? -1 : target_node (u));
 
   children = g_new0 (Child, n_processes);
   for (int i = 0; i < n_processes; i++)
@@ -1218,7 +1840,7 @@ main (int argc, char *argv[])
   /* ---- join storm ---- */
   {
     int64_t t0;
-    cpu0 = proc_cpu_seconds (opt_pid);
+    cpu0 = nodes_cpu_seconds (node_cpu0);
     broadcast_cmd ('S');
     wait_acks ();
     wait_acks ();
@@ -1229,10 +1851,16 @@ main (int argc, char *argv[])
       int64_t done = 0;
       for (int i = 0; i < n_processes; i++)
         done = MAX (done, counters[i].storm_done_us);
-      t_storm_s = (done - t0) / 1e6;
+      /* -1: no client ever held the complete list */
+      t_storm_s = done > 0 ? (done - t0) / 1e6 : -1.0;
     }
-    cpu1 = proc_cpu_seconds (opt_pid);
+    cpu1 = nodes_cpu_seconds (node_cpu1);
     cpu_storm = cpu1 - cpu0;
+    for (int i = 0; i < n_nodes; i++)
+      {
+        nodes[i].cpu_storm = node_cpu1[i] - node_cpu0[i];
+        nodes[i].storm_frames = sum_counter (G_STRUCT_OFFSET (Counters, node_frames) + i * sizeof (uint64_t));
+      }
     frames_storm = sum_counter (G_STRUCT_OFFSET (Counters, frames));
     {
       int64_t last_open = 0;
@@ -1246,26 +1874,51 @@ main (int argc, char *argv[])
       put ("storm_seconds", "%.3f", t_storm_s);
       put ("accept_per_second", "%.0f", users.n / MAX ((last_open - t0) / 1e6, 1e-6));
       put ("storm_frames", "%" G_GUINT64_FORMAT, frames_storm);
-      put ("frames_per_second", "%.0f", frames_storm / MAX (t_storm_s, 1e-6));
+      put ("frames_per_second", "%.0f", t_storm_s > 0 ? frames_storm / MAX (t_storm_s, 1e-6) : 0.0);
       put ("storm_cpu_seconds", "%.3f", cpu_storm);
       put ("cpu_us_per_frame", "%.3f", frames_storm > 0 ? cpu_storm * 1e6 / frames_storm : 0.0);
     }
   }
+  if (opt_reuse_port)
+    map_sockets_to_nodes ();
 
   /* ---- memory and idle CPU ---- */
   {
     double c0, c1;
-    rss1 = proc_rss_kib (opt_pid);
-    c0 = proc_cpu_seconds (opt_pid);
+    rss1 = nodes_rss_kib (TRUE);
+    c0 = nodes_cpu_seconds (node_cpu0);
     broadcast_cmd ('I');
     wait_acks ();
-    c1 = proc_cpu_seconds (opt_pid);
+    c1 = nodes_cpu_seconds (node_cpu1);
+    for (int i = 0; i < n_nodes; i++)
+      nodes[i].cpu_idle = node_cpu1[i] - node_cpu0[i];
     put ("rss_kib_empty", "%ld", rss0);
     put ("rss_kib_loaded", "%ld", rss1);
     put ("kib_per_socket", "%.2f", (double) (rss1 - rss0) / users.n);
     put ("idle_seconds", "%d", opt_idle_s);
     put ("idle_cpu_percent", "%.3f", (c1 - c0) * 100.0 / MAX (opt_idle_s, 1));
   }
+
+  /* ---- per node (with --nodes) ---- */
+  if (cluster)
+    {
+      put ("nodes", "%d", n_nodes);
+      for (int i = 0; i < n_nodes; i++)
+        {
+          int sockets = nodes[i].sockets = node_sockets (i);
+          uint64_t frames = nodes[i].storm_frames;
+
+          put_node (i, "pid", "%d", nodes[i].pid);
+          put_node (i, "sockets", "%d", sockets);
+          put_node (i, "storm_cpu_seconds", "%.3f", nodes[i].cpu_storm);
+          put_node (i, "cpu_us_per_frame", "%.3f", frames > 0 ? nodes[i].cpu_storm * 1e6 / frames : 0.0);
+          put_node (i, "rss_kib_empty", "%ld", nodes[i].rss0);
+          put_node (i, "rss_kib_loaded", "%ld", nodes[i].rss1);
+          put_node (i, "kib_per_socket", "%.2f",
+                    sockets > 0 ? (double) (nodes[i].rss1 - nodes[i].rss0) / sockets : 0.0);
+          put_node (i, "idle_cpu_percent", "%.3f", nodes[i].cpu_idle * 100.0 / MAX (opt_idle_s, 1));
+        }
+    }
 
   /* ---- churn ---- */
   if (opt_churn_rate > 0)
@@ -1277,6 +1930,10 @@ main (int argc, char *argv[])
         {
           memset (counters[i].hist_join, 0, sizeof counters[i].hist_join);
           memset (counters[i].hist_leave, 0, sizeof counters[i].hist_leave);
+          memset (counters[i].hist_join_same, 0, sizeof counters[i].hist_join_same);
+          memset (counters[i].hist_join_cross, 0, sizeof counters[i].hist_join_cross);
+          memset (counters[i].hist_leave_same, 0, sizeof counters[i].hist_leave_same);
+          memset (counters[i].hist_leave_cross, 0, sizeof counters[i].hist_leave_cross);
         }
       broadcast_cmd ('C');
       wait_acks ();
@@ -1293,8 +1950,16 @@ main (int argc, char *argv[])
       put ("leave_p50_ms", "%.2f", p50 / 1000);
       put ("leave_p99_ms", "%.2f", p99 / 1000);
       put ("leave_max_ms", "%.2f", max / 1000);
+      if (cluster)
+        {
+          /* Under --reuse-port a churned socket's node is not known when
+           * its event arrives, so these count only what is known. */
+          put_latency ("same_node_join", G_STRUCT_OFFSET (Counters, hist_join_same));
+          put_latency ("cross_node_join", G_STRUCT_OFFSET (Counters, hist_join_cross));
+          put_latency ("same_node_leave", G_STRUCT_OFFSET (Counters, hist_leave_same));
+          put_latency ("cross_node_leave", G_STRUCT_OFFSET (Counters, hist_leave_cross));
+        }
     }
-
   /* ---- leave storm ---- */
   if (opt_leave_storm)
     {
@@ -1332,6 +1997,10 @@ main (int argc, char *argv[])
         leave_storm_failed = TRUE;
     }
 
+  /* ---- a node killed ---- */
+  if (opt_kill_node >= 0)
+    kill_failed = !kill_phase_run ();
+
   violations = sum_counter (G_STRUCT_OFFSET (Counters, violations));
   put ("violations", "%" G_GUINT64_FORMAT, violations);
   put ("closed_by_server", "%" G_GUINT64_FORMAT, sum_counter (G_STRUCT_OFFSET (Counters, closed_by_server)));
@@ -1351,9 +2020,24 @@ main (int argc, char *argv[])
       printf ("\n%-24s %s\n", "figure", "value");
       for (guint i = 0; i < report_keys->len; i++)
         printf ("%-24s %s\n", (char *) report_keys->pdata[i], (char *) report_values->pdata[i]);
+      if (cluster)
+        {
+          printf ("\n%-5s %8s %8s %12s %10s %10s %10s\n",
+                  "node", "pid", "sockets", "storm CPU s", "µs/frame", "KiB/sock", "idle CPU %");
+          for (int i = 0; i < n_nodes; i++)
+            {
+              int sockets = nodes[i].sockets;
+              uint64_t frames = nodes[i].storm_frames;
+
+              printf ("%-5d %8d %8d %12.3f %10.3f %10.2f %10.3f\n", i, nodes[i].pid, sockets,
+                      nodes[i].cpu_storm, frames > 0 ? nodes[i].cpu_storm * 1e6 / frames : 0.0,
+                      sockets > 0 ? (double) (nodes[i].rss1 - nodes[i].rss0) / sockets : 0.0,
+                      nodes[i].cpu_idle * 100.0 / MAX (opt_idle_s, 1));
+            }
+        }
     }
   fflush (stdout);
   /* A run is good when nothing broke the guarantee and every client got
    * the complete list in the storm; the figures are for people. */
-  return violations == 0 && storm_complete == (uint64_t) users.n && !leave_storm_failed ? 0 : 1;
+  return violations == 0 && storm_complete == (uint64_t) users.n && !leave_storm_failed && !kill_failed ? 0 : 1;
 }
