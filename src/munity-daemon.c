@@ -323,6 +323,9 @@ open_sockets (MunityDaemon  *self,
   settle_node_name (self);
   g_message ("Node name: %s%s", self->config->node_name,
              self->config->reuse_port ? " (listening with SO_REUSEPORT)" : "");
+  if (self->config->reuse_port && self->config->database == NULL)
+    g_message ("--reuse-port without --database: the nodes sharing this port are one cluster only "
+               "if they use this node's embedded PostgreSQL, and the cluster ends with this node");
   return TRUE;
 }
 
