@@ -418,6 +418,7 @@ munity_config_check_node_name (const char  *text,
 {
   gsize length = strlen (text);
   const char *reason = NULL;
+  g_autofree char *shown = NULL;
 
   if (length == 0)
     reason = _("the name is empty");
@@ -438,18 +439,16 @@ munity_config_check_node_name (const char  *text,
           }
     }
 
-  if (reason != NULL)
-    {
-      /* Escaped, so that the error stays one printable line. */
-      g_autofree char *shown = g_strescape (text, NULL);
+  if (reason == NULL)
+    return TRUE;
 
-      if (strlen (shown) > 80)
-        strcpy (shown + 77, "...");
-      g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_CONFIG,
-                   _("invalid node name “%s”: %s"), shown, reason);
-      return FALSE;
-    }
-  return TRUE;
+  /* Escaped, so that the error stays one printable line. */
+  shown = g_strescape (text, NULL);
+  if (strlen (shown) > 80)
+    strcpy (shown + 77, "...");
+  g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_CONFIG,
+               _("invalid node name “%s”: %s"), shown, reason);
+  return FALSE;
 }
 
 /**
