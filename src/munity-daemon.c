@@ -170,12 +170,45 @@ fail (MunityDaemon *self,
 
 /* ---- listening sockets ------------------------------------------------- */
 
+/* g_socket_bind() clears SO_REUSEPORT on every stream socket, so the
+ * socket is bound here: SO_REUSEADDR as g_socket_bind() sets it, and
+ * SO_REUSEPORT when asked. */
+static gboolean
+bind_socket (GSocket         *socket,
+             GSocketAddress  *address,
+             gboolean         reuse_port,
+             GError         **error)
+{
+  struct sockaddr_storage native;
+  gssize length = g_socket_address_get_native_size (address);
+
+  if (!g_socket_set_option (socket, SOL_SOCKET, SO_REUSEADDR, TRUE, error) ||
+      !g_socket_set_option (socket, SOL_SOCKET, SO_REUSEPORT, reuse_port, error) ||
+      !g_socket_address_to_native (address, &native, sizeof native, error))
+    return FALSE;
+  if (bind (g_socket_get_fd (socket), (struct sockaddr *) &native, (socklen_t) length) != 0)
+    {
+      int saved_errno = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+                   "%s", g_strerror (saved_errno));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* @reuse_port: SO_REUSEPORT, so that several nodes on one host listen on
+ * the same port and the kernel spreads connections over them
+ * (doc/protocol.md §7). Never on the metrics socket: each node's metrics
+ * are its own. */
 static GSocket *
 open_listen_socket (const char  *text,
+                    gboolean     reuse_port,
                     GError     **error)
 {
   g_autoptr(GSocketAddress) address = munity_config_parse_listen (text, error);
   g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GError) local_error = NULL;
   GSocketFamily family;
 
   if (address == NULL)
@@ -193,9 +226,15 @@ open_listen_socket (const char  *text,
   /* libsoup's own listen() uses a backlog of 10, far too few for a join
    * storm; so the socket is ours. */
   g_socket_set_listen_backlog (socket, LISTEN_BACKLOG);
-  if (!g_socket_bind (socket, address, TRUE, error) || !g_socket_listen (socket, error))
+  if (!bind_socket (socket, address, reuse_port, &local_error) || !g_socket_listen (socket, &local_error))
     {
-      g_prefix_error (error, _("cannot listen on %s: "), text);
+      const char *hint = "";
+
+      if (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE))
+        hint = reuse_port ? _(" (--reuse-port shares a port only with processes that set it too)")
+                          : _(" (another process listens there; nodes share a port with --reuse-port)");
+      g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_FAILED,
+                   _("cannot listen on %s: %s%s"), text, local_error->message, hint);
       return NULL;
     }
 
@@ -207,12 +246,30 @@ add_listen_address (MunityDaemon  *self,
                     const char    *text,
                     GError       **error)
 {
-  GSocket *socket = open_listen_socket (text, error);
+  GSocket *socket = open_listen_socket (text, self->config->reuse_port, error);
 
   if (socket == NULL)
     return FALSE;
   g_ptr_array_add (self->sockets, socket);
   return TRUE;
+}
+
+/* The default node name carries the first listening port; only now is it
+ * known for `--listen ADDR:0` and for sockets from systemd. */
+static void
+settle_node_name (MunityDaemon *self)
+{
+  g_autoptr(GSocketAddress) address = NULL;
+  guint16 port;
+
+  if (!self->config->node_name_is_default || self->sockets->len == 0)
+    return;
+  address = g_socket_get_local_address (self->sockets->pdata[0], NULL);
+  if (!G_IS_INET_SOCKET_ADDRESS (address))
+    return;
+  port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (address));
+  g_free (self->config->node_name);
+  self->config->node_name = munity_config_default_node_name (g_get_host_name (), port);
 }
 
 static gboolean
@@ -223,7 +280,7 @@ open_sockets (MunityDaemon  *self,
 
   if (self->config->metrics_listen != NULL)
     {
-      self->metrics_socket = open_listen_socket (self->config->metrics_listen, error);
+      self->metrics_socket = open_listen_socket (self->config->metrics_listen, FALSE, error);
       if (self->metrics_socket == NULL)
         return FALSE;
     }
@@ -248,18 +305,27 @@ open_sockets (MunityDaemon  *self,
           g_ptr_array_add (self->sockets, socket);
         }
       self->sockets_from_systemd = TRUE;
-      return TRUE;
     }
-
-  if (self->config->listen == NULL)
-    return add_listen_address (self, MUNITY_DEFAULT_LISTEN, error);
-
-  for (gsize i = 0; self->config->listen[i] != NULL; i++)
+  else if (self->config->listen == NULL)
     {
-      if (!add_listen_address (self, self->config->listen[i], error))
+      if (!add_listen_address (self, MUNITY_DEFAULT_LISTEN, error))
         return FALSE;
     }
+  else
+    {
+      for (gsize i = 0; self->config->listen[i] != NULL; i++)
+        {
+          if (!add_listen_address (self, self->config->listen[i], error))
+            return FALSE;
+        }
+    }
 
+  settle_node_name (self);
+  g_message ("Node name: %s%s", self->config->node_name,
+             self->config->reuse_port ? " (listening with SO_REUSEPORT)" : "");
+  if (self->config->reuse_port && self->config->database == NULL)
+    g_message ("--reuse-port without --database: the nodes sharing this port are one cluster only "
+               "if they use this node's embedded PostgreSQL, and the cluster ends with this node");
   return TRUE;
 }
 

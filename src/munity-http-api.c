@@ -318,9 +318,9 @@ typedef struct {
 } Health;
 
 static void
-set_health (SoupServerMessage *msg,
-            gboolean           database_ok,
-            gboolean           storage_full)
+set_health (MunityHttpReq *req,
+            gboolean       database_ok,
+            gboolean       storage_full)
 {
   g_autoptr(JsonBuilder) builder = json_builder_new ();
   g_autoptr(JsonNode) root = NULL;
@@ -333,10 +333,12 @@ set_health (SoupServerMessage *msg,
   json_builder_add_string_value (builder, database_ok ? "ok" : "unavailable");
   json_builder_set_member_name (builder, "storage");
   json_builder_add_string_value (builder, storage_full ? "full" : "ok");
+  json_builder_set_member_name (builder, "node");
+  json_builder_add_string_value (builder, req->self->node_name);
   json_builder_end_object (builder);
   root = json_builder_get_root (builder);
 
-  munity_http_set_json (msg, ok ? SOUP_STATUS_OK : SOUP_STATUS_SERVICE_UNAVAILABLE, root);
+  munity_http_set_json (req->msg, ok ? SOUP_STATUS_OK : SOUP_STATUS_SERVICE_UNAVAILABLE, root);
 }
 
 static void
@@ -356,7 +358,7 @@ health_cb (GObject      *source,
     return;
   if (res == NULL)
     g_debug ("Health check failed: %s", error->message);
-  set_health (req->msg, res != NULL, storage_full);
+  set_health (req, res != NULL, storage_full);
   munity_http_req_done (req);
 }
 
@@ -383,7 +385,7 @@ health_fs_cb (GObject      *source,
 
   if (!munity_db_is_up (req->self->db))
     {
-      set_health (req->msg, FALSE, health->storage_full);
+      set_health (req, FALSE, health->storage_full);
       munity_http_req_done (req);
       g_free (health);
       return;

@@ -38,6 +38,7 @@ struct _MunityHttpServer
   char           *avatar_dir;       /* (owned) STATE/avatars */
   char          **allowed_origins;  /* (owned) */
   gboolean        cookie_secure;
+  char           *node_name;        /* (owned) this node's name, for /healthz */
   GHashTable     *in_flight;        /* (owned) SoupServerMessage (owned) → MunityHttpExchange (owned) */
   guint           prune_id;
 };

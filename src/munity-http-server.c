@@ -443,6 +443,7 @@ munity_http_server_dispose (GObject *object)
   g_clear_object (&self->db);
   g_clear_object (&self->metrics);
   g_clear_pointer (&self->allowed_origins, g_strfreev);
+  g_clear_pointer (&self->node_name, g_free);
   g_clear_pointer (&self->allowed_hosts, g_strfreev);
   g_clear_pointer (&self->proxies, g_ptr_array_unref);
   g_clear_object (&self->hub);
@@ -495,6 +496,7 @@ munity_http_server_new (const MunityConfig *config,
   self->metrics = g_object_ref (metrics);
   self->allowed_origins = g_strdupv (config->allowed_origins);
   self->cookie_secure = config->cookie_secure;
+  self->node_name = g_strdup (config->node_name);
   self->allowed_hosts = g_strdupv (config->allowed_hosts);
   self->metrics_apart = config->metrics_listen != NULL;
   self->tls = config->tls_certificate != NULL;

@@ -197,7 +197,8 @@ test_options_help (void)
 {
   const char *args[] = { "--help", NULL };
   const char *options[] = { "--config", "--listen", "--database", "--state-dir", "--bus",
-                            "--leave-grace-ms", "--replace", "--version" };
+                            "--leave-grace-ms", "--replace", "--version", "--node-name",
+                            "--reuse-port" };
   g_autofree char *out = NULL;
   g_autofree char *err = NULL;
   int status = munity_test_munityd_run (args, 20, &out, &err);
@@ -271,6 +272,10 @@ test_options_bad (void)
     { "--leave-grace-ms", "soon", NULL },
     { "--bus", "bogus", NULL },
     { "--config", "/nonexistent/munityd.conf", NULL },
+    { "--node-name", "", NULL },
+    { "--node-name", "two\nlines", NULL },
+    { "--node-name", "bell\a", NULL },
+    { "--node-name", "a-name-that-is-much-longer-than-sixty-four-bytes-and-so-is-refused", NULL },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -294,6 +299,8 @@ test_options_bad_config (void)
     "[munityd]\nbus=bogus\n",
     "[munityd]\nlisten=nonsense\n",
     "[munityd]\ncookie-secure=maybe\n",
+    "[munityd]\nnode-name=\n",
+    "[munityd]\nreuse-port=maybe\n",
     "this is not a key file\n",
   };
   g_autofree char *dir = g_dir_make_tmp ("munity-conf-XXXXXX", NULL);
@@ -941,6 +948,138 @@ test_restart_keeps_data (void)
   munity_test_rm_rf (base);
 }
 
+/* ---- /daemon/reuse-port, /daemon/node-name ---------------------------------- */
+
+/* The "node" of one GET /healthz over a fresh connection (so that
+ * SO_REUSEPORT picks a listener anew), or NULL if nobody answered 200. */
+static char *
+healthz_node_fresh (guint16 port)
+{
+  const char *headers[] = { NULL };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(MunityTestResponse) resp = munity_test_http_from ("127.0.0.1", "127.0.0.1", port, "GET",
+                                                              "/healthz", NULL, NULL, headers, &error);
+  JsonObject *body;
+
+  if (resp == NULL)
+    {
+      g_test_message ("GET /healthz: %s", error->message);
+      return NULL;
+    }
+  body = munity_test_response_object (resp);
+  if (resp->status != 200 || body == NULL || !json_object_has_member (body, "node"))
+    return NULL;
+  return g_strdup (json_object_get_string_member (body, "node"));
+}
+
+#define REUSE_PROBES 64
+
+/* Two munityd with --reuse-port on one port both start and both answer
+ * (the kernel spreads fresh connections over them); when one stops, the
+ * other answers everything. Without --reuse-port a third cannot listen
+ * there and exits with a line that says why; nor can a munityd with
+ * --reuse-port join a port held without it. */
+static void
+test_reuse_port (void)
+{
+  guint16 port = munity_test_free_port ("127.0.0.1");
+  g_autofree char *listen = g_strdup_printf ("127.0.0.1:%u", port);
+  g_autofree char *conninfo = own_database ("reuseport");
+  const char *args_a[] = { "--listen", listen, "--reuse-port", "--node-name", "reuse-a",
+                           "--database", conninfo, NULL };
+  const char *args_b[] = { "--listen", listen, "--reuse-port", "--node-name", "reuse-b",
+                           "--database", conninfo, NULL };
+  g_autoptr(MunityTestDaemon) a = NULL;
+  g_autoptr(MunityTestDaemon) b = NULL;
+  guint on_a = 0, on_b = 0;
+
+  a = munity_test_daemon_start (args_a);
+  b = munity_test_daemon_start (args_b);
+  g_assert_true (munity_test_daemon_is_running (a));
+
+  for (guint i = 0; i < REUSE_PROBES; i++)
+    {
+      g_autofree char *node = healthz_node_fresh (port);
+
+      g_assert_nonnull (node);
+      if (g_str_equal (node, "reuse-a"))
+        on_a++;
+      else if (g_str_equal (node, "reuse-b"))
+        on_b++;
+      else
+        g_error ("/healthz answered by node “%s”", node);
+    }
+  g_test_message ("%u connections: %u on reuse-a (pid %d), %u on reuse-b (pid %d)", REUSE_PROBES,
+                  on_a, (int) munity_test_daemon_pid (a), on_b, (int) munity_test_daemon_pid (b));
+  g_assert_cmpuint (on_a, >, 0);
+  g_assert_cmpuint (on_b, >, 0);
+
+  {
+    const char *args_c[] = { "--listen", listen, "--node-name", "reuse-c", NULL };
+    g_autofree char *err = NULL;
+    int status = run_with_defaults (args_c, NULL, &err);
+
+    g_test_message ("without --reuse-port: %s", err);
+    g_assert_cmpint (status, ==, 1);
+    g_assert_nonnull (strstr (err, listen));
+    g_assert_nonnull (strstr (err, "--reuse-port"));
+  }
+
+  stop_ok (a);
+  for (guint i = 0; i < REUSE_PROBES / 4; i++)
+    {
+      g_autofree char *node = healthz_node_fresh (port);
+      g_assert_cmpstr (node, ==, "reuse-b");
+    }
+  stop_ok (b);
+
+  /* A port held without SO_REUSEPORT is not shared. */
+  {
+    g_autoptr(GSocket) holder = NULL;
+    g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+    g_autoptr(GSocketAddress) address = g_inet_socket_address_new (loopback, port);
+    g_autoptr(GError) error = NULL;
+    const char *args_d[] = { "--listen", listen, "--reuse-port", NULL };
+    g_autofree char *err = NULL;
+    int status;
+
+    holder = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+    g_assert_no_error (error);
+    g_assert_true (g_socket_bind (holder, address, TRUE, &error));
+    g_assert_true (g_socket_listen (holder, &error));
+    status = run_with_defaults (args_d, NULL, &err);
+    g_test_message ("--reuse-port on a port held without it: %s", err);
+    g_assert_cmpint (status, ==, 1);
+    g_assert_nonnull (strstr (err, "--reuse-port"));
+  }
+}
+
+/* /healthz names the node: the given name, else the host name and the
+ * first listening port. */
+static void
+test_node_name (void)
+{
+  g_autofree char *conninfo = own_database ("nodename");
+  const char *named_args[] = { "--node-name", "nœud 1 — salle B", "--database", conninfo, NULL };
+  const char *default_args[] = { "--database", conninfo, NULL };
+
+  {
+    g_autoptr(MunityTestDaemon) d = munity_test_daemon_start (named_args);
+    g_autofree char *node = healthz_node_fresh (munity_test_daemon_port (d));
+
+    g_assert_cmpstr (node, ==, "nœud 1 — salle B");
+    stop_ok (d);
+  }
+  {
+    g_autoptr(MunityTestDaemon) d = munity_test_daemon_start (default_args);
+    g_autofree char *node = healthz_node_fresh (munity_test_daemon_port (d));
+    g_autofree char *expected = g_strdup_printf ("%s:%u", g_get_host_name (), munity_test_daemon_port (d));
+
+    g_assert_cmpstr (node, ==, expected);
+    stop_ok (d);
+  }
+}
+
 int
 main (int    argc,
       char **argv)
@@ -966,6 +1105,8 @@ main (int    argc,
   g_test_add_func ("/daemon/sigterm", test_sigterm);
   g_test_add_func ("/daemon/no-descriptor-leak", test_no_descriptor_leak);
   g_test_add_func ("/daemon/restart-keeps-data", test_restart_keeps_data);
+  g_test_add_func ("/daemon/reuse-port", test_reuse_port);
+  g_test_add_func ("/daemon/node-name", test_node_name);
   /* The one most sensitive to a loaded machine runs last of its level. */
   g_test_add_func ("/daemon/healthz-while-hashing", test_healthz_while_hashing);
 

@@ -228,6 +228,20 @@ service_stop (Service *s,
   return g_subprocess_get_exit_status (s->proc);
 }
 
+/* The "node" of /healthz on @port. */
+static char *
+healthz_node (guint16 port)
+{
+  g_autoptr(SoupSession) session = munity_test_session_new (FALSE);
+  g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%u/healthz", port);
+  g_autoptr(MunityTestResponse) resp = munity_test_http (session, "GET", url, NULL, NULL, 0, NULL);
+  JsonObject *body = munity_test_response_object (resp);
+
+  g_assert_nonnull (body);
+  g_assert_true (json_object_has_member (body, "node"));
+  return g_strdup (json_object_get_string_member (body, "node"));
+}
+
 static void
 assert_healthz (guint16 port)
 {
@@ -385,6 +399,13 @@ test_socket_activation (void)
 
   g_assert_true (notify_read (n, "READY=1", g_get_monotonic_time () + READY_TIMEOUT_S * G_USEC_PER_SEC));
   assert_healthz (port);
+  /* The default node name carries the port of the socket systemd passed. */
+  {
+    g_autofree char *node = healthz_node (port);
+    g_autofree char *expected = g_strdup_printf ("%s:%u", g_get_host_name (), port);
+
+    g_assert_cmpstr (node, ==, expected);
+  }
 
   identifier = g_subprocess_get_identifier (s->proc);
   g_assert_nonnull (identifier);
@@ -492,9 +513,12 @@ test_units_verify (void)
   g_autofree char *system_in = source_path ("data", "munityd.service.in", NULL);
   g_autofree char *socket_in = source_path ("data", "munityd.socket", NULL);
   g_autofree char *user_in = source_path ("data", "user", "munityd.service.in", NULL);
+  g_autofree char *template_in = source_path ("data", "munityd@.service.in", NULL);
   g_autofree char *system_out = NULL;
   g_autofree char *socket_out = NULL;
   g_autofree char *user_out = NULL;
+  g_autofree char *template_out = NULL;
+  g_autofree char *instance = NULL;
 
   if (analyze == NULL)
     {
@@ -513,9 +537,14 @@ test_units_verify (void)
   configure_copy (system_in, system_out);
   configure_copy (socket_in, socket_out);
   configure_copy (user_in, user_out);
+  /* A template is verified through an instance; systemd finds the
+   * template beside it. */
+  template_out = g_build_filename (dir, "munityd@.service", NULL);
+  instance = g_build_filename (dir, "munityd@web1-1.service", NULL);
+  configure_copy (template_in, template_out);
 
   {
-    const char *argv[] = { analyze, "verify", "--man=no", system_out, socket_out, NULL };
+    const char *argv[] = { analyze, "verify", "--man=no", system_out, socket_out, instance, NULL };
     run_tool (argv, dir, runtime);
   }
   {
@@ -530,16 +559,22 @@ test_units_verify (void)
  * 0-10 scale ("OK"). doc/deploy.md explains each directive behind it. */
 #define MAX_EXPOSURE 2.0
 
-/* The system unit as installed, rated offline (systemd ≥ 250) by
- * `systemd-analyze security`; the rating must stay at most MAX_EXPOSURE. */
+/* A system unit as installed (@template_name from data/, copied as
+ * @file_name; @unit_name is what to rate: the file itself, or an instance
+ * of a template), rated offline (systemd ≥ 250) by `systemd-analyze
+ * security`; the rating must stay at most MAX_EXPOSURE. */
 static void
-test_unit_security (void)
+check_unit_security (const char *template_name,
+                     const char *file_name,
+                     const char *unit_name)
 {
   g_autofree char *analyze = g_find_program_in_path ("systemd-analyze");
-  g_autofree char *system_in = source_path ("data", "munityd.service.in", NULL);
+  g_autofree char *system_in = source_path ("data", template_name, NULL);
   g_autofree char *dir = NULL;
   g_autofree char *unit = NULL;
+  g_autofree char *rated = NULL;
   g_autofree char *threshold = g_strdup_printf ("--threshold=%d", (int) (MAX_EXPOSURE * 10));
+  g_autofree char *pattern = NULL;
   g_autofree char *out = NULL;
   g_autofree char *err = NULL;
   g_autoptr(GSubprocess) proc = NULL;
@@ -557,11 +592,12 @@ test_unit_security (void)
     }
 
   dir = g_dir_make_tmp ("munity-security-XXXXXX", NULL);
-  unit = g_build_filename (dir, "munityd.service", NULL);
+  unit = g_build_filename (dir, file_name, NULL);
+  rated = g_build_filename (dir, unit_name, NULL);
   configure_copy (system_in, unit);
 
   proc = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error,
-                           analyze, "security", "--offline=yes", "--no-pager", threshold, unit, NULL);
+                           analyze, "security", "--offline=yes", "--no-pager", threshold, rated, NULL);
   g_assert_no_error (error);
   g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, &err, &error);
   g_assert_no_error (error);
@@ -574,23 +610,35 @@ test_unit_security (void)
     for (gsize i = 0; lines[i] != NULL; i++)
       if (g_regex_match_simple ("[0-9]\\.[0-9]\\s*$", lines[i], 0, 0))
         g_string_append_printf (exposed, "%s\n", g_strchomp (lines[i]));
-    g_test_message ("systemd-analyze security: exit %d\n%s%s",
+    g_test_message ("systemd-analyze security %s: exit %d\n%s%s", unit_name,
                     g_subprocess_get_exit_status (proc), exposed->str, err);
   }
 
-  regex = g_regex_new ("Overall exposure level for munityd\\.service: ([0-9]+\\.[0-9])", 0, 0, &error);
+  {
+    g_autofree char *escaped = g_regex_escape_string (unit_name, -1);
+    pattern = g_strdup_printf ("Overall exposure level for %s: ([0-9]+\\.[0-9])", escaped);
+  }
+  regex = g_regex_new (pattern, 0, 0, &error);
   g_assert_no_error (error);
   if (!g_regex_match (regex, out, 0, &match))
-    g_error ("no overall exposure level in the output of systemd-analyze security");
+    g_error ("no overall exposure level for %s in the output of systemd-analyze security", unit_name);
   level = g_match_info_fetch (match, 1);
   exposure = g_ascii_strtod (level, NULL);
-  g_test_message ("exposure %.1f (at most %.1f)", exposure, MAX_EXPOSURE);
+  g_test_message ("%s: exposure %.1f (at most %.1f)", unit_name, exposure, MAX_EXPOSURE);
   g_assert_cmpfloat (exposure, <=, MAX_EXPOSURE);
   /* --threshold makes it fail above the same level; any other failure
    * (a unit it cannot load) fails here too. */
   g_assert_true (g_subprocess_get_successful (proc));
 
   munity_test_rm_rf (dir);
+}
+
+static void
+test_unit_security (void)
+{
+  check_unit_security ("munityd.service.in", "munityd.service", "munityd.service");
+  /* The nodes of a cluster get the same sandbox. */
+  check_unit_security ("munityd@.service.in", "munityd@.service", "munityd@web1-1.service");
 }
 
 static void
@@ -639,6 +687,38 @@ test_dbus_files (void)
   g_assert_nonnull (strstr (text, "\nBusName=org.munity.Presence1\n"));
   g_assert_nonnull (strstr (text, "\nType=notify\n"));
   g_assert_nonnull (strstr (text, "--bus session\n"));
+}
+
+/* The template of a cluster node: the instance is the node name, the
+ * nodes share the port, and none claims the bus name for the unit (one
+ * owns it, the others queue). */
+static void
+test_template_unit (void)
+{
+  g_autofree char *template_unit = source_path ("data", "munityd@.service.in", NULL);
+  g_autofree char *system_unit = source_path ("data", "munityd.service.in", NULL);
+  g_autofree char *text = NULL;
+  g_autofree char *system_text = NULL;
+  g_auto(GStrv) lines = NULL;
+
+  g_assert_true (g_file_get_contents (template_unit, &text, NULL, NULL));
+  g_assert_true (g_file_get_contents (system_unit, &system_text, NULL, NULL));
+  g_assert_nonnull (strstr (text, "\nExecStart=@sbindir@/munityd --bus system --node-name=%i --reuse-port "));
+  g_assert_nonnull (strstr (text, "\nType=notify\n"));
+  g_assert_null (strstr (text, "\nBusName="));
+  g_assert_nonnull (strstr (text, "\nStateDirectory=munity\n"));
+
+  /* Every sandbox line of munityd.service is in the template too. */
+  lines = g_strsplit (strstr (system_text, "\nUser="), "\n", -1);
+  for (gsize i = 0; lines[i] != NULL; i++)
+    {
+      g_autofree char *line = g_strdup_printf ("\n%s\n", lines[i]);
+
+      if (*lines[i] == '\0' || *lines[i] == '#' || *lines[i] == '[' || g_str_has_prefix (lines[i], "WantedBy="))
+        continue;
+      g_test_message ("template has %s", lines[i]);
+      g_assert_nonnull (strstr (text, line));
+    }
 }
 
 /* sysusers.d: the munity account and the munity-admin group, created in an
@@ -699,6 +779,7 @@ main (int   argc,
   g_test_add_func ("/systemd/files/units-verify", test_units_verify);
   g_test_add_func ("/systemd/files/unit-security", test_unit_security);
   g_test_add_func ("/systemd/files/dbus-activation", test_dbus_files);
+  g_test_add_func ("/systemd/files/template-unit", test_template_unit);
   g_test_add_func ("/systemd/files/sysusers", test_sysusers);
 
   status = g_test_run ();
