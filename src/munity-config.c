@@ -8,13 +8,24 @@
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <libpq-fe.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "munity-config.h"
 #include "munity-error.h"
 
 #define GROUP "munityd"
+
+static guint
+listen_port (const char *text)
+{
+  g_autoptr(GSocketAddress) address = munity_config_parse_listen (text, NULL);
+
+  return address != NULL ? g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (address)) : 0;
+}
 
 /**
  * munity_config_new: (skip)
@@ -35,6 +46,8 @@ munity_config_new (void)
   config->request_timeout_s = MUNITY_DEFAULT_REQUEST_TIMEOUT_S;
   config->allowed_hosts = g_new0 (char *, 1);
   config->trusted_proxies = g_new0 (char *, 1);
+  config->node_name = munity_config_default_node_name (g_get_host_name (), listen_port (MUNITY_DEFAULT_LISTEN));
+  config->node_name_is_default = TRUE;
 
   return config;
 }
@@ -60,6 +73,7 @@ munity_config_free (MunityConfig *config)
   g_free (config->tls_certificate);
   g_free (config->tls_key);
   g_strfreev (config->trusted_proxies);
+  g_free (config->node_name);
   g_free (config);
 }
 
@@ -386,6 +400,133 @@ munity_config_parse_proxy (const char  *text,
   return mask;
 }
 
+/**
+ * munity_config_check_node_name:
+ * @text: a node name
+ * @error: return location for a %MUNITY_ERROR_INVALID_CONFIG error
+ *
+ * A node name is what the other nodes and the operator see
+ * (doc/protocol.md §7): 1 to %MUNITY_MAX_NODE_NAME_BYTES bytes of UTF-8,
+ * every character printable (no control characters), no white space at
+ * either end.
+ *
+ * Returns: %TRUE if @text is a valid node name
+ */
+gboolean
+munity_config_check_node_name (const char  *text,
+                               GError     **error)
+{
+  gsize length = strlen (text);
+  const char *reason = NULL;
+
+  if (length == 0)
+    reason = _("the name is empty");
+  else if (length > MUNITY_MAX_NODE_NAME_BYTES)
+    reason = _("the name is longer than 64 bytes");
+  else if (!g_utf8_validate (text, length, NULL))
+    reason = _("the name is not valid UTF-8");
+  else if (g_unichar_isspace (g_utf8_get_char (text)) ||
+           g_unichar_isspace (g_utf8_get_char (g_utf8_find_prev_char (text, text + length))))
+    reason = _("the name starts or ends with white space");
+  else
+    {
+      for (const char *p = text; *p != '\0'; p = g_utf8_next_char (p))
+        if (!g_unichar_isprint (g_utf8_get_char (p)))
+          {
+            reason = _("the name holds a control or unprintable character");
+            break;
+          }
+    }
+
+  if (reason != NULL)
+    {
+      /* Escaped, so that the error stays one printable line. */
+      g_autofree char *shown = g_strescape (text, NULL);
+
+      if (strlen (shown) > 80)
+        strcpy (shown + 77, "...");
+      g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_CONFIG,
+                   _("invalid node name “%s”: %s"), shown, reason);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/**
+ * munity_config_default_node_name:
+ * @host: the host name
+ * @port: the first listening port
+ *
+ * The default node name, `HOST:PORT` such as `web1:8080`. A host name too
+ * long for %MUNITY_MAX_NODE_NAME_BYTES is cut, and any byte that is not
+ * printable ASCII becomes `-`, so that the result is always a valid name.
+ *
+ * Returns: (transfer full): the name
+ */
+char *
+munity_config_default_node_name (const char *host,
+                                 guint       port)
+{
+  g_autofree char *suffix = g_strdup_printf (":%u", port);
+  gsize max_host = MUNITY_MAX_NODE_NAME_BYTES - strlen (suffix);
+  g_autofree char *clean = g_strndup (host != NULL && *host != '\0' ? host : "localhost", max_host);
+
+  for (char *p = clean; *p != '\0'; p++)
+    if (!g_ascii_isgraph (*p))
+      *p = '-';
+  return g_strconcat (clean, suffix, NULL);
+}
+
+static gboolean
+set_node_name (MunityConfig  *config,
+               const char    *text,
+               GError       **error)
+{
+  if (!munity_config_check_node_name (text, error))
+    return FALSE;
+  g_free (config->node_name);
+  config->node_name = g_strdup (text);
+  config->node_name_is_default = FALSE;
+  return TRUE;
+}
+
+/* The port of the first socket systemd passed, or 0. Only looks: the
+ * daemon takes the sockets (and unsets LISTEN_FDS) later. */
+static guint
+systemd_first_port (void)
+{
+  struct sockaddr_storage storage;
+  socklen_t length = sizeof storage;
+
+  if (sd_listen_fds (FALSE) <= 0 ||
+      getsockname (SD_LISTEN_FDS_START, (struct sockaddr *) &storage, &length) != 0)
+    return 0;
+  if (storage.ss_family == AF_INET)
+    return g_ntohs (((struct sockaddr_in *) &storage)->sin_port);
+  if (storage.ss_family == AF_INET6)
+    return g_ntohs (((struct sockaddr_in6 *) &storage)->sin6_port);
+  return 0;
+}
+
+/* The default name follows the first listening port as far as it is known
+ * now; the daemon settles a port 0 (or an unknown systemd socket) once the
+ * socket is bound. */
+static void
+default_node_name (MunityConfig *config)
+{
+  guint port = 0;
+
+  if (config->listen != NULL)
+    port = listen_port (config->listen[0]);
+  else
+    port = systemd_first_port ();
+  if (port == 0 && config->listen == NULL)
+    port = listen_port (MUNITY_DEFAULT_LISTEN);
+
+  g_free (config->node_name);
+  config->node_name = munity_config_default_node_name (g_get_host_name (), port);
+}
+
 static gboolean
 set_trusted_proxies (MunityConfig  *config,
                      char         **list,
@@ -688,6 +829,19 @@ munity_config_load_key_file (MunityConfig  *config,
           if (local_error != NULL || !set_trusted_proxies (config, list, &local_error))
             return prefix_error (error, key, local_error);
         }
+      else if (g_str_equal (key, "node-name"))
+        {
+          g_autofree char *value = g_key_file_get_string (key_file, GROUP, key, &local_error);
+          if (local_error != NULL || !set_node_name (config, g_strstrip (value), &local_error))
+            return prefix_error (error, key, local_error);
+        }
+      else if (g_str_equal (key, "reuse-port"))
+        {
+          gboolean value = g_key_file_get_boolean (key_file, GROUP, key, &local_error);
+          if (local_error != NULL)
+            return prefix_error (error, key, local_error);
+          config->reuse_port = value;
+        }
       else if (g_str_equal (key, "allowed-hosts"))
         {
           g_auto(GStrv) list = g_key_file_get_string_list (key_file, GROUP, key, NULL, &local_error);
@@ -792,6 +946,8 @@ munity_config_parse_args (MunityConfig   *config,
   g_autofree char *tls_certificate = NULL;
   g_autofree char *tls_key = NULL;
   g_auto(GStrv) trusted_proxies = NULL;
+  g_autofree char *node_name = NULL;
+  gboolean reuse_port = FALSE;
   gboolean replace = FALSE;
   gboolean version = FALSE;
   const GOptionEntry entries[] = {
@@ -821,6 +977,13 @@ munity_config_parse_args (MunityConfig   *config,
       N_("The PEM private key of --tls-certificate"), N_("FILE") },
     { "trusted-proxy", 0, 0, G_OPTION_ARG_STRING_ARRAY, &trusted_proxies,
       N_("Believe X-Forwarded-For/-Proto from this reverse proxy (repeatable)"), N_("ADDR[/BITS]") },
+    /* FILENAME: the bytes as given, not converted from the locale's
+     * charset, which is ASCII for a service started without LANG; the
+     * name is checked to be UTF-8 below. */
+    { "node-name", 0, 0, G_OPTION_ARG_FILENAME, &node_name,
+      N_("Name this node of the cluster (default: the host name and the first listening port, e.g. web1:8080)"), N_("NAME") },
+    { "reuse-port", 0, 0, G_OPTION_ARG_NONE, &reuse_port,
+      N_("Set SO_REUSEPORT on the listening sockets, so that several nodes share a port"), NULL },
     { "replace", 'r', 0, G_OPTION_ARG_NONE, &replace,
       N_("Take over the D-Bus name from a running munityd"), NULL },
     { "version", 'V', 0, G_OPTION_ARG_NONE, &version,
@@ -911,8 +1074,14 @@ munity_config_parse_args (MunityConfig   *config,
     return FALSE;
   if (trusted_proxies != NULL && !set_trusted_proxies (config, trusted_proxies, &local_error))
     return prefix_error (error, "--trusted-proxy", local_error);
+  if (node_name != NULL && !set_node_name (config, node_name, &local_error))
+    return prefix_error (error, "--node-name", local_error);
+  if (reuse_port)
+    config->reuse_port = TRUE;
   if (replace)
     config->replace = TRUE;
+  if (config->node_name_is_default)
+    default_node_name (config);
 
   return TRUE;
 }

@@ -29,6 +29,7 @@ typedef enum {
 #define MUNITY_DEFAULT_MAX_PER_ADDRESS 1024
 #define MUNITY_DEFAULT_REQUEST_TIMEOUT_S 10
 #define MUNITY_MAX_REQUEST_TIMEOUT_S 3600
+#define MUNITY_MAX_NODE_NAME_BYTES 64
 
 /**
  * MunityConfig:
@@ -61,6 +62,12 @@ typedef enum {
  * @trusted_proxies: (array zero-terminated=1): addresses or CIDR ranges of
  *   reverse proxies whose `X-Forwarded-For`, `Forwarded` and
  *   `X-Forwarded-Proto` headers are believed
+ * @node_name: the name of this node in the cluster (doc/protocol.md §7);
+ *   never %NULL: by default the host name and the first listening port
+ * @node_name_is_default: whether @node_name is the default, in which case
+ *   the daemon fixes its port once the first listening socket is bound
+ *   (`--listen 127.0.0.1:0`, sockets passed by systemd)
+ * @reuse_port: whether the listening sockets get `SO_REUSEPORT`
  *
  * The configuration of one munityd, merged from its defaults, the
  * configuration file and the command line (which wins).
@@ -84,6 +91,9 @@ typedef struct {
   char         *tls_certificate;   /* (owned) (nullable) */
   char         *tls_key;           /* (owned) (nullable) */
   char        **trusted_proxies;   /* (owned) */
+  char         *node_name;         /* (owned) */
+  gboolean      node_name_is_default;
+  gboolean      reuse_port;
 } MunityConfig;
 
 MunityConfig *munity_config_new              (void);
@@ -119,6 +129,10 @@ char         *munity_config_normalize_host   (const char    *text,
                                               GError       **error);
 GInetAddressMask *munity_config_parse_proxy  (const char    *text,
                                               GError       **error);
+gboolean      munity_config_check_node_name  (const char    *text,
+                                              GError       **error);
+char         *munity_config_default_node_name (const char   *host,
+                                              guint          port);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (MunityConfig, munity_config_free)
 

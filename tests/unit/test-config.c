@@ -48,6 +48,122 @@ test_defaults (void)
   g_assert_cmpstr (config->embedded_db_user, ==, "postgres");
   g_assert_false (config->cookie_secure);
   g_assert_true (g_path_is_absolute (config->state_dir));
+  g_assert_false (config->reuse_port);
+  g_assert_true (config->node_name_is_default);
+  {
+    g_autofree char *expected = g_strdup_printf ("%s:8080", g_get_host_name ());
+    g_assert_cmpstr (config->node_name, ==, expected);
+  }
+}
+
+/* The default name follows the first --listen port; an explicit name wins
+ * over the file, the command line over both. */
+static void
+test_node_name (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("munity-config-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "munityd.conf", NULL);
+
+  {
+    const char *args[] = { "--listen", "127.0.0.1:9123", "--listen", "[::1]:9124", NULL };
+    g_autoptr(GError) error = NULL;
+    g_autoptr(MunityConfig) config = parse (args, &error);
+    g_autofree char *expected = g_strdup_printf ("%s:9123", g_get_host_name ());
+
+    g_assert_no_error (error);
+    g_assert_cmpstr (config->node_name, ==, expected);
+    g_assert_true (config->node_name_is_default);
+  }
+  {
+    const char *args[] = { "--node-name", "web1-2", "--listen", "127.0.0.1:9123", NULL };
+    g_autoptr(GError) error = NULL;
+    g_autoptr(MunityConfig) config = parse (args, &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpstr (config->node_name, ==, "web1-2");
+    g_assert_false (config->node_name_is_default);
+  }
+  {
+    const char *args[] = { "--node-name=Nœud 3 — salle B", NULL };
+    g_autoptr(GError) error = NULL;
+    g_autoptr(MunityConfig) config = parse (args, &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpstr (config->node_name, ==, "Nœud 3 — salle B");
+  }
+
+  g_assert_true (g_file_set_contents (path, "[munityd]\nnode-name = from-file \nreuse-port=true\n", -1, NULL));
+  {
+    const char *args[] = { "--config", path, NULL };
+    g_autoptr(GError) error = NULL;
+    g_autoptr(MunityConfig) config = parse (args, &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpstr (config->node_name, ==, "from-file");
+    g_assert_true (config->reuse_port);
+  }
+  {
+    const char *args[] = { "--config", path, "--node-name", "from-args", NULL };
+    g_autoptr(GError) error = NULL;
+    g_autoptr(MunityConfig) config = parse (args, &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpstr (config->node_name, ==, "from-args");
+  }
+  g_unlink (path);
+  g_rmdir (dir);
+}
+
+static void
+test_node_name_check (void)
+{
+  g_autofree char *longest = g_strnfill (MUNITY_MAX_NODE_NAME_BYTES, 'a');
+  g_autofree char *too_long = g_strnfill (MUNITY_MAX_NODE_NAME_BYTES + 1, 'a');
+  const char *good[] = { "web1:8080", "a", "web1-1", "Nœud 3", "節點", longest };
+  const char *bad[] = { "", too_long, "tab\there", "line\nbreak", "bell\a", "del\x7f",
+                        "\xff\xfe", "c1\xc2\x85" "control", " leading", "trailing ", "\xe2\x80\xa8sep" };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (good); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_assert_true (munity_config_check_node_name (good[i], &error));
+      g_assert_no_error (error);
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_assert_false (munity_config_check_node_name (bad[i], &error));
+      g_assert_error (error, MUNITY_ERROR, MUNITY_ERROR_INVALID_CONFIG);
+      /* one printable line, whatever the name held */
+      for (const char *p = error->message; *p != '\0'; p = g_utf8_next_char (p))
+        g_assert_true (g_unichar_isprint (g_utf8_get_char (p)));
+    }
+}
+
+/* The default always passes the check, however odd the host name. */
+static void
+test_node_name_default (void)
+{
+  g_autofree char *long_host = g_strnfill (300, 'h');
+  g_autofree char *name = NULL;
+
+  name = munity_config_default_node_name ("web1", 8080);
+  g_assert_cmpstr (name, ==, "web1:8080");
+  g_clear_pointer (&name, g_free);
+
+  name = munity_config_default_node_name (long_host, 65535);
+  g_assert_cmpuint (strlen (name), ==, MUNITY_MAX_NODE_NAME_BYTES);
+  g_assert_true (g_str_has_suffix (name, ":65535"));
+  g_assert_true (munity_config_check_node_name (name, NULL));
+  g_clear_pointer (&name, g_free);
+
+  name = munity_config_default_node_name ("we b\n\xc3\xa9", 1);
+  g_assert_cmpstr (name, ==, "we-b---:1");
+  g_assert_true (munity_config_check_node_name (name, NULL));
+  g_clear_pointer (&name, g_free);
+
+  name = munity_config_default_node_name ("", 0);
+  g_assert_cmpstr (name, ==, "localhost:0");
 }
 
 static void
@@ -91,6 +207,9 @@ test_bad_options (void)
     { "--request-timeout", "0", NULL },
     { "--request-timeout", "99999", NULL },
     { "--metrics-listen", "localhost:9100", NULL },
+    { "--node-name", "", NULL },
+    { "--node-name", "two\nlines", NULL },
+    { "--node-name", "a-name-that-is-much-longer-than-sixty-four-bytes-and-so-is-refused", NULL },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -174,6 +293,9 @@ test_bad_key_file (void)
     "[munityd]\nrequest-timeout=0\n",
     "[munityd]\nmetrics-listen=9100\n",
     "[munityd]\nallowed-hosts=http://example.org/\n",
+    "[munityd]\nnode-name=\n",
+    "[munityd]\nnode-name=bad\\tname\n",
+    "[munityd]\nreuse-port=sometimes\n",
     "not a key file",
   };
 
@@ -233,6 +355,9 @@ main (int   argc,
 
   g_test_add_func ("/config/defaults", test_defaults);
   g_test_add_func ("/config/listen", test_listen);
+  g_test_add_func ("/config/node-name", test_node_name);
+  g_test_add_func ("/config/node-name-check", test_node_name_check);
+  g_test_add_func ("/config/node-name-default", test_node_name_default);
   g_test_add_func ("/config/bad-options", test_bad_options);
   g_test_add_func ("/config/command-line-wins", test_command_line_wins);
   g_test_add_func ("/config/bad-key-file", test_bad_key_file);
