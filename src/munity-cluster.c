@@ -18,6 +18,10 @@
  * header the statement puts in front. */
 #define PAYLOAD_MAX 7900
 #define RETRY_MS 500
+/* A node reaps only once it has been listening this long (µs): after an
+ * outage every node's heartbeat is old, and the first one back must not
+ * declare the others dead before they could send one. */
+#define REAP_AFTER_US ((gint64) 10 * G_USEC_PER_SEC)
 #define SOCKET_ID_MAX 32
 
 /**
@@ -105,11 +109,11 @@
   " FROM cluster_nodes n LEFT JOIN cluster_sockets s ON s.node_id = n.id" \
   " WHERE n.id <> $1 AND ($2::bigint = 0 OR n.id = $2::bigint)"
 
-/* $1 own node id: heartbeat, then the reaper. */
+/* $1 own node id, $2 whether to reap: heartbeat, then the reaper. */
 #define HEARTBEAT_SQL \
   "WITH hb AS (UPDATE cluster_nodes SET heartbeat = now() WHERE id = $1 RETURNING id)," \
   " dead AS (DELETE FROM cluster_nodes" \
-  "          WHERE heartbeat < now() - interval '" DEAD_AFTER "' AND id <> $1 RETURNING id)," \
+  "          WHERE $2::boolean AND heartbeat < now() - interval '" DEAD_AFTER "' AND id <> $1 RETURNING id)," \
   " told AS (SELECT pg_notify ('" MUNITY_CLUSTER_CHANNEL "', 'd ' || id) FROM dead)" \
   " SELECT (SELECT count(*) FROM hb), (SELECT count(*) FROM told)"
 
@@ -204,6 +208,7 @@ struct _MunityCluster
   gboolean         draining;
 
   guint            heartbeat_id;
+  gint64           listening_since; /* monotonic µs; 0 while not listening */
   guint            retry_id;
   GTask           *stop_task;   /* (owned) (nullable) */
 };
@@ -1442,6 +1447,7 @@ on_listening (MunityDb      *db,
 {
   /* Notifications may have been lost: when it is back, republish and
    * read everyone again. Meanwhile the model keeps what it had. */
+  self->listening_since = munity_db_is_listening (db) ? g_get_monotonic_time () : 0;
   self->need_sync = TRUE;
   maybe_sync (self);
 }
@@ -1474,15 +1480,18 @@ heartbeat_timer_cb (gpointer user_data)
 {
   MunityCluster *self = user_data;
   g_autofree char *id = NULL;
-  const char *params[1];
+  const char *params[2];
+  gboolean reap;
 
   if (self->node_id == 0 || self->sync_in_flight || self->heartbeat_in_flight || self->stopping)
     return G_SOURCE_CONTINUE;
 
+  reap = self->listening_since != 0 && g_get_monotonic_time () - self->listening_since >= REAP_AFTER_US;
   id = g_strdup_printf ("%" G_GINT64_FORMAT, self->node_id);
   params[0] = id;
+  params[1] = reap ? "true" : "false";
   self->heartbeat_in_flight = TRUE;
-  munity_db_query_async (self->db, HEARTBEAT_SQL, 1, params, NULL, heartbeat_cb, g_object_ref (self));
+  munity_db_query_async (self->db, HEARTBEAT_SQL, 2, params, NULL, heartbeat_cb, g_object_ref (self));
   return G_SOURCE_CONTINUE;
 }
 
@@ -1506,6 +1515,8 @@ munity_cluster_start (MunityCluster *self)
   g_signal_connect (self->db, "notify::listening", G_CALLBACK (on_listening), self);
   self->heartbeat_id = g_timeout_add (HEARTBEAT_MS, heartbeat_timer_cb, self);
   munity_db_listen (self->db, MUNITY_CLUSTER_CHANNEL);
+  if (munity_db_is_listening (self->db))
+    self->listening_since = g_get_monotonic_time ();
   maybe_sync (self);
 }
 

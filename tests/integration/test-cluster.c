@@ -596,6 +596,69 @@ test_restart_same_name (Fixture *f, gconstpointer data)
   ws_free (observer);
 }
 
+static guint
+healthz_status (MunityTestDaemon *d)
+{
+  g_autofree char *url = munity_test_daemon_url (d, "/healthz");
+  g_autoptr(MunityTestResponse) resp = munity_test_http_full (http, "GET", url, NULL, NULL, 0, NULL, NULL);
+
+  return resp != NULL ? resp->status : 0;
+}
+
+static void
+test_database_outage (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GPtrArray) users = g_ptr_array_new_with_free_func ((GDestroyNotify) user_free);
+  User *x = user_new (f->nodes[0]);
+  User *w = user_new (f->nodes[0]);
+  User *y = user_new (f->nodes[0]);
+  User *o = user_new (f->nodes[0]);
+  Ws *observer, *observer1, *xtab, *wtab, *ytab;
+  gint64 t;
+
+  g_ptr_array_add (users, x);
+  g_ptr_array_add (users, w);
+  g_ptr_array_add (users, y);
+  g_ptr_array_add (users, o);
+  observer = ws_open (f->nodes[0], o, NULL, "O@0");
+  observer1 = ws_open (f->nodes[1], o, NULL, "O@1");
+  xtab = ws_open (f->nodes[1], x, NULL, "X@1");
+  wtab = ws_open (f->nodes[2], w, NULL, "W@2");
+  WAIT_FOR (has (observer, x->id) && has (observer, w->id), 3000);
+  g_string_truncate (observer->log, 0);
+
+  /* PostgreSQL is away for 10 s; X closes its tab on node 1 meanwhile.
+   * Each node keeps serving its own sockets. */
+  munity_test_pg_stop_server (pg);
+  t = g_get_monotonic_time ();
+  pump (500);
+  g_assert_cmpuint (healthz_status (f->nodes[0]), ==, 503);
+  ws_close (xtab);
+  WAIT_FOR (!has (observer1, x->id), GRACE_MS + 2000);
+  while (g_get_monotonic_time () - t < 10 * G_USEC_PER_SEC)
+    pump (100);
+  g_assert_true (has (observer, x->id));
+
+  /* Back: node 0 converges within 5 s, and nobody else left. */
+  munity_test_pg_restart_server (pg);
+  t = g_get_monotonic_time ();
+  WAIT_FOR (!has (observer, x->id), 5000);
+  g_test_message ("converged %.0f ms after the database came back", (g_get_monotonic_time () - t) / 1000.0);
+  WAIT_FOR (healthz_status (f->nodes[0]) == 200, 5000);
+  ytab = ws_open (f->nodes[2], y, NULL, "Y@2");
+  WAIT_FOR (has (observer, y->id) && has (observer1, y->id), 3000);
+  /* Nobody was declared dead for the outage: W never flickered. */
+  pump (3000);
+  g_assert_true (has (observer, w->id) && has (observer1, w->id));
+  g_assert_false (logged (observer, "L", w->id));
+
+  ws_free (xtab);
+  ws_free (wtab);
+  ws_free (ytab);
+  ws_free (observer1);
+  ws_free (observer);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -613,6 +676,7 @@ main (int   argc,
   ADD ("/cluster/node/sigkill", test_sigkill);
   ADD ("/cluster/node/sigterm-reconnect-elsewhere", test_sigterm_reconnect);
   ADD ("/cluster/node/restart-same-name", test_restart_same_name);
+  ADD ("/cluster/database/outage", test_database_outage);
 #undef ADD
 
   status = g_test_run ();
