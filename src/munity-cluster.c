@@ -420,7 +420,77 @@ notify_n_nodes (MunityCluster *self,
 static void
 schedule_retry (MunityCluster *self);
 
+/* ---- statements -------------------------------------------------------- */
+
+/* What to do with the answer to one of our statements: @res is NULL when
+ * it failed (@error says why). Not called once stopping or cancelled. */
+typedef void (*AnswerFunc) (MunityCluster *self,
+                            PGresult      *res,
+                            const GError  *error,
+                            gpointer       data);
+
+typedef struct {
+  MunityCluster *self;       /* (owned) */
+  AnswerFunc     func;
+  gboolean      *in_flight;  /* (nullable) cleared on the answer */
+  gpointer       data;       /* (owned) (nullable) */
+} Statement;
+
+static void
+statement_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  Statement *st = user_data;
+  g_autoptr(MunityCluster) self = st->self;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PGresult) res = munity_db_query_finish (MUNITY_DB (source), result, &error);
+
+  if (st->in_flight != NULL)
+    *st->in_flight = FALSE;
+  if (!self->stopping && !is_cancelled (error))
+    st->func (self, res, error, st->data);
+  g_free (st->data);
+  g_free (st);
+}
+
+/* Sends @sql; @in_flight (if any) is TRUE until the answer. @data is
+ * g_free()d after it. */
+static void
+statement_send (MunityCluster      *self,
+                const char         *sql,
+                int                 n_params,
+                const char * const *params,
+                gboolean           *in_flight,
+                AnswerFunc          func,
+                gpointer            data)
+{
+  Statement *st = g_new (Statement, 1);
+
+  *st = (Statement) { g_object_ref (self), func, in_flight, data };
+  if (in_flight != NULL)
+    *in_flight = TRUE;
+  munity_db_query_async (self->db, sql, n_params, params, NULL, statement_cb, st);
+}
+
+static char *
+id_text (gint64 id)
+{
+  return g_strdup_printf ("%" G_GINT64_FORMAT, id);
+}
+
 /* ---- publishing: this node's changes ----------------------------------- */
+
+static OutOp *
+out_op_new (char          kind,
+            MunitySocket *socket)
+{
+  OutOp *op = g_new0 (OutOp, 1);
+
+  op->kind = kind;
+  op->socket = socket != NULL ? g_object_ref (socket) : NULL;
+  return op;
+}
 
 static void
 out_push (MunityCluster *self,
@@ -444,16 +514,11 @@ munity_cluster_socket_added (MunityCluster *self,
                              MunityUser    *user,
                              MunitySocket  *socket)
 {
-  OutOp *op;
-
   if (munity_socket_get_node_id (socket) != 0 || self->stopping)
     return;
 
   g_hash_table_replace (self->local, (gpointer) munity_socket_get_id (socket), g_object_ref (socket));
-  op = g_new0 (OutOp, 1);
-  op->kind = '+';
-  op->socket = g_object_ref (socket);
-  out_push (self, op);
+  out_push (self, out_op_new ('+', socket));
   g_hash_table_insert (self->unsent_adds, socket, g_queue_peek_tail_link (&self->out));
 }
 
@@ -471,7 +536,6 @@ munity_cluster_socket_removed (MunityCluster *self,
                                MunitySocket  *socket)
 {
   GList *unsent;
-  OutOp *op;
 
   if (munity_socket_get_node_id (socket) != 0)
     return;
@@ -490,10 +554,7 @@ munity_cluster_socket_removed (MunityCluster *self,
       return;
     }
 
-  op = g_new0 (OutOp, 1);
-  op->kind = munity_socket_get_ended (socket) ? '!' : '-';
-  op->socket = g_object_ref (socket);
-  out_push (self, op);
+  out_push (self, out_op_new (munity_socket_get_ended (socket) ? '!' : '-', socket));
 }
 
 /**
@@ -512,8 +573,7 @@ munity_cluster_user_changed (MunityCluster  *self,
 
   if (self->stopping)
     return;
-  op = g_new0 (OutOp, 1);
-  op->kind = 'u';
+  op = out_op_new ('u', NULL);
   op->user_id = info->id;
   out_push (self, op);
 }
@@ -530,8 +590,7 @@ on_remote_close_requested (MunitySocket  *socket,
 
   if (self->stopping)
     return;
-  op = g_new0 (OutOp, 1);
-  op->kind = 'c';
+  op = out_op_new ('c', NULL);
   op->node_id = munity_socket_get_node_id (socket);
   op->socket_id = g_strdup (munity_socket_get_id (socket));
   op->code = code;
@@ -556,18 +615,11 @@ append_word (GString    *list,
 }
 
 static void
-publish_cb (GObject      *source,
-            GAsyncResult *result,
-            gpointer      user_data)
+published (MunityCluster *self,
+           PGresult      *res,
+           const GError  *error,
+           gpointer       data)
 {
-  g_autoptr(MunityCluster) self = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(PGresult) res = munity_db_query_finish (MUNITY_DB (source), result, &error);
-
-  self->publish_in_flight = FALSE;
-  if (self->stopping || is_cancelled (error))
-    return;
-
   if (res == NULL)
     {
       /* What was lost is republished whole once the database is back. */
@@ -656,15 +708,14 @@ flush_cb (gpointer user_data)
   if (body->len == 0)
     return G_SOURCE_REMOVE;
 
-  node = g_strdup_printf ("%" G_GINT64_FORMAT, self->node_id);
+  node = id_text (self->node_id);
   params[0] = node;
   params[1] = dels->str;
   params[2] = add_ids->str;
   params[3] = add_users->str;
   params[4] = add_sessions->str;
   params[5] = body->str;
-  self->publish_in_flight = TRUE;
-  munity_db_query_async (self->db, PUBLISH_SQL, 6, params, NULL, publish_cb, g_object_ref (self));
+  statement_send (self, PUBLISH_SQL, 6, params, &self->publish_in_flight, published, NULL);
   return G_SOURCE_REMOVE;
 }
 
@@ -1063,32 +1114,26 @@ node_rows_free (NodeRows *rows)
 }
 
 typedef struct {
-  MunityCluster *self;   /* (owned) */
   guint          req;
   gint64         node_id; /* 0: every node */
 } Resync;
 
 static void
-resync_cb (GObject      *source,
-           GAsyncResult *result,
-           gpointer      user_data)
+resynced (MunityCluster *self,
+          PGresult      *res,
+          const GError  *error,
+          gpointer       data)
 {
-  Resync *op = user_data;
-  g_autoptr(MunityCluster) self = op->self;
+  Resync *op = data;
   guint req = op->req;
   gint64 op_node_id = op->node_id;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(PGresult) res = munity_db_query_finish (MUNITY_DB (source), result, &error);
   g_autoptr(GHashTable) by_node = NULL;
   g_autoptr(GPtrArray) absent = g_ptr_array_new ();
   GHashTableIter iter;
   Node *node;
 
-  g_free (op);
   if (req == self->full_req)
     self->full_req = 0;
-  if (self->stopping || is_cancelled (error))
-    return;
 
   if (res == NULL)
     {
@@ -1162,15 +1207,14 @@ resync_send (MunityCluster *self,
              gint64         node_id,
              guint          req)
 {
-  g_autofree char *own = g_strdup_printf ("%" G_GINT64_FORMAT, self->node_id);
-  g_autofree char *which = g_strdup_printf ("%" G_GINT64_FORMAT, node_id);
+  g_autofree char *own = id_text (self->node_id);
+  g_autofree char *which = id_text (node_id);
   const char *params[] = { own, which };
   Resync *op = g_new0 (Resync, 1);
 
-  op->self = g_object_ref (self);
   op->req = req;
   op->node_id = node_id;
-  munity_db_query_async (self->db, RESYNC_SQL, 2, params, NULL, resync_cb, op);
+  statement_send (self, RESYNC_SQL, 2, params, NULL, resynced, op);
 }
 
 /* Reads one node again; its notifications are held meanwhile. */
@@ -1326,18 +1370,12 @@ on_notification (MunityDb      *db,
 /* ---- registering, heartbeat, outages ----------------------------------- */
 
 static void
-sync_cb (GObject      *source,
-         GAsyncResult *result,
-         gpointer      user_data)
+synced (MunityCluster *self,
+        PGresult      *res,
+        const GError  *error,
+        gpointer       data)
 {
-  g_autoptr(MunityCluster) self = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(PGresult) res = munity_db_query_finish (MUNITY_DB (source), result, &error);
   Note *note;
-
-  self->sync_in_flight = FALSE;
-  if (self->stopping || is_cancelled (error))
-    return;
 
   if (res == NULL || PQntuples (res) != 1)
     {
@@ -1407,8 +1445,7 @@ maybe_sync (MunityCluster *self)
   params[3] = users->str;
   params[4] = sessions->str;
   self->need_sync = FALSE;
-  self->sync_in_flight = TRUE;
-  munity_db_query_async (self->db, SYNC_SQL, 5, params, NULL, sync_cb, g_object_ref (self));
+  statement_send (self, SYNC_SQL, 5, params, &self->sync_in_flight, synced, NULL);
 }
 
 static gboolean
@@ -1453,26 +1490,23 @@ on_listening (MunityDb      *db,
 }
 
 static void
-heartbeat_cb (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
+heartbeat_done (MunityCluster *self,
+                PGresult      *res,
+                const GError  *error,
+                gpointer       data)
 {
-  g_autoptr(MunityCluster) self = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(PGresult) res = munity_db_query_finish (MUNITY_DB (source), result, &error);
+  /* No row of ours: declared dead while cut off. */
+  const char *updated = res != NULL ? PQgetvalue (res, 0, 0) : NULL;
+  const char *reaped = res != NULL ? PQgetvalue (res, 0, 1) : NULL;
 
-  self->heartbeat_in_flight = FALSE;
-  if (self->stopping || res == NULL)
-    return;
-
-  if (g_str_equal (PQgetvalue (res, 0, 0), "0"))
+  if (g_strcmp0 (updated, "0") == 0)
     {
       g_message ("This node was declared dead; registering again");
       self->need_sync = TRUE;
       maybe_sync (self);
     }
-  if (!g_str_equal (PQgetvalue (res, 0, 1), "0"))
-    g_message ("Declared %s cluster node(s) dead", PQgetvalue (res, 0, 1));
+  if (reaped != NULL && !g_str_equal (reaped, "0"))
+    g_message ("Declared %s cluster node(s) dead", reaped);
 }
 
 static gboolean
@@ -1487,11 +1521,10 @@ heartbeat_timer_cb (gpointer user_data)
     return G_SOURCE_CONTINUE;
 
   reap = self->listening_since != 0 && g_get_monotonic_time () - self->listening_since >= REAP_AFTER_US;
-  id = g_strdup_printf ("%" G_GINT64_FORMAT, self->node_id);
+  id = id_text (self->node_id);
   params[0] = id;
   params[1] = reap ? "true" : "false";
-  self->heartbeat_in_flight = TRUE;
-  munity_db_query_async (self->db, HEARTBEAT_SQL, 2, params, NULL, heartbeat_cb, g_object_ref (self));
+  statement_send (self, HEARTBEAT_SQL, 2, params, &self->heartbeat_in_flight, heartbeat_done, NULL);
   return G_SOURCE_CONTINUE;
 }
 
@@ -1525,13 +1558,19 @@ bye_cb (GObject      *source,
         GAsyncResult *result,
         gpointer      user_data)
 {
-  g_autoptr(GTask) task = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(PGresult) res = munity_db_query_finish (MUNITY_DB (source), result, &error);
+  GTask *task = user_data;
+  GError *error = NULL;
+  PGresult *res = munity_db_query_finish (MUNITY_DB (source), result, &error);
 
+  /* Then the others see the node die instead, a little later. */
   if (res == NULL)
-    g_message ("Could not leave the cluster: %s", error->message);
+    {
+      g_message ("Could not leave the cluster: %s", error->message);
+      g_error_free (error);
+    }
+  g_clear_pointer (&res, PQclear);
   g_task_return_boolean (task, TRUE);
+  g_object_unref (task);
 }
 
 /**

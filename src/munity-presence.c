@@ -606,20 +606,21 @@ end_socket (MunityPresence *self,
             guint           code,
             const char     *reason)
 {
-  g_autoptr(MunitySocket) keep = g_object_ref (socket);
-  g_autoptr(MunityUser) user_ref = NULL;
   MunityUser *user = NULL;
 
   munity_socket_set_ended (socket, TRUE);
-  if (!detach_socket (self, socket, &user))
-    return;
-
-  user_ref = g_object_ref (user);
-  if (code != 0)
-    munity_socket_request_close (socket, code, reason);
-  /* The user may have been removed by a handler meanwhile. */
-  if (munity_user_get_n_sockets (user) == 0 && munity_user_get_order_link (user) != NULL)
-    remove_user (self, user);
+  g_object_ref (socket);
+  if (detach_socket (self, socket, &user))
+    {
+      g_object_ref (user);
+      if (code != 0)
+        munity_socket_request_close (socket, code, reason);
+      /* A handler may have removed the user meanwhile. */
+      if (munity_user_get_n_sockets (user) == 0 && munity_user_get_order_link (user) != NULL)
+        remove_user (self, user);
+      g_object_unref (user);
+    }
+  g_object_unref (socket);
 }
 
 /**
