@@ -659,6 +659,93 @@ test_database_outage (Fixture *f, gconstpointer data)
   ws_free (observer);
 }
 
+static void
+name_appeared_cb (GDBusConnection *connection,
+                  const char      *name,
+                  const char      *owner,
+                  gpointer         user_data)
+{
+  *(gboolean *) user_data = TRUE;
+}
+
+static void
+call_done_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  GVariant **reply = user_data;
+  g_autoptr(GError) error = NULL;
+
+  *reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+  g_assert_no_error (error);
+}
+
+/* D-Bus Disconnect on a fourth node, which holds no socket of the user:
+ * the user's sockets on two other nodes close with 4003, the reply counts
+ * the cluster's sockets, and the user leaves at once everywhere. */
+static void
+test_dbus_disconnect (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GPtrArray) users = g_ptr_array_new_with_free_func ((GDestroyNotify) user_free);
+  g_autoptr(GTestDBus) bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+  g_autoptr(GDBusConnection) conn = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *grace = g_strdup_printf ("%u", GRACE_MS);
+  g_autofree char *name = g_strdup_printf ("%s-bus", f->names[0]);
+  const char *args[] = { "--database", munity_test_pg_conninfo (pg), "--node-name", name,
+                         "--leave-grace-ms", grace, "--bus", "session", NULL };
+  MunityTestDaemon *with_bus;
+  User *a, *o;
+  Ws *observer, *a0, *a1;
+  gboolean appeared = FALSE;
+  guint watch, n = 0;
+  gint64 t;
+
+  g_test_dbus_up (bus);   /* munityd inherits DBUS_SESSION_BUS_ADDRESS */
+  with_bus = munity_test_daemon_try_start (args, 60, &error);
+  g_assert_no_error (error);
+  conn = g_dbus_connection_new_for_address_sync (g_test_dbus_get_bus_address (bus),
+                                                 G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                                 G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                 NULL, NULL, &error);
+  g_assert_no_error (error);
+  watch = g_bus_watch_name_on_connection (conn, "org.munity.Presence1", G_BUS_NAME_WATCHER_FLAGS_NONE,
+                                          name_appeared_cb, NULL, &appeared, NULL);
+  WAIT_FOR (appeared, 10000);
+  g_bus_unwatch_name (watch);
+
+  a = user_new (f->nodes[0]);
+  o = user_new (f->nodes[0]);
+  g_ptr_array_add (users, a);
+  g_ptr_array_add (users, o);
+  observer = ws_open (f->nodes[2], o, NULL, "O@2");
+  a0 = ws_open (f->nodes[0], a, NULL, "A@0");
+  a1 = ws_open (f->nodes[1], a, NULL, "A@1");
+  WAIT_FOR (has (observer, a->id), 3000);
+  pump (500);
+
+  t = g_get_monotonic_time ();
+  g_dbus_connection_call (conn, "org.munity.Presence1", "/org/munity/Presence1", "org.munity.Presence1",
+                          "Disconnect", g_variant_new ("(t)", (guint64) a->id), G_VARIANT_TYPE ("(u)"),
+                          G_DBUS_CALL_FLAGS_NONE, 10000, NULL, call_done_cb, &reply);
+  WAIT_FOR (reply != NULL, 10000);
+  g_variant_get (reply, "(u)", &n);
+  g_assert_cmpuint (n, ==, 2);
+  WAIT_FOR (a0->closed && a1->closed, 3000);
+  g_assert_cmpuint (a0->close_code, ==, 4003);
+  g_assert_cmpuint (a1->close_code, ==, 4003);
+  WAIT_FOR (!has (observer, a->id), 3000);
+  g_assert_cmpint (g_get_monotonic_time () - t, <, GRACE_MS * 1000);
+
+  ws_free (a0);
+  ws_free (a1);
+  ws_free (observer);
+  munity_test_daemon_free (with_bus);
+  g_clear_object (&conn);
+  g_test_dbus_down (bus);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -673,6 +760,7 @@ main (int   argc,
   ADD ("/cluster/multi-tab/across-nodes", test_multi_tab);
   ADD ("/cluster/logout/closes-other-nodes", test_logout);
   ADD ("/cluster/user-updated/from-another-node", test_user_updated);
+  ADD ("/cluster/disconnect/dbus-on-another-node", test_dbus_disconnect);
   ADD ("/cluster/node/sigkill", test_sigkill);
   ADD ("/cluster/node/sigterm-reconnect-elsewhere", test_sigterm_reconnect);
   ADD ("/cluster/node/restart-same-name", test_restart_same_name);
