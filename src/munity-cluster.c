@@ -398,6 +398,18 @@ munity_cluster_get_node_id (MunityCluster *self)
 }
 
 /**
+ * munity_cluster_get_name:
+ * @self: the cluster
+ *
+ * Returns: this node's name (for `/healthz` and the logs)
+ */
+const char *
+munity_cluster_get_name (MunityCluster *self)
+{
+  return self->name;
+}
+
+/**
  * munity_cluster_get_n_nodes:
  * @self: the cluster
  *

@@ -32,6 +32,7 @@ void           munity_cluster_stop_finish    (MunityCluster       *self,
                                               GAsyncResult        *result);
 
 gint64         munity_cluster_get_node_id    (MunityCluster       *self);
+const char    *munity_cluster_get_name       (MunityCluster       *self);
 guint          munity_cluster_get_n_nodes    (MunityCluster       *self);
 
 void           munity_cluster_socket_added   (MunityCluster       *self,

@@ -746,6 +746,79 @@ test_dbus_disconnect (Fixture *f, gconstpointer data)
   g_test_dbus_down (bus);
 }
 
+/* A seeded random churn spread over the three nodes: tabs open and close
+ * anywhere, every frame of every socket is checked (ws_got), and once it
+ * is quiet every socket's list is the cluster's online set, the same on
+ * every node's /api/online. */
+static void
+test_random_churn (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GPtrArray) users = g_ptr_array_new_with_free_func ((GDestroyNotify) user_free);
+  g_autoptr(GPtrArray) open = g_ptr_array_new ();
+  g_autoptr(GPtrArray) all = g_ptr_array_new_with_free_func ((GDestroyNotify) ws_free);
+  g_autoptr(GRand) rand = g_rand_new_with_seed (g_test_rand_int ());
+  g_autoptr(GHashTable) expected = g_hash_table_new (g_int64_hash, g_int64_equal);
+  User *o;
+  guint n_users = 10;
+
+  for (guint i = 0; i < n_users; i++)
+    g_ptr_array_add (users, user_new (f->nodes[i % 3]));
+  o = users->pdata[0];
+
+  for (guint step = 0; step < 120; step++)
+    {
+      if (open->len == 0 || (open->len < 16 && g_rand_int_range (rand, 0, 100) < 55))
+        {
+          User *u = users->pdata[g_rand_int_range (rand, 0, n_users)];
+          guint node = g_rand_int_range (rand, 0, 3);
+          g_autofree char *label = g_strdup_printf ("U%" G_GINT64_FORMAT "#%u@%u", u->id, step, node);
+          Ws *ws = ws_open (f->nodes[node], u, NULL, label);
+
+          g_ptr_array_add (open, ws);
+          g_ptr_array_add (all, ws);
+        }
+      else
+        {
+          Ws *ws = g_ptr_array_steal_index_fast (open, g_rand_int_range (rand, 0, open->len));
+
+          if (ws->open)
+            soup_websocket_connection_close (ws->conn, 1000, NULL);
+        }
+      pump (g_rand_int_range (rand, 0, 40));
+    }
+
+  /* Quiet: the lingering have left, every notification arrived. */
+  pump (GRACE_MS + 2000);
+  for (guint i = 0; i < open->len; i++)
+    {
+      Ws *ws = open->pdata[i];
+      g_hash_table_add (expected, &ws->user->id);
+    }
+  for (guint i = 0; i < open->len; i++)
+    {
+      Ws *ws = open->pdata[i];
+      GHashTableIter iter;
+      gint64 *id;
+
+      g_assert_false (ws->closed);
+      if (g_hash_table_size (ws->list) != g_hash_table_size (expected))
+        g_test_message ("%s: %u users in the list, %u online", ws->label,
+                        g_hash_table_size (ws->list), g_hash_table_size (expected));
+      g_assert_cmpuint (g_hash_table_size (ws->list), ==, g_hash_table_size (expected));
+      g_hash_table_iter_init (&iter, ws->list);
+      while (g_hash_table_iter_next (&iter, (gpointer *) &id, NULL))
+        g_assert_true (g_hash_table_contains (expected, id));
+    }
+  for (guint n = 0; n < 3; n++)
+    for (guint i = 0; i < n_users; i++)
+      {
+        User *u = users->pdata[i];
+        g_assert_cmpuint (api_online_count (f->nodes[n], o, u->id), ==,
+                          g_hash_table_contains (expected, &u->id) ? 1 : 0);
+      }
+  g_test_message ("%u sockets open at the end, %u users online", open->len, g_hash_table_size (expected));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -761,6 +834,7 @@ main (int   argc,
   ADD ("/cluster/logout/closes-other-nodes", test_logout);
   ADD ("/cluster/user-updated/from-another-node", test_user_updated);
   ADD ("/cluster/disconnect/dbus-on-another-node", test_dbus_disconnect);
+  ADD ("/cluster/churn/random", test_random_churn);
   ADD ("/cluster/node/sigkill", test_sigkill);
   ADD ("/cluster/node/sigterm-reconnect-elsewhere", test_sigterm_reconnect);
   ADD ("/cluster/node/restart-same-name", test_restart_same_name);
