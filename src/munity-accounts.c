@@ -1817,6 +1817,78 @@ set_image_cb (GObject      *source,
   return_user (task, g_steal_pointer (&user));
 }
 
+static void
+users_rows_cb (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(PGresult) res = query_finish_or_return (source, result, task);
+  GPtrArray *users;
+
+  if (res == NULL)
+    return;
+
+  users = g_ptr_array_new_full (PQntuples (res), (GDestroyNotify) munity_user_info_unref);
+  for (int row = 0; row < PQntuples (res); row++)
+    g_ptr_array_add (users, user_info_from_row (res, row));
+  g_task_return_pointer (task, users, (GDestroyNotify) g_ptr_array_unref);
+}
+
+/**
+ * munity_accounts_get_users_async:
+ * @self: the accounts service
+ * @ids: (array length=n_ids): user ids
+ * @n_ids: how many
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called with the answer
+ * @user_data: data for @callback
+ *
+ * Looks up the details of several users in one query
+ * (`WHERE id = ANY($1)`), for users another cluster node brought online.
+ */
+void
+munity_accounts_get_users_async (MunityAccounts      *self,
+                                 const gint64        *ids,
+                                 guint                n_ids,
+                                 GCancellable        *cancellable,
+                                 GAsyncReadyCallback  callback,
+                                 gpointer             user_data)
+{
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  g_autoptr(GString) array = g_string_new ("{");
+  const char *params[1];
+
+  g_task_set_source_tag (task, munity_accounts_get_users_async);
+  for (guint i = 0; i < n_ids; i++)
+    g_string_append_printf (array, "%s%" G_GINT64_FORMAT, i > 0 ? "," : "", ids[i]);
+  g_string_append_c (array, '}');
+  params[0] = array->str;
+  munity_db_query_async (self->db, "SELECT " USER_COLUMNS " FROM users u WHERE u.id = ANY($1::bigint[])",
+                         1, params, cancellable, users_rows_cb, task);
+}
+
+/**
+ * munity_accounts_get_users_finish:
+ * @self: the accounts service
+ * @result: the result
+ * @error: return location for an error
+ *
+ * Returns: (transfer container) (element-type MunityUserInfo): the users
+ *   found, in no particular order (unknown ids are missing), or %NULL on
+ *   error
+ */
+GPtrArray *
+munity_accounts_get_users_finish (MunityAccounts  *self,
+                                  GAsyncResult    *result,
+                                  GError         **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == munity_accounts_get_users_async, NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
 /**
  * munity_accounts_set_image_async:
  * @self: the accounts service

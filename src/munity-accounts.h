@@ -84,6 +84,16 @@ MunityUserInfo *munity_accounts_get_user_finish (MunityAccounts      *self,
                                                  GAsyncResult        *result,
                                                  GError             **error);
 
+void            munity_accounts_get_users_async (MunityAccounts      *self,
+                                                 const gint64        *ids,
+                                                 guint                n_ids,
+                                                 GCancellable        *cancellable,
+                                                 GAsyncReadyCallback  callback,
+                                                 gpointer             user_data);
+GPtrArray      *munity_accounts_get_users_finish (MunityAccounts     *self,
+                                                  GAsyncResult       *result,
+                                                  GError            **error);
+
 void            munity_accounts_set_image_async  (MunityAccounts      *self,
                                                   gint64               user_id,
                                                   const char          *image_url,

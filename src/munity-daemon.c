@@ -15,6 +15,7 @@
 
 #include "munity-accounts.h"
 #include "munity-avatar.h"
+#include "munity-cluster.h"
 #include "munity-daemon.h"
 #include "munity-db.h"
 #include "munity-dbus.h"
@@ -51,18 +52,25 @@
  *        │ upgraded WebSockets          user-changed, session-ended
  *        ▼                                                   ▼
  *   MunityWsHub ──adds, removes sockets──────────────▶ MunityPresence (the model)
- *        ▲                                                   │
- *        └──── user-joined, user-left, user-updated, ◀───────┤
- *              socket-added, socket-removed                  ├──▶ MunityDbusService
- *                                                            └──▶ metrics gauges
- *                                                                 (notify::n-users,
- *   MunityDb ──notify::up──▶ munity_database_up gauge              notify::n-sockets)
+ *        ▲                                                 ▲ │
+ *        └──── user-joined, user-left, user-updated, ◀─────┼─┤
+ *              socket-added, socket-removed                │ ├──▶ MunityDbusService
+ *                                                          │ ├──▶ metrics gauges
+ *                          other nodes' sockets, relayed   │ │    (notify::n-users,
+ *                          closes, their users' changes    │ │     notify::n-sockets)
+ *                                                          │ ▼ socket-added, socket-removed
+ *   PostgreSQL ◀──rows, NOTIFY, LISTEN──▶ MunityCluster ◀──┴── (local ones), and
+ *                                                 ▲            MunityAccounts user-changed
+ *   MunityDb ──notify::up──▶ munity_database_up gauge
  * ]|
  *
  * munity_daemon_connect_accounts() and munity_daemon_connect_dbus_view()
  * make two of these connections, and are public so that tests that put a
- * service in front of a model of their own wire it the same way. A cluster
- * of nodes will plug in here too, as one more input of the model.
+ * service in front of a model of their own wire it the same way.
+ * munity_daemon_connect_cluster() wires the cluster: another input of the
+ * model (the sockets of the other nodes), and a listener of its signals
+ * (to publish this node's sockets). Every munityd is a cluster node, the
+ * embedded default a cluster of one.
  */
 struct _MunityDaemon
 {
@@ -84,6 +92,7 @@ struct _MunityDaemon
   MunityPresence   *presence;     /* (owned) (nullable) */
   MunityWsHub      *hub;          /* (owned) (nullable) */
   MunityDbusService *dbus;        /* (owned) (nullable) */
+  MunityCluster    *cluster;      /* (owned) (nullable) */
 
   int               exit_status;
   gboolean          running;
@@ -98,6 +107,7 @@ struct _MunityDaemon
 G_DEFINE_FINAL_TYPE (MunityDaemon, munity_daemon, G_TYPE_OBJECT)
 
 static void shutdown_begin (MunityDaemon *self, int exit_status);
+static void close_databases (MunityDaemon *self);
 
 static void
 munity_daemon_dispose (GObject *object)
@@ -110,6 +120,7 @@ munity_daemon_dispose (GObject *object)
   g_clear_handle_id (&self->drain_id, g_source_remove);
   g_clear_object (&self->http);
   g_clear_object (&self->dbus);
+  g_clear_object (&self->cluster);
   g_clear_object (&self->hub);
   g_clear_object (&self->presence);
   g_clear_object (&self->accounts);
@@ -446,6 +457,39 @@ munity_daemon_connect_dbus_view (MunityPresence    *presence,
     g_signal_connect_object (presence, wiring[i].signal, wiring[i].callback, dbus, G_CONNECT_SWAPPED);
 }
 
+/**
+ * munity_daemon_connect_cluster:
+ * @presence: the presence model
+ * @accounts: the accounts service
+ * @cluster: this node's part in the cluster
+ *
+ * Lets this node's sockets and profile changes reach the other nodes, for
+ * as long as all three live. (The cluster changes the model itself: the
+ * other nodes' sockets are an input like the WebSocket hub.)
+ */
+void
+munity_daemon_connect_cluster (MunityPresence *presence,
+                               MunityAccounts *accounts,
+                               MunityCluster  *cluster)
+{
+  g_signal_connect_object (presence, "socket-added", G_CALLBACK (munity_cluster_socket_added),
+                           cluster, G_CONNECT_SWAPPED);
+  g_signal_connect_object (presence, "socket-removed", G_CALLBACK (munity_cluster_socket_removed),
+                           cluster, G_CONNECT_SWAPPED);
+  g_signal_connect_object (accounts, "user-changed", G_CALLBACK (munity_cluster_user_changed),
+                           cluster, G_CONNECT_SWAPPED);
+}
+
+static void
+on_cluster_nodes_changed (MunityCluster *cluster,
+                          GParamSpec    *pspec,
+                          gpointer       user_data)
+{
+  MunityDaemon *self = user_data;
+
+  munity_metrics_set_gauge (self->metrics, "munity_cluster_nodes", munity_cluster_get_n_nodes (cluster));
+}
+
 /* A picture being written when munityd stopped (or the disk filled up)
  * keeps its temporary name (munity-http-server.c): it goes at start-up. */
 static void
@@ -535,6 +579,15 @@ serve (MunityDaemon *self)
 
   /* Inputs last: nothing reaches the model before its views listen. */
   munity_daemon_connect_accounts (self->accounts, self->presence);
+  {
+    /* Final since open_sockets(): settle_node_name(). */
+    self->cluster = munity_cluster_new (self->db, self->presence, self->accounts,
+                                        self->config->node_name);
+    g_signal_connect (self->cluster, "notify::n-nodes", G_CALLBACK (on_cluster_nodes_changed), self);
+    on_cluster_nodes_changed (self->cluster, NULL, self);
+    munity_daemon_connect_cluster (self->presence, self->accounts, self->cluster);
+    munity_cluster_start (self->cluster);
+  }
 
   self->running = TRUE;
   start_watchdog (self);
@@ -732,6 +785,17 @@ embedded_stopped_cb (GObject      *source,
 }
 
 static void
+cluster_left_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(MunityDaemon) self = user_data;
+
+  munity_cluster_stop_finish (MUNITY_CLUSTER (source), result);
+  close_databases (self);
+}
+
+static void
 shutdown_finish (MunityDaemon *self)
 {
   /* The name goes first: whoever watches it knows presence is gone. */
@@ -741,6 +805,20 @@ shutdown_finish (MunityDaemon *self)
   if (self->http != NULL)
     munity_http_server_disconnect (self->http);
   g_clear_object (&self->hub);
+
+  /* Our sockets are closed: the other nodes let their users linger (a
+   * rolling restart makes no userLeft); the database is still needed. */
+  if (self->cluster != NULL)
+    {
+      munity_cluster_stop_async (self->cluster, cluster_left_cb, g_object_ref (self));
+      return;
+    }
+  close_databases (self);
+}
+
+static void
+close_databases (MunityDaemon *self)
+{
   if (self->db != NULL)
     munity_db_close (self->db);
   if (self->migrate_db != NULL)

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "munity-accounts.h"
+#include "munity-cluster.h"
 #include "munity-config.h"
 #include "munity-dbus.h"
 #include "munity-presence.h"
@@ -25,5 +26,8 @@ void          munity_daemon_connect_accounts  (MunityAccounts    *accounts,
                                                MunityPresence    *presence);
 void          munity_daemon_connect_dbus_view (MunityPresence    *presence,
                                                MunityDbusService *dbus);
+void          munity_daemon_connect_cluster   (MunityPresence    *presence,
+                                               MunityAccounts    *accounts,
+                                               MunityCluster     *cluster);
 
 G_END_DECLS

@@ -14,6 +14,14 @@
  * on `done` and returned by db_flush(), which every entry point (GSource
  * callback or public function) calls last, when no connection pointer is
  * held any more.
+ *
+ * LISTEN: one more connection, outside the pool (it never runs queries),
+ * LISTENs on the channels callers name and turns what PQnotifies() gives
+ * into #MunityDb::notification. It reconnects with the pool's backoff and
+ * LISTENs again each time; #MunityDb:listening says whether it currently
+ * does (notifications sent while it did not are lost, so a caller that
+ * sees it come back resynchronises). Notifications on pool connections are
+ * ignored.
  */
 #include "config.h"
 
@@ -69,6 +77,10 @@ typedef struct {
   gboolean flushing;            /* PQflush() returned 1: wait for G_IO_OUT */
   gboolean script_in_flight;    /* a simple-protocol script is running */
   gboolean has_been_up;
+  gboolean is_listener;         /* the LISTEN connection, not in the pool */
+  gboolean listen_sent;         /* its LISTEN statement is in flight */
+  gboolean listen_failed;       /* ... and the server refused it */
+  gboolean listen_again;        /* channels were added while it was in flight */
   /* A cancelled query's cancel request is on its way to the server: the
    * connection takes no query before it arrived, or the request could
    * cancel the next one instead. */
@@ -93,12 +105,37 @@ struct _MunityDb
   GQueue waiters;               /* (owned) (element-type Request): wait_up calls */
   GQueue done;                  /* (owned) (element-type Request): finished, to be returned */
   char *last_error;             /* (owned) (nullable): why the last connection failed */
+  GPtrArray *channels;          /* (owned) (element-type utf8): to LISTEN on */
+  Conn *listener;               /* (owned) (nullable): the LISTEN connection */
+  GQueue notifications;         /* (owned) (element-type Notification): to emit */
 
   gboolean started;
   gboolean closed;
   gboolean up;
   gboolean notify_up;
+  gboolean listening;
+  gboolean notify_listening;
 };
+
+typedef struct {
+  char *channel;                /* (owned) */
+  char *payload;                /* (owned) */
+} Notification;
+
+static void
+notification_free (Notification *note)
+{
+  g_free (note->channel);
+  g_free (note->payload);
+  g_free (note);
+}
+
+enum {
+  SIGNAL_NOTIFICATION,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
 
 enum {
   PROP_0,
@@ -106,6 +143,7 @@ enum {
   PROP_MAX_CONNECTIONS,
   PROP_QUERY_TIMEOUT,
   PROP_UP,
+  PROP_LISTENING,
   N_PROPS
 };
 
@@ -117,6 +155,8 @@ static void conn_connect (Conn *conn);
 static void conn_drop (Conn *conn, const char *reason, gboolean timed_out);
 static void db_update_up (MunityDb *self);
 static void db_flush (MunityDb *self);
+static void listener_set_listening (MunityDb *self, gboolean listening);
+static void listener_send_listen (Conn *conn);
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -438,6 +478,11 @@ conn_drop (Conn       *conn,
   conn->state = CONN_DOWN;
   conn->flushing = FALSE;
   conn->script_in_flight = FALSE;
+  conn->listen_sent = FALSE;
+  conn->listen_failed = FALSE;
+  conn->listen_again = FALSE;
+  if (conn->is_listener)
+    listener_set_listening (self, FALSE);
 
   req = g_steal_pointer (&conn->current);
   if (req != NULL)
@@ -533,6 +578,12 @@ conn_ready (Conn *conn)
   else
     g_debug ("Database connection %u is up", conn->index);
   conn->has_been_up = TRUE;
+
+  if (conn->is_listener)
+    {
+      listener_send_listen (conn);
+      return;
+    }
 
   /* Idle connections are watched too, so that we learn at once when the
    * server goes away, not when the next query fails. */
@@ -693,6 +744,13 @@ conn_take_result (Conn     *conn,
     case PGRES_BAD_RESPONSE:
       if (req != NULL && req->error == NULL)
         req->error = result_error (conn, res);
+      if (conn->listen_sent && !conn->listen_failed)
+        {
+          g_autofree char *line = one_line (PQresultErrorMessage (res));
+
+          g_message ("The database refused LISTEN: %s", line);
+          conn->listen_failed = TRUE;
+        }
       break;
 
     case PGRES_COPY_IN:
@@ -746,6 +804,26 @@ conn_finish_request (Conn *conn)
   if (req != NULL)
     db_complete (self, req);
 
+  if (conn->listen_sent)
+    {
+      gboolean failed = conn->listen_failed;
+
+      conn->listen_sent = FALSE;
+      conn->listen_failed = FALSE;
+      if (failed)
+        {
+          /* Retried with backoff, like a connection that failed. */
+          conn_drop (conn, "LISTEN failed", FALSE);
+          return;
+        }
+      if (conn->listen_again)
+        {
+          listener_send_listen (conn);
+          return;
+        }
+      listener_set_listening (self, TRUE);
+    }
+
   /* (while a cancel request is on its way, cancel_done_cb() does it) */
   if (script && !conn->cancelling && conn_rollback_if_aborted (conn))
     return;
@@ -798,9 +876,79 @@ conn_drain_notifies (Conn *conn)
 
   while ((notify = PQnotifies (conn->pg)) != NULL)
     {
-      g_debug ("Ignoring database notification on channel %s", notify->relname);
+      if (conn->is_listener)
+        {
+          Notification *note = g_new0 (Notification, 1);
+
+          note->channel = g_strdup (notify->relname);
+          note->payload = g_strdup (notify->extra);
+          g_queue_push_tail (&conn->db->notifications, note);
+        }
+      else
+        g_debug ("Ignoring database notification on channel %s", notify->relname);
       PQfreemem (notify);
     }
+}
+
+/* ---- the LISTEN connection ---------------------------------------------- */
+
+static void
+listener_set_listening (MunityDb *self,
+                        gboolean  listening)
+{
+  if (self->listening == listening)
+    return;
+  self->listening = listening;
+  self->notify_listening = TRUE;
+  if (listening)
+    g_debug ("Listening for database notifications");
+  else
+    g_debug ("No longer listening for database notifications");
+}
+
+/* LISTENs on every channel (again: LISTEN twice is harmless). */
+static void
+listener_send_listen (Conn *conn)
+{
+  MunityDb *self = conn->db;
+  g_autoptr(GString) sql = g_string_new (NULL);
+
+  for (guint i = 0; i < self->channels->len; i++)
+    {
+      char *quoted = PQescapeIdentifier (conn->pg, self->channels->pdata[i],
+                                         strlen (self->channels->pdata[i]));
+      if (quoted == NULL)
+        {
+          conn_drop (conn, PQerrorMessage (conn->pg), FALSE);
+          return;
+        }
+      g_string_append_printf (sql, "LISTEN %s;", quoted);
+      PQfreemem (quoted);
+    }
+
+  conn->listen_again = FALSE;
+  conn->listen_sent = TRUE;
+  conn->listen_failed = FALSE;
+  conn_send_internal (conn, sql->str);
+}
+
+static void
+listener_start (MunityDb *self)
+{
+  Conn *conn;
+
+  if (self->listener != NULL)
+    return;
+
+  conn = g_new0 (Conn, 1);
+  conn->db = self;
+  conn->index = self->max_connections;  /* numbered after the pool's */
+  conn->state = CONN_DOWN;
+  conn->io_fd = -1;
+  conn->next_delay_ms = self->backoff_initial_ms;
+  conn->is_listener = TRUE;
+  self->listener = conn;
+  conn_connect (conn);
 }
 
 static gboolean
@@ -930,10 +1078,29 @@ db_flush (MunityDb *self)
     {
       Request *req;
 
+      Notification *note;
+
       if (self->notify_up)
         {
           self->notify_up = FALSE;
           g_object_notify_by_pspec (G_OBJECT (self), props[PROP_UP]);
+          continue;
+        }
+
+      /* Notifications received before the connection was lost come
+       * first; "listening" goes FALSE after them. */
+      note = g_queue_pop_head (&self->notifications);
+      if (note != NULL)
+        {
+          g_signal_emit (self, signals[SIGNAL_NOTIFICATION], 0, note->channel, note->payload);
+          notification_free (note);
+          continue;
+        }
+
+      if (self->notify_listening)
+        {
+          self->notify_listening = FALSE;
+          g_object_notify_by_pspec (G_OBJECT (self), props[PROP_LISTENING]);
           continue;
         }
 
@@ -966,6 +1133,8 @@ db_close_internal (MunityDb *self)
         }
     }
   g_ptr_array_set_size (self->conns, 0);
+  g_clear_pointer (&self->listener, conn_free);
+  listener_set_listening (self, FALSE);
 
   while ((req = g_queue_pop_head (&self->queue)) != NULL)
     {
@@ -1084,6 +1253,7 @@ munity_db_dispose (GObject *object)
    * here; be tidy anyway. */
   while ((req = g_queue_pop_head (&self->done)) != NULL)
     request_free (req);
+  g_queue_clear_full (&self->notifications, (GDestroyNotify) notification_free);
 
   G_OBJECT_CLASS (munity_db_parent_class)->dispose (object);
 }
@@ -1094,6 +1264,7 @@ munity_db_finalize (GObject *object)
   MunityDb *self = MUNITY_DB (object);
 
   g_clear_pointer (&self->conns, g_ptr_array_unref);
+  g_clear_pointer (&self->channels, g_ptr_array_unref);
   g_clear_pointer (&self->context, g_main_context_unref);
   g_free (self->conninfo);
   g_free (self->last_error);
@@ -1123,6 +1294,9 @@ munity_db_get_property (GObject    *object,
     case PROP_UP:
       g_value_set_boolean (value, self->up);
       break;
+    case PROP_LISTENING:
+      g_value_set_boolean (value, self->listening);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1150,6 +1324,7 @@ munity_db_set_property (GObject      *object,
       munity_db_set_query_timeout (self, g_value_get_uint (value));
       break;
     case PROP_UP:
+    case PROP_LISTENING:
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1210,7 +1385,33 @@ munity_db_class_init (MunityDbClass *klass)
                           FALSE,
                           G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
 
+  /**
+   * MunityDb:listening:
+   *
+   * Whether the LISTEN connection is up and listening on every channel
+   * given to [method@Munity.Db.listen]. Notified when it changes: FALSE
+   * when the connection is lost (notifications may have been missed),
+   * TRUE once LISTEN succeeded on the new one.
+   */
+  props[PROP_LISTENING] =
+    g_param_spec_boolean ("listening", NULL, NULL,
+                          FALSE,
+                          G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
   g_object_class_install_properties (object_class, N_PROPS, props);
+
+  /**
+   * MunityDb::notification:
+   * @self: the database
+   * @channel: the channel it was sent on
+   * @payload: its payload, possibly empty
+   *
+   * A NOTIFY on a channel given to [method@Munity.Db.listen], in the order
+   * the server delivered them.
+   */
+  signals[SIGNAL_NOTIFICATION] =
+    g_signal_new ("notification", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_STRING);
 }
 
 static void
@@ -1225,6 +1426,8 @@ munity_db_init (MunityDb *self)
   g_queue_init (&self->queue);
   g_queue_init (&self->waiters);
   g_queue_init (&self->done);
+  g_queue_init (&self->notifications);
+  self->channels = g_ptr_array_new_with_free_func (g_free);
 }
 
 /* ---- public API ------------------------------------------------------- */
@@ -1341,8 +1544,65 @@ munity_db_start (MunityDb *self)
 
   for (guint i = 0; i < self->conns->len; i++)
     conn_connect (self->conns->pdata[i]);
+  if (self->channels->len > 0)
+    listener_start (self);
 
   db_flush (self);
+}
+
+/**
+ * munity_db_listen:
+ * @self: a #MunityDb
+ * @channel: a channel name
+ *
+ * LISTENs on @channel on the LISTEN connection (opened on first use, kept
+ * apart from the query pool), now and after every reconnection, and emits
+ * #MunityDb::notification for what arrives there. Watch
+ * #MunityDb:listening to know when notifications may have been missed.
+ */
+void
+munity_db_listen (MunityDb   *self,
+                  const char *channel)
+{
+  g_return_if_fail (MUNITY_IS_DB (self));
+  g_return_if_fail (channel != NULL && *channel != '\0');
+
+  if (self->closed)
+    return;
+  for (guint i = 0; i < self->channels->len; i++)
+    if (g_str_equal (self->channels->pdata[i], channel))
+      return;
+  g_ptr_array_add (self->channels, g_strdup (channel));
+
+  if (!self->started)
+    return;
+
+  if (self->listener == NULL)
+    listener_start (self);
+  else if (self->listener->state == CONN_IDLE)
+    {
+      listener_set_listening (self, FALSE);
+      listener_send_listen (self->listener);
+    }
+  else if (self->listener->listen_sent)
+    self->listener->listen_again = TRUE;
+  /* (connecting or down: it LISTENs on everything once up) */
+
+  db_flush (self);
+}
+
+/**
+ * munity_db_is_listening:
+ * @self: a #MunityDb
+ *
+ * Returns: the #MunityDb:listening property
+ */
+gboolean
+munity_db_is_listening (MunityDb *self)
+{
+  g_return_val_if_fail (MUNITY_IS_DB (self), FALSE);
+
+  return self->listening;
 }
 
 /**

@@ -27,6 +27,10 @@ void        munity_db_start              (MunityDb            *self);
 void        munity_db_close              (MunityDb            *self);
 gboolean    munity_db_is_up              (MunityDb            *self);
 
+void        munity_db_listen             (MunityDb            *self,
+                                          const char          *channel);
+gboolean    munity_db_is_listening       (MunityDb            *self);
+
 void        munity_db_wait_up_async      (MunityDb            *self,
                                           guint                timeout_ms,
                                           GCancellable        *cancellable,

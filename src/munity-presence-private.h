@@ -43,5 +43,7 @@ void        munity_user_set_linger_link   (MunityUser     *self,
 gboolean    munity_socket_is_attached     (MunitySocket   *self);
 void        munity_socket_set_attached    (MunitySocket   *self,
                                            gboolean        attached);
+void        munity_socket_set_ended       (MunitySocket   *self,
+                                           gboolean        ended);
 
 G_END_DECLS

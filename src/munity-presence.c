@@ -10,7 +10,10 @@
 /**
  * MunityPresence:
  *
- * The one truth of who is online. A user is online from their first socket
+ * The one truth of who is online, for the whole cluster: sockets of other
+ * nodes (munity_socket_new_remote()) count like this munityd's own, so a
+ * user with tabs on two nodes is online once and the grace covers their
+ * last socket anywhere. A user is online from their first socket
  * until their last socket has been gone for the grace period (unless they
  * were disconnected or logged out, which leaves at once). Emits
  * #MunityPresence::user-joined, #MunityPresence::user-left,
@@ -587,9 +590,112 @@ close_sockets (MunityPresence *self,
 
   for (guint i = 0; i < sockets->len; i++)
     {
+      munity_socket_set_ended (sockets->pdata[i], TRUE);
       if (detach_socket (self, sockets->pdata[i], &owner))
         munity_socket_request_close (sockets->pdata[i], code, reason);
     }
+
+  return sockets->len;
+}
+
+/* Takes one socket out for good: its user leaves at once if it was their
+ * last. A close is requested when @code is not 0. */
+static void
+end_socket (MunityPresence *self,
+            MunitySocket   *socket,
+            guint           code,
+            const char     *reason)
+{
+  MunityUser *user = NULL;
+
+  munity_socket_set_ended (socket, TRUE);
+  g_object_ref (socket);
+  if (detach_socket (self, socket, &user))
+    {
+      g_object_ref (user);
+      if (code != 0)
+        munity_socket_request_close (socket, code, reason);
+      /* A handler may have removed the user meanwhile. */
+      if (munity_user_get_n_sockets (user) == 0 && munity_user_get_order_link (user) != NULL)
+        remove_user (self, user);
+      g_object_unref (user);
+    }
+  g_object_unref (socket);
+}
+
+/**
+ * munity_presence_drop_socket:
+ * @self: the presence
+ * @socket: a socket of the model
+ *
+ * Removes a socket without grace: if it was the user's last, the user
+ * leaves at once. For sockets whose end must not look like a reload: those
+ * of a dead node, or those another node closed by logout or disconnect.
+ * Removing a socket that is not in the model does nothing.
+ */
+void
+munity_presence_drop_socket (MunityPresence *self,
+                             MunitySocket   *socket)
+{
+  g_return_if_fail (MUNITY_IS_PRESENCE (self));
+
+  end_socket (self, socket, 0, NULL);
+}
+
+/**
+ * munity_presence_end_socket:
+ * @self: the presence
+ * @socket: a socket of the model
+ * @close_code: the close code to ask for
+ * @reason: the close reason
+ *
+ * Closes one socket as munity_presence_end_session() or
+ * munity_presence_disconnect_user() would (another node asked for it): the
+ * socket leaves the model, #MunitySocket::close-requested is emitted, and
+ * the user leaves at once if they have no socket left.
+ */
+void
+munity_presence_end_socket (MunityPresence *self,
+                            MunitySocket   *socket,
+                            guint           close_code,
+                            const char     *reason)
+{
+  g_return_if_fail (MUNITY_IS_PRESENCE (self));
+
+  end_socket (self, socket, close_code, reason);
+}
+
+/**
+ * munity_presence_remove_node_sockets:
+ * @self: the presence
+ * @node_id: a cluster node (not 0)
+ *
+ * Drops every socket held by a node that died (see
+ * munity_presence_drop_socket()): its users who have no socket elsewhere
+ * leave at once, without grace.
+ *
+ * Returns: how many sockets were dropped
+ */
+guint
+munity_presence_remove_node_sockets (MunityPresence *self,
+                                     gint64          node_id)
+{
+  g_autoptr(GPtrArray) sockets = g_ptr_array_new_with_free_func (g_object_unref);
+
+  g_return_val_if_fail (MUNITY_IS_PRESENCE (self), 0);
+  g_return_val_if_fail (node_id != 0, 0);
+
+  for (GList *l = self->order.head; l != NULL; l = l->next)
+    {
+      GPtrArray *current = munity_user_get_sockets (l->data);
+
+      for (guint i = 0; i < current->len; i++)
+        if (munity_socket_get_node_id (current->pdata[i]) == node_id)
+          g_ptr_array_add (sockets, g_object_ref (current->pdata[i]));
+    }
+
+  for (guint i = 0; i < sockets->len; i++)
+    end_socket (self, sockets->pdata[i], 0, NULL);
 
   return sockets->len;
 }

@@ -37,6 +37,14 @@ MunityUser     *munity_presence_add_socket        (MunityPresence  *self,
                                                    MunityUserInfo  *info);
 void            munity_presence_remove_socket     (MunityPresence  *self,
                                                    MunitySocket    *socket);
+void            munity_presence_drop_socket       (MunityPresence  *self,
+                                                   MunitySocket    *socket);
+void            munity_presence_end_socket        (MunityPresence  *self,
+                                                   MunitySocket    *socket,
+                                                   guint            close_code,
+                                                   const char      *reason);
+guint           munity_presence_remove_node_sockets (MunityPresence *self,
+                                                     gint64          node_id);
 guint           munity_presence_disconnect_user   (MunityPresence  *self,
                                                    gint64           user_id,
                                                    guint            close_code);

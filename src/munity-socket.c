@@ -14,8 +14,9 @@
  * and a random id. The transport that owns the real connection listens to
  * #MunitySocket::close-requested; the model itself does no I/O.
  *
- * The id only names the socket in log lines (munity-ws-hub.c); it is not
- * sent to clients nor shown on D-Bus, and nothing looks a socket up by it.
+ * The id names the socket in log lines (munity-ws-hub.c) and, in a
+ * cluster, in the table of sockets and the notifications between nodes
+ * (munity-cluster.c); it is not sent to clients nor shown on D-Bus.
  * So it needs to be unique, not secret: it comes from GLib's generator
  * (not a cryptographic one, and none is needed here), which keeps the
  * model free of libsodium. Its form is unchanged: 32 hexadecimal digits,
@@ -28,7 +29,9 @@ struct _MunitySocket
   char      id[33];    /* 128 random bits in hex */
   gint64    user_id;
   char     *session;   /* (owned) (nullable) the session's token hash */
+  gint64    node_id;   /* 0: held by this munityd; else the cluster node's id */
   gboolean  attached;  /* in the presence model */
+  gboolean  ended;     /* removed by the model itself (logout, disconnect) */
 };
 
 G_DEFINE_FINAL_TYPE (MunitySocket, munity_socket, G_TYPE_OBJECT)
@@ -95,6 +98,64 @@ munity_socket_new (gint64      user_id,
 }
 
 /**
+ * munity_socket_new_remote:
+ * @node_id: the cluster node that holds the socket (not 0)
+ * @id: the socket's id on that node
+ * @user_id: the user the socket belongs to
+ * @session: (nullable): the session that opened it (its token hash)
+ *
+ * A socket held by another node of the cluster: the model counts it like
+ * its own, and a close it requests is relayed to that node.
+ *
+ * Returns: (transfer full): a new remote socket that keeps @id
+ */
+MunitySocket *
+munity_socket_new_remote (gint64      node_id,
+                          const char *id,
+                          gint64      user_id,
+                          const char *session)
+{
+  MunitySocket *self;
+
+  g_return_val_if_fail (node_id != 0, NULL);
+  g_return_val_if_fail (id != NULL, NULL);
+
+  self = munity_socket_new (user_id, session);
+  self->node_id = node_id;
+  g_strlcpy (self->id, id, sizeof self->id);
+  return self;
+}
+
+/**
+ * munity_socket_get_node_id:
+ * @self: a socket
+ *
+ * Returns: 0 for a socket of this munityd, else the id of the cluster
+ *   node that holds it
+ */
+gint64
+munity_socket_get_node_id (MunitySocket *self)
+{
+  return self->node_id;
+}
+
+/**
+ * munity_socket_get_ended:
+ * @self: a socket
+ *
+ * Whether the model itself took the socket out (a logout, a disconnect, a
+ * dead node) rather than the socket closing: its user does not linger for
+ * it. Meaningful in #MunityPresence::socket-removed handlers.
+ *
+ * Returns: %TRUE if the model ended the socket
+ */
+gboolean
+munity_socket_get_ended (MunitySocket *self)
+{
+  return self->ended;
+}
+
+/**
  * munity_socket_get_id:
  * @self: a socket
  *
@@ -158,4 +219,11 @@ munity_socket_set_attached (MunitySocket *self,
                             gboolean      attached)
 {
   self->attached = attached;
+}
+
+void
+munity_socket_set_ended (MunitySocket *self,
+                         gboolean      ended)
+{
+  self->ended = ended;
 }

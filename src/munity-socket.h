@@ -23,7 +23,13 @@ G_DECLARE_FINAL_TYPE (MunitySocket, munity_socket, MUNITY, SOCKET, GObject)
 
 MunitySocket *munity_socket_new             (gint64        user_id,
                                              const char   *session);
+MunitySocket *munity_socket_new_remote      (gint64        node_id,
+                                             const char   *id,
+                                             gint64        user_id,
+                                             const char   *session);
 const char   *munity_socket_get_id          (MunitySocket *self);
+gint64        munity_socket_get_node_id     (MunitySocket *self);
+gboolean      munity_socket_get_ended       (MunitySocket *self);
 gint64        munity_socket_get_user_id     (MunitySocket *self);
 const char   *munity_socket_get_session     (MunitySocket *self);
 void          munity_socket_request_close   (MunitySocket *self,

@@ -158,6 +158,94 @@ db_free_checked (MunityDb *db)
   g_assert_null (weak);
 }
 
+/* ---- LISTEN ----------------------------------------------------------- */
+
+typedef struct {
+  GPtrArray *payloads;    /* of char*, in arrival order */
+  GString   *listening;   /* "F" / "T" per change of MunityDb:listening */
+} Heard;
+
+static void
+on_notification (MunityDb *db, const char *channel, const char *payload, Heard *heard)
+{
+  g_ptr_array_add (heard->payloads, g_strdup_printf ("%s:%s", channel, payload));
+}
+
+static void
+on_listening (MunityDb *db, GParamSpec *pspec, Heard *heard)
+{
+  g_string_append_c (heard->listening, munity_db_is_listening (db) ? 'T' : 'F');
+}
+
+static gboolean
+is_listening (gpointer data)
+{
+  return munity_db_is_listening (data);
+}
+
+static Heard *heard_wait;
+static guint heard_wait_n;
+
+static gboolean
+heard_enough (gpointer data)
+{
+  return heard_wait->payloads->len >= heard_wait_n;
+}
+
+static void
+test_listen (void)
+{
+  g_autoptr(MunityDb) db = db_new_up (1);
+  g_autoptr(MunityDb) other = db_new_up (1);
+  g_autofree char *pid = NULL;
+  g_autofree char *killed = NULL;
+  Heard heard = { g_ptr_array_new_with_free_func (g_free), g_string_new (NULL) };
+
+  g_signal_connect (db, "notification", G_CALLBACK (on_notification), &heard);
+  g_signal_connect (db, "notify::listening", G_CALLBACK (on_listening), &heard);
+  g_assert_false (munity_db_is_listening (db));
+  munity_db_listen (db, "munity_test");
+  munity_db_listen (db, "Munity Other");
+  g_assert_true (loop_until (is_listening, db, 10000));
+
+  /* Sent from another connection, in order, on both channels; a
+   * notification on the pool's own connection is not one of ours. */
+  g_free (query_value (other, "SELECT pg_notify('munity_test', 'one')::text || pg_notify('Munity Other', 'two')::text"));
+  g_free (query_value (other, "SELECT pg_notify('munity_test', 'three')::text"));
+  g_free (query_value (other, "SELECT pg_notify('not_ours', 'x')::text"));
+  heard_wait = &heard;
+  heard_wait_n = 3;
+  g_assert_true (loop_until (heard_enough, NULL, 10000));
+  spin (100);
+  g_assert_cmpuint (heard.payloads->len, ==, 3);
+  g_assert_cmpstr (heard.payloads->pdata[0], ==, "munity_test:one");
+  g_assert_cmpstr (heard.payloads->pdata[1], ==, "Munity Other:two");
+  g_assert_cmpstr (heard.payloads->pdata[2], ==, "munity_test:three");
+
+  /* The server ends the listening backend: listening goes FALSE, then
+   * TRUE again on a new connection that LISTENs on both channels. */
+  pid = query_value (other, "SELECT pid::text FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()");
+  g_assert_cmpstr (heard.listening->str, ==, "T");
+  killed = query_value (other, "SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_activity "
+                               "WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()");
+  g_assert_cmpstr (killed, ==, "1");
+  for (int i = 0; i < 500 && strcmp (heard.listening->str, "TFT") != 0; i++)
+    spin (10);
+  g_assert_cmpstr (heard.listening->str, ==, "TFT");
+  g_assert_true (munity_db_is_up (db));
+
+  g_free (query_value (other, "SELECT pg_notify('Munity Other', 'four')::text"));
+  heard_wait_n = 4;
+  g_assert_true (loop_until (heard_enough, NULL, 10000));
+  g_assert_cmpstr (heard.payloads->pdata[3], ==, "Munity Other:four");
+
+  g_signal_handlers_disconnect_by_data (db, &heard);
+  db_free_checked (g_steal_pointer (&db));
+  db_free_checked (g_steal_pointer (&other));
+  g_ptr_array_unref (heard.payloads);
+  g_string_free (heard.listening, TRUE);
+}
+
 /* ---- MunityDb --------------------------------------------------------- */
 
 static void
@@ -1210,6 +1298,7 @@ main (int   argc,
   g_test_add_func ("/db/script/several-statements", test_exec_script);
   g_test_add_func ("/db/server/stop-and-restart", test_server_restart);
   g_test_add_func ("/db/server/unreachable", test_unreachable);
+  g_test_add_func ("/db/listen/notify-and-reconnect", test_listen);
   g_test_add_func ("/db/conninfo/validate", test_bad_conninfo);
   g_test_add_func ("/accounts/signals-reach-presence", test_accounts_reach_presence);
   g_test_add_func ("/accounts/register/cancelled-does-not-hash", test_cancelled_register_does_not_hash);

@@ -743,6 +743,169 @@ test_update_real_timer (void)
   g_assert_cmpstr (munity_user_get_first (munity_presence_lookup_user (presence, 5)), ==, "Second");
 }
 
+/* ---- cluster: sockets of other nodes ----------------------------------- */
+
+static MunitySocket *
+open_remote (Fixture *f, gint64 node, const char *id, gint64 user, const char *session)
+{
+  MunitySocket *socket = munity_socket_new_remote (node, id, user, session);
+  munity_presence_add_socket (f->presence, socket, user_info (f, user));
+  return socket;
+}
+
+typedef struct {
+  guint n_local;
+  guint n_remote;
+  guint n_ended;
+} SocketCounts;
+
+static void
+count_removed (MunityPresence *presence, MunityUser *user, MunitySocket *socket, SocketCounts *counts)
+{
+  if (munity_socket_get_node_id (socket) == 0)
+    counts->n_local++;
+  else
+    counts->n_remote++;
+  if (munity_socket_get_ended (socket))
+    counts->n_ended++;
+}
+
+static void
+count_close (MunitySocket *socket, guint code, const char *reason, guint *n)
+{
+  g_assert_cmpuint (code, ==, MUNITY_CLOSE_LOGGED_OUT);
+  (*n)++;
+}
+
+static void
+test_remote_keeps_id (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) local = open_socket (f, 1, "a");
+  g_autoptr(MunitySocket) remote = open_remote (f, 7, "0123456789abcdef0123456789abcdef", 1, "b");
+
+  g_assert_cmpint (munity_socket_get_node_id (local), ==, 0);
+  g_assert_cmpint (munity_socket_get_node_id (remote), ==, 7);
+  g_assert_cmpstr (munity_socket_get_id (remote), ==, "0123456789abcdef0123456789abcdef");
+  g_assert_cmpstr (munity_socket_get_session (remote), ==, "b");
+  /* A tab on this node and one on node 7: online once, two sockets. */
+  g_assert_cmpstr (f->events->str, ==, "J1 +1 +1 ");
+  g_assert_cmpuint (munity_presence_get_n_users (f->presence), ==, 1);
+  g_assert_cmpuint (munity_presence_get_n_sockets (f->presence), ==, 2);
+}
+
+static void
+test_remote_last_socket_in_cluster (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) local = open_socket (f, 1, "a");
+  g_autoptr(MunitySocket) remote = open_remote (f, 7, "r1", 1, "b");
+
+  munity_presence_remove_socket (f->presence, local);
+  advance (f, 5000);
+  g_assert_nonnull (munity_presence_lookup_user (f->presence, 1));
+  /* The grace covers the user's last socket anywhere. */
+  munity_presence_remove_socket (f->presence, remote);
+  advance (f, 1999);
+  g_assert_nonnull (munity_presence_lookup_user (f->presence, 1));
+  advance (f, 1);
+  g_assert_null (munity_presence_lookup_user (f->presence, 1));
+  g_assert_cmpstr (f->events->str, ==, "J1 +1 +1 -1 -1 L1 ");
+  g_assert_cmpuint (f->violations, ==, 0);
+}
+
+static void
+test_remote_node_dies (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) a = open_remote (f, 7, "r1", 1, "a");
+  g_autoptr(MunitySocket) b = open_remote (f, 7, "r2", 2, "b");
+  g_autoptr(MunitySocket) c = open_remote (f, 8, "r3", 2, "c");
+  g_autoptr(MunitySocket) d = open_remote (f, 7, "r4", 3, "d");
+  g_autoptr(MunitySocket) local = open_socket (f, 3, "e");
+  SocketCounts counts = { 0, };
+
+  g_signal_connect (f->presence, "socket-removed", G_CALLBACK (count_removed), &counts);
+  g_string_truncate (f->events, 0);
+  g_assert_cmpuint (munity_presence_remove_node_sockets (f->presence, 7), ==, 3);
+  /* User 1 had nothing elsewhere: gone at once, no grace; 2 and 3 have a
+   * socket on node 8 or here. */
+  g_assert_null (munity_presence_lookup_user (f->presence, 1));
+  g_assert_nonnull (munity_presence_lookup_user (f->presence, 2));
+  g_assert_nonnull (munity_presence_lookup_user (f->presence, 3));
+  g_assert_cmpstr (f->events->str, ==, "-1 L1 -2 -3 ");
+  g_assert_cmpuint (counts.n_remote, ==, 3);
+  g_assert_cmpuint (counts.n_ended, ==, 3);
+  g_assert_cmpuint (munity_presence_get_n_sockets (f->presence), ==, 2);
+  g_assert_cmpuint (munity_presence_remove_node_sockets (f->presence, 7), ==, 0);
+  g_assert_cmpuint (f->violations, ==, 0);
+}
+
+static void
+test_remote_drop_keeps_lingering_others (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) local = open_socket (f, 1, "a");
+  g_autoptr(MunitySocket) remote = open_remote (f, 7, "r1", 1, "b");
+
+  /* Closed here (grace), then the other node's socket is dropped: the
+   * user had no socket left, so they leave at once. */
+  munity_presence_remove_socket (f->presence, local);
+  munity_presence_drop_socket (f->presence, remote);
+  g_assert_null (munity_presence_lookup_user (f->presence, 1));
+  munity_presence_drop_socket (f->presence, remote);
+  g_assert_cmpstr (f->events->str, ==, "J1 +1 +1 -1 -1 L1 ");
+}
+
+static void
+test_remote_logout_relays (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) local = open_socket (f, 1, "s");
+  g_autoptr(MunitySocket) remote = open_remote (f, 7, "r1", 1, "s");
+  g_autoptr(MunitySocket) other = open_remote (f, 7, "r2", 1, "t");
+  SocketCounts counts = { 0, };
+  guint closes = 0;
+
+  g_signal_connect (f->presence, "socket-removed", G_CALLBACK (count_removed), &counts);
+  g_signal_connect (local, "close-requested", G_CALLBACK (count_close), &closes);
+  g_signal_connect (remote, "close-requested", G_CALLBACK (count_close), &closes);
+  /* The remote socket of the session is asked to close too: the cluster
+   * relays that to the node that holds it. */
+  g_assert_cmpuint (munity_presence_end_session (f->presence, 1, "s"), ==, 2);
+  g_assert_cmpuint (closes, ==, 2);
+  g_assert_cmpuint (counts.n_local, ==, 1);
+  g_assert_cmpuint (counts.n_remote, ==, 1);
+  g_assert_cmpuint (counts.n_ended, ==, 2);
+  g_assert_nonnull (munity_presence_lookup_user (f->presence, 1));
+  g_assert_false (munity_socket_get_ended (other));
+}
+
+static void
+test_remote_disconnect_counts_cluster (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) local = open_socket (f, 1, "s");
+  g_autoptr(MunitySocket) r1 = open_remote (f, 7, "r1", 1, "t");
+  g_autoptr(MunitySocket) r2 = open_remote (f, 8, "r2", 1, "u");
+
+  g_assert_cmpuint (munity_presence_disconnect_user (f->presence, 1, MUNITY_CLOSE_DISCONNECTED), ==, 3);
+  g_assert_true (munity_socket_get_ended (r1) && munity_socket_get_ended (r2));
+  g_assert_null (munity_presence_lookup_user (f->presence, 1));
+}
+
+static void
+test_end_socket_relayed_close (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) a = open_socket (f, 1, "s");
+  g_autoptr(MunitySocket) b = open_socket (f, 1, "t");
+  guint closes = 0;
+
+  g_signal_connect (a, "close-requested", G_CALLBACK (count_close), &closes);
+  g_signal_connect (b, "close-requested", G_CALLBACK (count_close), &closes);
+  munity_presence_end_socket (f->presence, a, MUNITY_CLOSE_LOGGED_OUT, "logged out");
+  g_assert_nonnull (munity_presence_lookup_user (f->presence, 1));
+  munity_presence_end_socket (f->presence, b, MUNITY_CLOSE_LOGGED_OUT, "logged out");
+  /* Its last socket ended, not closed: no grace. */
+  g_assert_null (munity_presence_lookup_user (f->presence, 1));
+  g_assert_cmpuint (closes, ==, 2);
+  g_assert_cmpstr (f->events->str, ==, "J1 +1 +1 -1 -1 L1 ");
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -770,6 +933,13 @@ main (int   argc,
   ADD ("/presence/update/interval-zero", test_update_interval_zero);
   ADD ("/presence/update/told-twice", test_update_told_twice);
   ADD ("/presence/logout/told-twice", test_logout_told_twice);
+  ADD ("/presence/cluster/remote-keeps-id", test_remote_keeps_id);
+  ADD ("/presence/cluster/grace-covers-last-socket-anywhere", test_remote_last_socket_in_cluster);
+  ADD ("/presence/cluster/node-dies", test_remote_node_dies);
+  ADD ("/presence/cluster/drop-after-local-close", test_remote_drop_keeps_lingering_others);
+  ADD ("/presence/cluster/logout-relays", test_remote_logout_relays);
+  ADD ("/presence/cluster/disconnect-counts-cluster", test_remote_disconnect_counts_cluster);
+  ADD ("/presence/cluster/end-socket", test_end_socket_relayed_close);
 #undef ADD
   g_test_add_func ("/presence/grace/zero", test_zero_grace_leaves_at_once);
   g_test_add_func ("/presence/grace/real-timer", test_real_timer);
