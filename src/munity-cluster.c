@@ -201,6 +201,7 @@ struct _MunityCluster
   GHashTable      *nodes;       /* id (in Node) → Node (owned) */
   GQueue           fifo;        /* (owned) of Entry */
   GHashTable      *wanted;      /* user ids (owned gint64 *) to fetch */
+  GHashTable      *fetching;    /* (nullable) the same, of the fetch in flight */
   GHashTable      *cache;       /* id (in info) → MunityUserInfo (owned), fetched */
   guint            fetch_next_gen;
   guint            fetch_done_gen;
@@ -286,6 +287,7 @@ munity_cluster_dispose (GObject *object)
   g_clear_pointer (&self->local, g_hash_table_unref);
   g_clear_pointer (&self->nodes, g_hash_table_unref);
   g_clear_pointer (&self->wanted, g_hash_table_unref);
+  g_clear_pointer (&self->fetching, g_hash_table_unref);
   g_clear_pointer (&self->cache, g_hash_table_unref);
   g_clear_object (&self->stop_task);
   g_clear_object (&self->accounts);
@@ -805,6 +807,7 @@ fetch_cb (GObject      *source,
   g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) users = munity_accounts_get_users_finish (MUNITY_ACCOUNTS (source), result, &error);
   guint gen = self->fetch_next_gen - 1;
+  g_autoptr(GHashTable) fetching = g_steal_pointer (&self->fetching);
 
   self->fetch_in_flight = FALSE;
   if (self->stopping || is_cancelled (error))
@@ -812,7 +815,16 @@ fetch_cb (GObject      *source,
 
   if (users == NULL)
     {
-      /* The ids are still wanted (see fetch_start): try again. */
+      GHashTableIter iter;
+      gpointer id;
+
+      /* Wanted again, by the next fetch: its entries wait for it. */
+      g_hash_table_iter_init (&iter, fetching);
+      while (g_hash_table_iter_next (&iter, &id, NULL))
+        {
+          g_hash_table_iter_steal (&iter);
+          g_hash_table_add (self->wanted, id);
+        }
       g_debug ("Cannot fetch users for the cluster: %s", error->message);
       schedule_retry (self);
       return;
@@ -837,17 +849,19 @@ fetch_start (MunityCluster *self)
   if (self->fetch_in_flight || g_hash_table_size (self->wanted) == 0 || self->stopping)
     return;
 
-  ids = g_array_sized_new (FALSE, FALSE, sizeof (gint64), g_hash_table_size (self->wanted));
-  g_hash_table_iter_init (&iter, self->wanted);
+  /* What is wanted from now on belongs to the next fetch — also what
+   * the query below wants: it may read notifications before it returns.
+   * Kept until the answer, so that a failed fetch is retried. */
+  self->fetching = g_steal_pointer (&self->wanted);
+  self->wanted = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
+  ids = g_array_sized_new (FALSE, FALSE, sizeof (gint64), g_hash_table_size (self->fetching));
+  g_hash_table_iter_init (&iter, self->fetching);
   while (g_hash_table_iter_next (&iter, (gpointer *) &id, NULL))
     g_array_append_val (ids, *id);
-  /* Kept until the answer: a failed fetch is simply retried. */
   self->fetch_in_flight = TRUE;
   self->fetch_next_gen++;
   munity_accounts_get_users_async (self->accounts, (const gint64 *) ids->data, ids->len, NULL,
                                    fetch_cb, g_object_ref (self));
-  /* What is wanted from now on belongs to the next fetch. */
-  g_hash_table_remove_all (self->wanted);
 }
 
 /* Applies the FIFO to the model, in order, until its head has to wait. */
