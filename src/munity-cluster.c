@@ -12,7 +12,7 @@
 /* Heartbeats and the reaper run this often; a node whose heartbeat is
  * older than DEAD_AFTER (the database's clock) is dead, so its users leave
  * at most DEAD_AFTER + HEARTBEAT_MS after its last heartbeat. */
-#define HEARTBEAT_MS 2000
+#define HEARTBEAT_MS 1000
 #define DEAD_AFTER "10 seconds"
 /* PostgreSQL refuses payloads of 8000 bytes or more; leave room for the
  * header the statement puts in front. */
