@@ -1650,12 +1650,14 @@ nodes_read (MunityCluster *self,
             const GError  *error,
             gpointer       data)
 {
+  int n_rows = res != NULL ? PQntuples (res) : 0;
+
   if (res == NULL)
     g_debug ("Cannot read the cluster's nodes: %s", error->message);
   else
     {
       g_array_set_size (self->node_rows, 0);
-      for (int r = 0; r < PQntuples (res); r++)
+      for (int r = 0; r < n_rows; r++)
         {
           NodeRow row = { g_ascii_strtoll (PQgetvalue (res, r, 0), NULL, 10),
                           g_strdup (PQgetvalue (res, r, 1)),

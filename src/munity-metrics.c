@@ -20,22 +20,11 @@ struct _MunityMetrics
   GHashTable *http_requests;  /* (owned) status code → guint64 count */
   GHashTable *events_sent;    /* (owned) event name (owned) → guint64 count */
   GHashTable *gauges;         /* (owned) metric name (owned) → gint64 value */
-  GHashTable *families;       /* (owned) metric name (owned) → Family (owned) */
+  /* Gauges with a label, such as munity_node_sockets{node="web1:8080"}:
+   * metric name (owned) → GHashTable (owned) of the label pair as
+   * rendered, `node="web1:8080"` (owned) → gint64 value (owned). */
+  GHashTable *families;
 };
-
-/* A gauge with one label, such as munity_node_sockets{node="web1:8080"}. */
-typedef struct {
-  char       *label;          /* (owned) */
-  GHashTable *values;         /* (owned) label value (owned) → gint64 value (owned) */
-} Family;
-
-static void
-family_free (Family *family)
-{
-  g_free (family->label);
-  g_hash_table_unref (family->values);
-  g_free (family);
-}
 
 G_DEFINE_FINAL_TYPE (MunityMetrics, munity_metrics, G_TYPE_OBJECT)
 
@@ -64,7 +53,7 @@ munity_metrics_init (MunityMetrics *self)
   self->http_requests = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
   self->events_sent = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->gauges = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  self->families = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) family_free);
+  self->families = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_hash_table_unref);
 }
 
 /**
@@ -137,6 +126,22 @@ munity_metrics_set_gauge (MunityMetrics *self,
   g_hash_table_insert (self->gauges, g_strdup (name), g_memdup2 (&value, sizeof value));
 }
 
+/* A label value in the text format: backslash, quote and newline escaped. */
+static void
+append_label_value (GString    *out,
+                    const char *value)
+{
+  for (const char *p = value; *p != '\0'; p++)
+    {
+      if (*p == '\\' || *p == '"')
+        g_string_append_c (out, '\\');
+      if (*p == '\n')
+        g_string_append (out, "\\n");
+      else
+        g_string_append_c (out, *p);
+    }
+}
+
 /**
  * munity_metrics_set_labelled_gauges:
  * @self: the metrics
@@ -157,29 +162,18 @@ munity_metrics_set_labelled_gauges (MunityMetrics      *self,
                                     const char * const *label_values,
                                     const gint64       *values)
 {
-  Family *family = g_new0 (Family, 1);
+  GHashTable *family = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
 
-  family->label = g_strdup (label);
-  family->values = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   for (guint i = 0; i < n; i++)
-    g_hash_table_insert (family->values, g_strdup (label_values[i]), g_memdup2 (&values[i], sizeof values[i]));
-  g_hash_table_insert (self->families, g_strdup (name), family);
-}
-
-/* A label value in the text format: backslash, quote and newline escaped. */
-static void
-append_label_value (GString    *out,
-                    const char *value)
-{
-  for (const char *p = value; *p != '\0'; p++)
     {
-      if (*p == '\\' || *p == '"')
-        g_string_append_c (out, '\\');
-      if (*p == '\n')
-        g_string_append (out, "\\n");
-      else
-        g_string_append_c (out, *p);
+      GString *pair = g_string_new (label);
+
+      g_string_append (pair, "=\"");
+      append_label_value (pair, label_values[i]);
+      g_string_append_c (pair, '"');
+      g_hash_table_insert (family, g_string_free (pair, FALSE), g_memdup2 (&values[i], sizeof values[i]));
     }
+  g_hash_table_insert (self->families, g_strdup (name), family);
 }
 
 static gint
@@ -261,17 +255,16 @@ munity_metrics_render (MunityMetrics *self)
   for (guint i = 0; i < families->len; i++)
     {
       const char *name = families->pdata[i];
-      Family *family = g_hash_table_lookup (self->families, name);
-      g_autoptr(GPtrArray) label_values = sorted_keys (family->values, compare_str);
+      GHashTable *family = g_hash_table_lookup (self->families, name);
+      g_autoptr(GPtrArray) pairs = sorted_keys (family, compare_str);
 
       g_string_append_printf (out, "# TYPE %s gauge\n", name);
-      for (guint j = 0; j < label_values->len; j++)
+      for (guint j = 0; j < pairs->len; j++)
         {
-          gint64 *value = g_hash_table_lookup (family->values, label_values->pdata[j]);
+          gint64 *value = g_hash_table_lookup (family, pairs->pdata[j]);
 
-          g_string_append_printf (out, "%s{%s=\"", name, family->label);
-          append_label_value (out, label_values->pdata[j]);
-          g_string_append_printf (out, "\"} %" G_GINT64_FORMAT "\n", *value);
+          g_string_append_printf (out, "%s{%s} %" G_GINT64_FORMAT "\n",
+                                  name, (const char *) pairs->pdata[j], *value);
         }
     }
 

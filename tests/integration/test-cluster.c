@@ -680,6 +680,27 @@ call_done_cb (GObject      *source,
   g_assert_no_error (error);
 }
 
+/* A connection to the private @bus, once a munityd owns the name there. */
+static GDBusConnection *
+bus_connect_when_owned (GTestDBus *bus)
+{
+  g_autoptr(GError) error = NULL;
+  GDBusConnection *conn;
+  gboolean appeared = FALSE;
+  guint watch;
+
+  conn = g_dbus_connection_new_for_address_sync (g_test_dbus_get_bus_address (bus),
+                                                 G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                                 G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                 NULL, NULL, &error);
+  g_assert_no_error (error);
+  watch = g_bus_watch_name_on_connection (conn, "org.munity.Presence1", G_BUS_NAME_WATCHER_FLAGS_NONE,
+                                          name_appeared_cb, NULL, &appeared, NULL);
+  WAIT_FOR (appeared, 10000);
+  g_bus_unwatch_name (watch);
+  return conn;
+}
+
 /* D-Bus Disconnect on a fourth node, which holds no socket of the user:
  * the user's sockets on two other nodes close with 4003, the reply counts
  * the cluster's sockets, and the user leaves at once everywhere. */
@@ -698,22 +719,13 @@ test_dbus_disconnect (Fixture *f, gconstpointer data)
   MunityTestDaemon *with_bus;
   User *a, *o;
   Ws *observer, *a0, *a1;
-  gboolean appeared = FALSE;
-  guint watch, n = 0;
+  guint n = 0;
   gint64 t;
 
   g_test_dbus_up (bus);   /* munityd inherits DBUS_SESSION_BUS_ADDRESS */
   with_bus = munity_test_daemon_try_start (args, 60, &error);
   g_assert_no_error (error);
-  conn = g_dbus_connection_new_for_address_sync (g_test_dbus_get_bus_address (bus),
-                                                 G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-                                                 G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-                                                 NULL, NULL, &error);
-  g_assert_no_error (error);
-  watch = g_bus_watch_name_on_connection (conn, "org.munity.Presence1", G_BUS_NAME_WATCHER_FLAGS_NONE,
-                                          name_appeared_cb, NULL, &appeared, NULL);
-  WAIT_FOR (appeared, 10000);
-  g_bus_unwatch_name (watch);
+  conn = bus_connect_when_owned (bus);
 
   a = user_new (f->nodes[0]);
   o = user_new (f->nodes[0]);
@@ -816,12 +828,12 @@ metrics_have (MunityTestDaemon   *d,
 static void
 test_operator_view (Fixture *f, gconstpointer data)
 {
-  g_autoptr(GPtrArray) users = g_ptr_array_new_with_free_func ((GDestroyNotify) user_free);
-  g_autoptr(GTestDBus) bus = g_test_dbus_new (G_TEST_DBUS_NONE);
-  g_autoptr(GDBusConnection) conn = NULL;
-  g_autoptr(GSubprocess) ctl = NULL;
-  g_autoptr(GError) error = NULL;
   g_autofree char *grace = g_strdup_printf ("%u", GRACE_MS);
+  g_autoptr(GTestDBus) bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+  g_autoptr(GPtrArray) users = g_ptr_array_new_with_free_func ((GDestroyNotify) user_free);
+  g_autoptr(GSubprocess) ctl = NULL;
+  g_autoptr(GDBusConnection) conn = NULL;
+  g_autoptr(GError) error = NULL;
   g_autofree char *expected = NULL;
   g_autofree char *out = NULL;
   g_autofree char *err = NULL;
@@ -835,23 +847,13 @@ test_operator_view (Fixture *f, gconstpointer data)
                              "munity_local_sockets 2", l0, l1, l2, NULL };
   User *a, *b;
   Ws *ws[4];
-  gboolean appeared = FALSE;
-  guint watch;
 
   g_test_dbus_up (bus);   /* munityd inherits DBUS_SESSION_BUS_ADDRESS */
   g_assert_cmpint (munity_test_daemon_stop (f->nodes[2], NULL), ==, 0);
   g_clear_pointer (&f->nodes[2], munity_test_daemon_free);
   f->nodes[2] = munity_test_daemon_try_start (args, 60, &error);
   g_assert_no_error (error);
-  conn = g_dbus_connection_new_for_address_sync (g_test_dbus_get_bus_address (bus),
-                                                 G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-                                                 G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-                                                 NULL, NULL, &error);
-  g_assert_no_error (error);
-  watch = g_bus_watch_name_on_connection (conn, "org.munity.Presence1", G_BUS_NAME_WATCHER_FLAGS_NONE,
-                                          name_appeared_cb, NULL, &appeared, NULL);
-  WAIT_FOR (appeared, 10000);
-  g_bus_unwatch_name (watch);
+  conn = bus_connect_when_owned (bus);
 
   a = user_new (f->nodes[0]);
   b = user_new (f->nodes[1]);
