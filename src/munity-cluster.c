@@ -117,11 +117,23 @@
   " told AS (SELECT pg_notify ('" MUNITY_CLUSTER_CHANNEL "', 'd ' || id) FROM dead)" \
   " SELECT (SELECT count(*) FROM hb), (SELECT count(*) FROM told)"
 
+/* The node list for the operators (munity_cluster_list_nodes()). */
+#define NODES_SQL \
+  "SELECT id, name, (extract (epoch FROM heartbeat) * 1000000)::bigint FROM cluster_nodes"
+
 #define BYE_SQL \
   "WITH d AS (DELETE FROM cluster_nodes WHERE id = $1 RETURNING id)" \
   " SELECT pg_notify ('" MUNITY_CLUSTER_CHANNEL "', 'b ' || id) FROM d"
 
 /* ---- types ------------------------------------------------------------- */
+
+/* A row of cluster_nodes as last read (names and heartbeats; the socket
+ * counts come from memory). */
+typedef struct {
+  gint64  id;
+  char   *name;      /* (owned) */
+  gint64  heartbeat; /* µs since the epoch */
+} NodeRow;
 
 /* A change of this node, waiting to be published. */
 typedef struct {
@@ -209,6 +221,9 @@ struct _MunityCluster
   gboolean         draining;
 
   guint            heartbeat_id;
+  GArray          *node_rows;   /* (owned) of NodeRow: cluster_nodes as last read */
+  gboolean         nodes_in_flight;
+  gboolean         nodes_again; /* read them again when the answer comes */
   gint64           listening_since; /* monotonic µs; 0 while not listening */
   guint            retry_id;
   GTask           *stop_task;   /* (owned) (nullable) */
@@ -224,11 +239,19 @@ enum {
 
 static GParamSpec *props[N_PROPS];
 
+enum {
+  SIGNAL_NODES_CHANGED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
 static void schedule_flush (MunityCluster *self);
 static void maybe_sync (MunityCluster *self);
 static void drain (MunityCluster *self);
 static void node_resync (MunityCluster *self, Node *node);
 static void handle_note (MunityCluster *self, Note *note);
+static void nodes_refresh (MunityCluster *self);
 
 static void
 out_op_free (OutOp *op)
@@ -250,6 +273,23 @@ node_free (Node *node)
 {
   g_hash_table_unref (node->sockets);
   g_queue_clear_full (&node->held, (GDestroyNotify) note_free);
+  g_free (node);
+}
+
+static void
+node_row_clear (NodeRow *row)
+{
+  g_free (row->name);
+}
+
+/**
+ * munity_cluster_node_free:
+ * @node: (transfer full): a node of munity_cluster_list_nodes()
+ */
+void
+munity_cluster_node_free (MunityClusterNode *node)
+{
+  g_free (node->name);
   g_free (node);
 }
 
@@ -289,6 +329,7 @@ munity_cluster_dispose (GObject *object)
   g_clear_pointer (&self->wanted, g_hash_table_unref);
   g_clear_pointer (&self->fetching, g_hash_table_unref);
   g_clear_pointer (&self->cache, g_hash_table_unref);
+  g_clear_pointer (&self->node_rows, g_array_unref);
   g_clear_object (&self->stop_task);
   g_clear_object (&self->accounts);
   g_clear_object (&self->presence);
@@ -343,6 +384,18 @@ munity_cluster_class_init (MunityClusterClass *klass)
   props[PROP_N_NODES] = g_param_spec_uint ("n-nodes", NULL, NULL, 0, G_MAXUINT, 1,
                                            G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
   g_object_class_install_properties (object_class, N_PROPS, props);
+
+  /**
+   * MunityCluster::nodes-changed:
+   * @self: the cluster
+   *
+   * The node list was read again from the database (with each heartbeat,
+   * and when a node comes or goes): munity_cluster_list_nodes() may say
+   * something new.
+   */
+  signals[SIGNAL_NODES_CHANGED] = g_signal_new ("nodes-changed", G_TYPE_FROM_CLASS (klass),
+                                                G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                                                G_TYPE_NONE, 0);
 }
 
 static void
@@ -353,6 +406,8 @@ munity_cluster_init (MunityCluster *self)
   self->nodes = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL, (GDestroyNotify) node_free);
   self->wanted = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
   self->cache = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL, (GDestroyNotify) munity_user_info_unref);
+  self->node_rows = g_array_new (FALSE, TRUE, sizeof (NodeRow));
+  g_array_set_clear_func (self->node_rows, (GDestroyNotify) node_row_clear);
   g_queue_init (&self->out);
   g_queue_init (&self->early);
   g_queue_init (&self->fifo);
@@ -423,12 +478,76 @@ munity_cluster_get_n_nodes (MunityCluster *self)
   return g_hash_table_size (self->nodes) + 1;
 }
 
+static gint
+compare_node_names (gconstpointer a,
+                    gconstpointer b)
+{
+  const MunityClusterNode *x = *(const MunityClusterNode * const *) a;
+  const MunityClusterNode *y = *(const MunityClusterNode * const *) b;
+
+  return strcmp (x->name, y->name);
+}
+
+/**
+ * munity_cluster_list_nodes:
+ * @self: the cluster
+ *
+ * The nodes of the cluster as this node knows them: itself, and every
+ * other node it has merged into its model. Names and heartbeats are as
+ * read with the last heartbeat (every 2 s, and whenever a node comes or
+ * goes); the socket counts are those of the model right now, so that
+ * they add up to #MunityPresence:n-sockets.
+ *
+ * Returns: (transfer container) (element-type MunityClusterNode): the
+ *   nodes, sorted by name
+ */
+GPtrArray *
+munity_cluster_list_nodes (MunityCluster *self)
+{
+  GPtrArray *list = g_ptr_array_new_with_free_func ((GDestroyNotify) munity_cluster_node_free);
+  MunityClusterNode *own = g_new0 (MunityClusterNode, 1);
+
+  g_return_val_if_fail (MUNITY_IS_CLUSTER (self), list);
+
+  own->name = g_strdup (self->name);
+  own->n_sockets = g_hash_table_size (self->local);
+  own->is_self = TRUE;
+  g_ptr_array_add (list, own);
+
+  for (guint i = 0; i < self->node_rows->len; i++)
+    {
+      NodeRow *row = &g_array_index (self->node_rows, NodeRow, i);
+      Node *node = g_hash_table_lookup (self->nodes, &row->id);
+      MunityClusterNode *item;
+
+      if (self->node_id != 0 && row->id == self->node_id)
+        {
+          own->heartbeat = row->heartbeat;
+          continue;
+        }
+      if (node == NULL)
+        continue;  /* not (or no longer) merged into the model */
+
+      item = g_new0 (MunityClusterNode, 1);
+      item->name = g_strdup (row->name);
+      item->n_sockets = g_hash_table_size (node->sockets);
+      item->heartbeat = row->heartbeat;
+      g_ptr_array_add (list, item);
+    }
+  g_ptr_array_sort (list, compare_node_names);
+
+  return list;
+}
+
 static void
 notify_n_nodes (MunityCluster *self,
                 guint          before)
 {
   if (munity_cluster_get_n_nodes (self) != before)
-    g_object_notify_by_pspec (G_OBJECT (self), props[PROP_N_NODES]);
+    {
+      g_object_notify_by_pspec (G_OBJECT (self), props[PROP_N_NODES]);
+      nodes_refresh (self);
+    }
 }
 
 static void
@@ -1421,6 +1540,7 @@ synced (MunityCluster *self,
   /* Everyone else, read at one snapshot taken after LISTEN began: nothing
    * is missed between the two. */
   full_resync (self);
+  nodes_refresh (self);
   while ((note = g_queue_pop_head (&self->early)) != NULL)
     handle_note (self, note);
   drain (self);
@@ -1538,6 +1658,51 @@ heartbeat_done (MunityCluster *self,
     g_message ("Declared %s cluster node(s) dead", reaped);
 }
 
+static void
+nodes_read (MunityCluster *self,
+            PGresult      *res,
+            const GError  *error,
+            gpointer       data)
+{
+  int n_rows = res != NULL ? PQntuples (res) : 0;
+
+  if (res == NULL)
+    g_debug ("Cannot read the cluster's nodes: %s", error->message);
+  else
+    {
+      g_array_set_size (self->node_rows, 0);
+      for (int r = 0; r < n_rows; r++)
+        {
+          NodeRow row = { g_ascii_strtoll (PQgetvalue (res, r, 0), NULL, 10),
+                          g_strdup (PQgetvalue (res, r, 1)),
+                          g_ascii_strtoll (PQgetvalue (res, r, 2), NULL, 10) };
+
+          g_array_append_val (self->node_rows, row);
+        }
+      g_signal_emit (self, signals[SIGNAL_NODES_CHANGED], 0);
+    }
+
+  if (self->nodes_again)
+    {
+      self->nodes_again = FALSE;
+      nodes_refresh (self);
+    }
+}
+
+/* Reads the names and heartbeats of the nodes again, for the operators. */
+static void
+nodes_refresh (MunityCluster *self)
+{
+  if (self->stopping)
+    return;
+  if (self->nodes_in_flight)
+    {
+      self->nodes_again = TRUE;
+      return;
+    }
+  statement_send (self, NODES_SQL, 0, NULL, &self->nodes_in_flight, nodes_read, NULL);
+}
+
 static gboolean
 heartbeat_timer_cb (gpointer user_data)
 {
@@ -1546,6 +1711,9 @@ heartbeat_timer_cb (gpointer user_data)
   const char *params[2];
   gboolean reap;
 
+  /* Read the node list in step with the heartbeats, whose age it shows. */
+  if (self->node_id != 0 && !self->stopping)
+    nodes_refresh (self);
   if (self->node_id == 0 || self->sync_in_flight || self->heartbeat_in_flight || self->stopping)
     return G_SOURCE_CONTINUE;
 

@@ -17,6 +17,26 @@ G_BEGIN_DECLS
  */
 #define MUNITY_CLUSTER_CHANNEL "munity_cluster"
 
+/**
+ * MunityClusterNode:
+ * @name: the node's name (`--node-name`)
+ * @n_sockets: how many WebSockets the node holds, as this node knows it
+ * @heartbeat: the node's last heartbeat, in microseconds since the Unix
+ *   epoch by the database's clock; 0 while not known
+ * @is_self: whether it is this node
+ *
+ * One node of the cluster, for the operators (munity_cluster_list_nodes()).
+ */
+typedef struct {
+  char     *name;
+  guint     n_sockets;
+  gint64    heartbeat;
+  gboolean  is_self;
+} MunityClusterNode;
+
+void munity_cluster_node_free (MunityClusterNode *node);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (MunityClusterNode, munity_cluster_node_free)
+
 #define MUNITY_TYPE_CLUSTER (munity_cluster_get_type ())
 G_DECLARE_FINAL_TYPE (MunityCluster, munity_cluster, MUNITY, CLUSTER, GObject)
 
@@ -34,6 +54,7 @@ void           munity_cluster_stop_finish    (MunityCluster       *self,
 gint64         munity_cluster_get_node_id    (MunityCluster       *self);
 const char    *munity_cluster_get_name       (MunityCluster       *self);
 guint          munity_cluster_get_n_nodes    (MunityCluster       *self);
+GPtrArray     *munity_cluster_list_nodes     (MunityCluster       *self);
 
 void           munity_cluster_socket_added   (MunityCluster       *self,
                                               MunityUser          *user,

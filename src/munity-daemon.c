@@ -490,6 +490,32 @@ on_cluster_nodes_changed (MunityCluster *cluster,
   munity_metrics_set_gauge (self->metrics, "munity_cluster_nodes", munity_cluster_get_n_nodes (cluster));
 }
 
+/* munity_node_sockets{node="NAME"}: every node's sockets as this node
+ * knows them, whenever the model's socket count or the node list changes. */
+static void
+update_node_gauges (MunityDaemon *self)
+{
+  g_autoptr(GPtrArray) nodes = NULL;
+  g_autofree const char **names = NULL;
+  g_autofree gint64 *sockets = NULL;
+
+  if (self->cluster == NULL)
+    return;
+
+  nodes = munity_cluster_list_nodes (self->cluster);
+  names = g_new0 (const char *, nodes->len);
+  sockets = g_new0 (gint64, nodes->len);
+  for (guint i = 0; i < nodes->len; i++)
+    {
+      MunityClusterNode *node = nodes->pdata[i];
+
+      names[i] = node->name;
+      sockets[i] = node->n_sockets;
+    }
+  munity_metrics_set_labelled_gauges (self->metrics, "munity_node_sockets", "node",
+                                      nodes->len, names, sockets);
+}
+
 /* A picture being written when munityd stopped (or the disk filled up)
  * keeps its temporary name (munity-http-server.c): it goes at start-up. */
 static void
@@ -585,6 +611,12 @@ serve (MunityDaemon *self)
                                         self->config->node_name);
     g_signal_connect (self->cluster, "notify::n-nodes", G_CALLBACK (on_cluster_nodes_changed), self);
     on_cluster_nodes_changed (self->cluster, NULL, self);
+    g_signal_connect_swapped (self->cluster, "nodes-changed", G_CALLBACK (update_node_gauges), self);
+    g_signal_connect_object (self->presence, "notify::n-sockets", G_CALLBACK (update_node_gauges),
+                             self, G_CONNECT_SWAPPED);
+    update_node_gauges (self);
+    if (self->dbus != NULL)
+      munity_dbus_service_set_cluster (self->dbus, self->cluster);
     munity_daemon_connect_cluster (self->presence, self->accounts, self->cluster);
     munity_cluster_start (self->cluster);
   }

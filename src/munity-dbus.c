@@ -25,7 +25,8 @@
  * the Sockets property, the model's counters → OnlineCount and
  * SocketCount; munity-daemon.c connects the model's signals to
  * munity_dbus_service_user_joined() and its siblings) and answers method
- * calls from the model; who is online is never kept here. Errors reach
+ * calls from the model (`ListNodes` from the #MunityCluster); who is
+ * online is never kept here. Errors reach
  * the bus by the D-Bus names that %MUNITY_ERROR registers for itself
  * (munity-error.c). Property changes are coalesced by the generated
  * skeletons, which emit one PropertiesChanged per object from an idle
@@ -43,6 +44,7 @@ struct _MunityDbusService
   GObject                   parent_instance;
 
   MunityPresence           *presence;        /* (owned) */
+  MunityCluster            *cluster;         /* (owned) (nullable) for ListNodes */
   MunityBusType             bus;
   gboolean                  replace;
 
@@ -322,6 +324,29 @@ handle_disconnect (MunityDBusPresence1   *root,
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
+static gboolean
+handle_list_nodes (MunityDBusPresence1   *root,
+                   GDBusMethodInvocation *invocation,
+                   MunityDbusService     *self)
+{
+  g_autoptr(GPtrArray) nodes = NULL;
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(suxb)"));
+  if (self->cluster != NULL)
+    nodes = munity_cluster_list_nodes (self->cluster);
+  for (guint i = 0; nodes != NULL && i < nodes->len; i++)
+    {
+      MunityClusterNode *node = nodes->pdata[i];
+
+      g_variant_builder_add (&builder, "(suxb)", node->name, node->n_sockets,
+                             node->heartbeat, node->is_self);
+    }
+
+  munity_dbus_presence1_complete_list_nodes (root, invocation, g_variant_builder_end (&builder));
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
 /* ---- the bus ----------------------------------------------------------- */
 
 static const char *
@@ -551,6 +576,7 @@ munity_dbus_service_dispose (GObject *object)
   munity_dbus_service_stop (self);
   g_clear_object (&self->manager);
   g_clear_object (&self->root);
+  g_clear_object (&self->cluster);
   g_clear_object (&self->presence);
 
   G_OBJECT_CLASS (munity_dbus_service_parent_class)->dispose (object);
@@ -649,6 +675,7 @@ munity_dbus_service_start (MunityDbusService *self)
   g_signal_connect (self->root, "handle-list-online-users", G_CALLBACK (handle_list_online_users), self);
   g_signal_connect (self->root, "handle-get-user", G_CALLBACK (handle_get_user), self);
   g_signal_connect (self->root, "handle-disconnect", G_CALLBACK (handle_disconnect), self);
+  g_signal_connect (self->root, "handle-list-nodes", G_CALLBACK (handle_list_nodes), self);
 
   self->manager = g_dbus_object_manager_server_new (MUNITY_DBUS_PATH);
   users = munity_presence_list_users (self->presence);
@@ -680,6 +707,23 @@ munity_dbus_service_stop (MunityDbusService *self)
   g_signal_handlers_disconnect_by_data (self->root, self);
   g_clear_object (&self->manager);
   g_clear_object (&self->root);
+}
+
+/**
+ * munity_dbus_service_set_cluster:
+ * @self: a service
+ * @cluster: (nullable): the cluster this node is part of
+ *
+ * Where `ListNodes` finds the node list; without a cluster the list is
+ * empty.
+ */
+void
+munity_dbus_service_set_cluster (MunityDbusService *self,
+                                 MunityCluster     *cluster)
+{
+  g_return_if_fail (MUNITY_IS_DBUS_SERVICE (self));
+
+  g_set_object (&self->cluster, cluster);
 }
 
 /**

@@ -6,6 +6,7 @@
 
 #include <gio/gio.h>
 
+#include "munity-cluster.h"
 #include "munity-config.h"
 #include "munity-dbus-generated.h"
 #include "munity-presence.h"
@@ -43,6 +44,8 @@ MunityDbusService *munity_dbus_service_new            (MunityPresence    *presen
                                                        gboolean           replace);
 void               munity_dbus_service_start          (MunityDbusService *self);
 void               munity_dbus_service_stop           (MunityDbusService *self);
+void               munity_dbus_service_set_cluster    (MunityDbusService *self,
+                                                       MunityCluster     *cluster);
 gboolean           munity_dbus_service_get_name_owned (MunityDbusService *self);
 GDBusConnection   *munity_dbus_service_get_connection (MunityDbusService *self);
 

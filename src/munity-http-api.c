@@ -424,6 +424,9 @@ munity_http_handle_metrics (MunityHttpReq *req)
       munity_ws_hub_get_stats (req->self->hub, &flushes, &writes);
       munity_metrics_set_gauge (req->self->metrics, "munity_ws_flushes", (gint64) flushes);
       munity_metrics_set_gauge (req->self->metrics, "munity_ws_writes", (gint64) writes);
+      /* This node's own WebSockets; munity_sockets counts the cluster's. */
+      munity_metrics_set_gauge (req->self->metrics, "munity_local_sockets",
+                                munity_ws_hub_get_n_connections (req->self->hub));
     }
   text = munity_metrics_render (req->self->metrics);
 

@@ -20,6 +20,10 @@ struct _MunityMetrics
   GHashTable *http_requests;  /* (owned) status code → guint64 count */
   GHashTable *events_sent;    /* (owned) event name (owned) → guint64 count */
   GHashTable *gauges;         /* (owned) metric name (owned) → gint64 value */
+  /* Gauges with a label, such as munity_node_sockets{node="web1:8080"}:
+   * metric name (owned) → GHashTable (owned) of the label pair as
+   * rendered, `node="web1:8080"` (owned) → gint64 value (owned). */
+  GHashTable *families;
 };
 
 G_DEFINE_FINAL_TYPE (MunityMetrics, munity_metrics, G_TYPE_OBJECT)
@@ -32,6 +36,7 @@ munity_metrics_finalize (GObject *object)
   g_clear_pointer (&self->http_requests, g_hash_table_unref);
   g_clear_pointer (&self->events_sent, g_hash_table_unref);
   g_clear_pointer (&self->gauges, g_hash_table_unref);
+  g_clear_pointer (&self->families, g_hash_table_unref);
 
   G_OBJECT_CLASS (munity_metrics_parent_class)->finalize (object);
 }
@@ -48,6 +53,7 @@ munity_metrics_init (MunityMetrics *self)
   self->http_requests = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
   self->events_sent = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->gauges = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->families = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_hash_table_unref);
 }
 
 /**
@@ -120,6 +126,56 @@ munity_metrics_set_gauge (MunityMetrics *self,
   g_hash_table_insert (self->gauges, g_strdup (name), g_memdup2 (&value, sizeof value));
 }
 
+/* A label value in the text format: backslash, quote and newline escaped. */
+static void
+append_label_value (GString    *out,
+                    const char *value)
+{
+  for (const char *p = value; *p != '\0'; p++)
+    {
+      if (*p == '\\' || *p == '"')
+        g_string_append_c (out, '\\');
+      if (*p == '\n')
+        g_string_append (out, "\\n");
+      else
+        g_string_append_c (out, *p);
+    }
+}
+
+/**
+ * munity_metrics_set_labelled_gauges:
+ * @self: the metrics
+ * @name: a metric name such as `munity_node_sockets`
+ * @label: the name of its one label, such as `node`
+ * @n: how many values
+ * @label_values: (array length=n): the label's values
+ * @values: (array length=n): the gauge's value for each
+ *
+ * Replaces every value of the gauge @name: a label value not given now
+ * is gone from the output.
+ */
+void
+munity_metrics_set_labelled_gauges (MunityMetrics      *self,
+                                    const char         *name,
+                                    const char         *label,
+                                    guint               n,
+                                    const char * const *label_values,
+                                    const gint64       *values)
+{
+  GHashTable *family = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+
+  for (guint i = 0; i < n; i++)
+    {
+      GString *pair = g_string_new (label);
+
+      g_string_append (pair, "=\"");
+      append_label_value (pair, label_values[i]);
+      g_string_append_c (pair, '"');
+      g_hash_table_insert (family, g_string_free (pair, FALSE), g_memdup2 (&values[i], sizeof values[i]));
+    }
+  g_hash_table_insert (self->families, g_strdup (name), family);
+}
+
 static gint
 compare_uint (gconstpointer a,
               gconstpointer b)
@@ -165,6 +221,7 @@ munity_metrics_render (MunityMetrics *self)
   g_autoptr(GPtrArray) codes = sorted_keys (self->http_requests, compare_uint);
   g_autoptr(GPtrArray) events = sorted_keys (self->events_sent, compare_str);
   g_autoptr(GPtrArray) gauges = sorted_keys (self->gauges, compare_str);
+  g_autoptr(GPtrArray) families = sorted_keys (self->families, compare_str);
 
   g_string_append (out,
                    "# HELP munity_http_requests_total HTTP requests answered, by status code.\n"
@@ -193,6 +250,22 @@ munity_metrics_render (MunityMetrics *self)
       g_string_append_printf (out, "# TYPE %s %s\n%s %" G_GINT64_FORMAT "\n",
                               name, g_str_has_suffix (name, "_total") ? "counter" : "gauge",
                               name, *value);
+    }
+
+  for (guint i = 0; i < families->len; i++)
+    {
+      const char *name = families->pdata[i];
+      GHashTable *family = g_hash_table_lookup (self->families, name);
+      g_autoptr(GPtrArray) pairs = sorted_keys (family, compare_str);
+
+      g_string_append_printf (out, "# TYPE %s gauge\n", name);
+      for (guint j = 0; j < pairs->len; j++)
+        {
+          gint64 *value = g_hash_table_lookup (family, pairs->pdata[j]);
+
+          g_string_append_printf (out, "%s{%s} %" G_GINT64_FORMAT "\n",
+                                  name, (const char *) pairs->pdata[j], *value);
+        }
     }
 
   return g_string_free (out, FALSE);

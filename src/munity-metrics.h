@@ -20,6 +20,12 @@ void           munity_metrics_count_event       (MunityMetrics *self,
 void           munity_metrics_set_gauge         (MunityMetrics *self,
                                                  const char    *name,
                                                  gint64         value);
+void           munity_metrics_set_labelled_gauges (MunityMetrics      *self,
+                                                   const char         *name,
+                                                   const char         *label,
+                                                   guint               n,
+                                                   const char * const *label_values,
+                                                   const gint64       *values);
 char          *munity_metrics_render            (MunityMetrics *self);
 
 G_END_DECLS

@@ -268,12 +268,73 @@ cmd_online (Ctl      *ctl,
 
 /* ---- status ------------------------------------------------------------ */
 
+/* "2024-05-01 10:22:03 (1 s ago)", by this host's clock; "-" if unknown. */
+static char *
+format_heartbeat (gint64 usec)
+{
+  g_autofree char *when = NULL;
+  gint64 ago;
+
+  if (usec <= 0)
+    return g_strdup ("-");
+  when = format_time (usec, FALSE);
+  ago = MAX (g_get_real_time () - usec, 0) / G_USEC_PER_SEC;
+  /* Translators: a heartbeat's local time and how many seconds ago it was */
+  return g_strdup_printf (_("%s (%" G_GINT64_FORMAT " s ago)"), when, ago);
+}
+
+/* The node table of "status": NODE, SOCKETS, LAST HEARTBEAT, with the
+ * node that answered marked "(this node)". */
+static void
+append_nodes (GString  *out,
+              GVariant *nodes)
+{
+  /* Translators: column headings of "munityctl status" */
+  const char *h_node = _("NODE"), *h_sockets = _("SOCKETS"), *h_heartbeat = _("LAST HEARTBEAT");
+  guint w_node = g_utf8_strlen (h_node, -1), w_sockets = g_utf8_strlen (h_sockets, -1);
+  GVariantIter iter;
+  const char *name;
+  guint32 sockets;
+  gint64 heartbeat;
+  gboolean is_self;
+
+  g_variant_iter_init (&iter, nodes);
+  while (g_variant_iter_next (&iter, "(&suxb)", &name, &sockets, &heartbeat, &is_self))
+    {
+      g_autofree char *sockets_str = g_strdup_printf ("%u", sockets);
+
+      w_node = MAX (w_node, (guint) g_utf8_strlen (name, -1));
+      w_sockets = MAX (w_sockets, (guint) strlen (sockets_str));
+    }
+
+  g_string_append_c (out, '\n');
+  pad (out, h_node, w_node + 2);
+  pad (out, h_sockets, w_sockets + 2);
+  g_string_append_printf (out, "%s\n", h_heartbeat);
+
+  g_variant_iter_init (&iter, nodes);
+  while (g_variant_iter_next (&iter, "(&suxb)", &name, &sockets, &heartbeat, &is_self))
+    {
+      g_autofree char *sockets_str = g_strdup_printf ("%u", sockets);
+      g_autofree char *heartbeat_str = format_heartbeat (heartbeat);
+
+      pad (out, name, w_node + 2);
+      pad (out, sockets_str, w_sockets + 2);
+      g_string_append (out, heartbeat_str);
+      if (is_self)
+        g_string_append_printf (out, "  %s", _("(this node)"));
+      g_string_append_c (out, '\n');
+    }
+}
+
 static int
 cmd_status (Ctl *ctl)
 {
   g_autoptr(MunityDBusPresence1) proxy = NULL;
   g_autoptr(GVariant) reply = NULL;
   g_autoptr(GVariant) props = NULL;
+  g_autoptr(GVariant) nodes_reply = NULL;
+  g_autoptr(GVariant) nodes = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GString) out = g_string_new (NULL);
   const char *version = "";
@@ -309,6 +370,26 @@ cmd_status (Ctl *ctl)
       pad (out, labels[i], width + 1);
       g_string_append_printf (out, "%s\n", values[i]);
       g_free (values[i]);
+    }
+
+  /* Then the cluster's nodes (doc/protocol.md §7). A munityd from before
+   * the cluster has no ListNodes: its status stops here. */
+  nodes_reply = g_dbus_connection_call_sync (ctl->connection, MUNITY_DBUS_NAME, MUNITY_DBUS_PATH,
+                                             "org.munity.Presence1", "ListNodes", NULL,
+                                             G_VARIANT_TYPE ("(a(suxb))"),
+                                             G_DBUS_CALL_FLAGS_NO_AUTO_START, -1, NULL, &error);
+  if (nodes_reply == NULL && !g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD))
+    return fail_call (ctl, error);
+  if (nodes_reply != NULL)
+    nodes = g_variant_get_child_value (nodes_reply, 0);
+  if (nodes != NULL && g_variant_n_children (nodes) > 0)
+    {
+      /* Translators: "Nodes:" is no wider than "Online users:" */
+      g_autofree char *n_nodes = g_strdup_printf ("%" G_GSIZE_FORMAT, g_variant_n_children (nodes));
+
+      pad (out, _("Nodes:"), width + 1);
+      g_string_append_printf (out, "%s\n", n_nodes);
+      append_nodes (out, nodes);
     }
 
   fputs (out->str, stdout);
@@ -517,7 +598,8 @@ main (int   argc,
       "  online [--json]        List the users who are online\n"
       "  watch                  Print “joined ID NAME” and “left ID” as users come and go\n"
       "  disconnect USER-ID     Close every socket of a user; the user leaves at once\n"
-      "  status                 Print the version, the online count and the socket count\n"
+      "  status                 Print the version, the online count, the socket count\n"
+      "                         and the cluster's nodes (name, sockets, last heartbeat)\n"
       "\n"
       "Exit status: 0 on success, 1 if munityd is not on the bus or the request failed,\n"
       "2 for bad usage.\n"));

@@ -680,6 +680,27 @@ call_done_cb (GObject      *source,
   g_assert_no_error (error);
 }
 
+/* A connection to the private @bus, once a munityd owns the name there. */
+static GDBusConnection *
+bus_connect_when_owned (GTestDBus *bus)
+{
+  g_autoptr(GError) error = NULL;
+  GDBusConnection *conn;
+  gboolean appeared = FALSE;
+  guint watch;
+
+  conn = g_dbus_connection_new_for_address_sync (g_test_dbus_get_bus_address (bus),
+                                                 G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                                 G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                 NULL, NULL, &error);
+  g_assert_no_error (error);
+  watch = g_bus_watch_name_on_connection (conn, "org.munity.Presence1", G_BUS_NAME_WATCHER_FLAGS_NONE,
+                                          name_appeared_cb, NULL, &appeared, NULL);
+  WAIT_FOR (appeared, 10000);
+  g_bus_unwatch_name (watch);
+  return conn;
+}
+
 /* D-Bus Disconnect on a fourth node, which holds no socket of the user:
  * the user's sockets on two other nodes close with 4003, the reply counts
  * the cluster's sockets, and the user leaves at once everywhere. */
@@ -698,22 +719,13 @@ test_dbus_disconnect (Fixture *f, gconstpointer data)
   MunityTestDaemon *with_bus;
   User *a, *o;
   Ws *observer, *a0, *a1;
-  gboolean appeared = FALSE;
-  guint watch, n = 0;
+  guint n = 0;
   gint64 t;
 
   g_test_dbus_up (bus);   /* munityd inherits DBUS_SESSION_BUS_ADDRESS */
   with_bus = munity_test_daemon_try_start (args, 60, &error);
   g_assert_no_error (error);
-  conn = g_dbus_connection_new_for_address_sync (g_test_dbus_get_bus_address (bus),
-                                                 G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-                                                 G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-                                                 NULL, NULL, &error);
-  g_assert_no_error (error);
-  watch = g_bus_watch_name_on_connection (conn, "org.munity.Presence1", G_BUS_NAME_WATCHER_FLAGS_NONE,
-                                          name_appeared_cb, NULL, &appeared, NULL);
-  WAIT_FOR (appeared, 10000);
-  g_bus_unwatch_name (watch);
+  conn = bus_connect_when_owned (bus);
 
   a = user_new (f->nodes[0]);
   o = user_new (f->nodes[0]);
@@ -743,6 +755,156 @@ test_dbus_disconnect (Fixture *f, gconstpointer data)
   ws_free (observer);
   munity_test_daemon_free (with_bus);
   g_clear_object (&conn);
+  g_test_dbus_down (bus);
+}
+
+/* ListNodes of the node answering on @conn: "name=sockets[*] …", sorted
+ * by name, * for the node that answered; heartbeats are checked here. */
+static char *
+list_nodes (GDBusConnection *conn)
+{
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) nodes = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GString) out = g_string_new (NULL);
+  GVariantIter iter;
+  const char *name;
+  guint32 sockets;
+  gint64 heartbeat;
+  gboolean is_self;
+
+  reply = g_dbus_connection_call_sync (conn, "org.munity.Presence1", "/org/munity/Presence1",
+                                       "org.munity.Presence1", "ListNodes", NULL,
+                                       G_VARIANT_TYPE ("(a(suxb))"), G_DBUS_CALL_FLAGS_NONE,
+                                       10000, NULL, &error);
+  g_assert_no_error (error);
+  nodes = g_variant_get_child_value (reply, 0);
+  g_variant_iter_init (&iter, nodes);
+  while (g_variant_iter_next (&iter, "(&suxb)", &name, &sockets, &heartbeat, &is_self))
+    {
+      /* 0 only until the first read; then at most a few seconds old */
+      if (heartbeat != 0)
+        g_assert_cmpint (ABS (g_get_real_time () - heartbeat), <, 10 * G_USEC_PER_SEC);
+      g_string_append_printf (out, "%s%s=%u%s", out->len > 0 ? " " : "", name, sockets,
+                              is_self ? "*" : "");
+    }
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+static gboolean
+list_nodes_is (GDBusConnection *conn,
+               const char      *expected)
+{
+  g_autofree char *got = list_nodes (conn);
+
+  return g_str_equal (got, expected);
+}
+
+static gboolean
+metrics_have (MunityTestDaemon   *d,
+              const char * const *lines)
+{
+  g_autofree char *url = munity_test_daemon_url (d, "/metrics");
+  g_autoptr(MunityTestResponse) resp = munity_test_http (http, "GET", url, NULL, NULL, 0, NULL);
+  g_autofree char *text = g_strndup (g_bytes_get_data (resp->body, NULL), g_bytes_get_size (resp->body));
+
+  g_assert_cmpuint (resp->status, ==, 200);
+  for (gsize i = 0; lines[i] != NULL; i++)
+    {
+      g_autofree char *line = g_strdup_printf ("\n%s\n", lines[i]);
+
+      if (strstr (text, line) == NULL)
+        {
+          g_test_message ("no “%s” in /metrics yet", lines[i]);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+/* The operator view (doc/protocol.md §7): the third node, started again
+ * with a bus, lists the three nodes with their sockets over D-Bus and in
+ * `munityctl status`; /metrics has a gauge per node and its own count. */
+static void
+test_operator_view (Fixture *f, gconstpointer data)
+{
+  g_autofree char *grace = g_strdup_printf ("%u", GRACE_MS);
+  g_autoptr(GTestDBus) bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+  g_autoptr(GPtrArray) users = g_ptr_array_new_with_free_func ((GDestroyNotify) user_free);
+  g_autoptr(GSubprocess) ctl = NULL;
+  g_autoptr(GDBusConnection) conn = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *expected = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_auto(GStrv) lines = NULL;
+  const char *args[] = { "--database", munity_test_pg_conninfo (pg), "--node-name", f->names[2],
+                         "--leave-grace-ms", grace, "--bus", "session", NULL };
+  g_autofree char *l0 = g_strdup_printf ("munity_node_sockets{node=\"%s\"} 2", f->names[0]);
+  g_autofree char *l1 = g_strdup_printf ("munity_node_sockets{node=\"%s\"} 1", f->names[1]);
+  g_autofree char *l2 = g_strdup_printf ("munity_node_sockets{node=\"%s\"} 1", f->names[2]);
+  const char *metrics0[] = { "munity_cluster_nodes 3", "munity_sockets 4", "munity_online_users 2",
+                             "munity_local_sockets 2", l0, l1, l2, NULL };
+  User *a, *b;
+  Ws *ws[4];
+
+  g_test_dbus_up (bus);   /* munityd inherits DBUS_SESSION_BUS_ADDRESS */
+  g_assert_cmpint (munity_test_daemon_stop (f->nodes[2], NULL), ==, 0);
+  g_clear_pointer (&f->nodes[2], munity_test_daemon_free);
+  f->nodes[2] = munity_test_daemon_try_start (args, 60, &error);
+  g_assert_no_error (error);
+  conn = bus_connect_when_owned (bus);
+
+  a = user_new (f->nodes[0]);
+  b = user_new (f->nodes[1]);
+  g_ptr_array_add (users, a);
+  g_ptr_array_add (users, b);
+  ws[0] = ws_open (f->nodes[0], a, NULL, "A@0");
+  ws[1] = ws_open (f->nodes[0], b, NULL, "B@0");
+  ws[2] = ws_open (f->nodes[1], a, NULL, "A@1");
+  ws[3] = ws_open (f->nodes[2], b, NULL, "B@2");
+
+  /* The names come with a heartbeat (2 s), the counts with the model. */
+  expected = g_strdup_printf ("%s=2 %s=1 %s=1*", f->names[0], f->names[1], f->names[2]);
+  WAIT_FOR (list_nodes_is (conn, expected), 8000);
+  WAIT_FOR (metrics_have (f->nodes[0], metrics0), 8000);
+
+  ctl = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error,
+                          g_getenv ("MUNITYCTL"), "status", NULL);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (ctl, NULL, NULL, &out, &err, &error);
+  g_assert_no_error (error);
+  g_test_message ("munityctl status:\n%s%s", out, err);
+  g_assert_true (g_subprocess_get_if_exited (ctl));
+  g_assert_cmpint (g_subprocess_get_exit_status (ctl), ==, 0);
+  lines = g_strsplit (out, "\n", -1);
+  g_assert_cmpuint (g_strv_length (lines), ==, 10);
+  g_assert_true (g_str_has_prefix (lines[0], "Version:      "));
+  g_assert_cmpstr (lines[1], ==, "Online users: 2");
+  g_assert_cmpstr (lines[2], ==, "Sockets:      4");
+  g_assert_cmpstr (lines[3], ==, "Nodes:        3");
+  g_assert_cmpstr (lines[4], ==, "");
+  g_assert_true (g_str_has_prefix (lines[5], "NODE "));
+  for (guint i = 0; i < 3; i++)
+    {
+      g_auto(GStrv) words = g_strsplit_set (lines[6 + i], " ", -1);
+      g_autofree char *joined = NULL;
+      g_autoptr(GPtrArray) kept = g_ptr_array_new ();
+
+      for (guint j = 0; words[j] != NULL; j++)
+        if (*words[j] != '\0')
+          g_ptr_array_add (kept, words[j]);
+      g_assert_cmpuint (kept->len, >=, 5);
+      g_assert_cmpstr (kept->pdata[0], ==, f->names[i]);
+      g_assert_cmpstr (kept->pdata[1], ==, i == 0 ? "2" : "1");
+      g_assert_true (g_str_has_suffix (lines[6 + i], "s ago)  (this node)") == (i == 2));
+    }
+  g_assert_cmpstr (lines[9], ==, "");
+
+  for (guint i = 0; i < G_N_ELEMENTS (ws); i++)
+    ws_free (ws[i]);
+  g_clear_object (&conn);
+  g_clear_pointer (&f->nodes[2], munity_test_daemon_free);
   g_test_dbus_down (bus);
 }
 
@@ -835,6 +997,7 @@ main (int   argc,
   ADD ("/cluster/user-updated/from-another-node", test_user_updated);
   ADD ("/cluster/disconnect/dbus-on-another-node", test_dbus_disconnect);
   ADD ("/cluster/churn/random", test_random_churn);
+  ADD ("/cluster/operator/node-list", test_operator_view);
   ADD ("/cluster/node/sigkill", test_sigkill);
   ADD ("/cluster/node/sigterm-reconnect-elsewhere", test_sigterm_reconnect);
   ADD ("/cluster/node/restart-same-name", test_restart_same_name);

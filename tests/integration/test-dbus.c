@@ -442,6 +442,18 @@ test_generated_proxy (Fixture       *f,
   g_object_unref (proxy);
 }
 
+/* A service the daemon has not given a cluster (only these tests) lists
+ * no node; munityd always gives it one (test-cluster, test-munityctl). */
+static void
+test_list_nodes_without_cluster (Fixture       *f,
+                                 gconstpointer  data)
+{
+  g_autoptr(GVariant) reply = call (f, "ListNodes", NULL, "(a(suxb))");
+  g_autoptr(GVariant) nodes = g_variant_get_child_value (reply, 0);
+
+  g_assert_cmpuint (g_variant_n_children (nodes), ==, 0);
+}
+
 static void
 test_list_online_users (Fixture       *f,
                         gconstpointer  data)
@@ -1215,6 +1227,7 @@ main (int   argc,
   ADD ("/dbus/object-manager", test_object_manager);
   ADD ("/dbus/introspection", test_introspection);
   ADD ("/dbus/name/lost", test_name_lost);
+  ADD ("/dbus/list-nodes/no-cluster", test_list_nodes_without_cluster);
 #undef ADD
   g_test_add ("/dbus/name/replace", Fixture, GUINT_TO_POINTER (2000), setup_bare, test_replace, teardown);
   g_test_add_func ("/dbus/bus/restart", test_bus_restart);

@@ -259,6 +259,7 @@ test_status (Fixture       *f,
   munity_test_model_open_socket (&f->model, 1);
   munity_test_model_open_socket (&f->model, 2);
 
+  /* A service without a cluster lists no node: the three lines only. */
   run_ctl (&run, "status");
   g_assert_cmpint (run.status, ==, 0);
   expected = g_strdup_printf ("Version:      %s\n"
@@ -895,6 +896,35 @@ test_real_daemon (void)
     g_assert_cmpint (json_object_get_int_member (o, "id"), ==, id);
     g_assert_cmpstr (json_object_get_string_member (o, "name"), ==, "Ada Lovelace");
     g_assert_cmpint (json_object_get_int_member (o, "sockets"), ==, 2);
+  }
+  {
+    /* A cluster of one: the node list holds this node, with both tabs. */
+    g_auto(Run) run = { 0, };
+    g_autofree char *health_url = munity_test_daemon_url (d, "/healthz");
+    g_autoptr(MunityTestResponse) health = munity_test_http (session, "GET", health_url, NULL, NULL, 0, NULL);
+    const char *node = json_object_get_string_member (munity_test_response_object (health), "node");
+    g_auto(GStrv) lines = NULL;
+    g_auto(GStrv) words = NULL;
+
+    run_ctl (&run, "status");
+    g_assert_cmpint (run.status, ==, 0);
+    g_assert_cmpstr (run.err, ==, "");
+    lines = g_strsplit (run.out, "\n", -1);
+    g_assert_cmpuint (g_strv_length (lines), ==, 8);
+    g_assert_cmpstr (lines[1], ==, "Online users: 1");
+    g_assert_cmpstr (lines[2], ==, "Sockets:      2");
+    g_assert_cmpstr (lines[3], ==, "Nodes:        1");
+    g_assert_cmpstr (lines[4], ==, "");
+    g_assert_true (g_str_has_prefix (lines[5], "NODE"));
+    g_assert_nonnull (strstr (lines[5], "SOCKETS"));
+    g_assert_nonnull (strstr (lines[5], "LAST HEARTBEAT"));
+    /* SOCKETS lines up under its heading */
+    g_assert_cmpuint (strstr (lines[5], "SOCKETS") - lines[5], ==, strlen (node) + 2);
+    g_assert_true (g_str_has_prefix (lines[6], node));
+    g_assert_true (g_str_has_suffix (lines[6], "  (this node)"));
+    words = g_strsplit (lines[6] + strlen (node) + 2, " ", 2);
+    g_assert_cmpstr (words[0], ==, "2");
+    g_assert_cmpstr (lines[7], ==, "");
   }
   {
     g_auto(Run) run = { 0, };
