@@ -494,7 +494,7 @@ compare_node_names (gconstpointer a,
  *
  * The nodes of the cluster as this node knows them: itself, and every
  * other node it has merged into its model. Names and heartbeats are as
- * read with the last heartbeat (every 2 s, and whenever a node comes or
+ * read with the last heartbeat (every second, and whenever a node comes or
  * goes); the socket counts are those of the model right now, so that
  * they add up to #MunityPresence:n-sockets.
  *
