@@ -280,7 +280,7 @@ format_heartbeat (gint64 usec)
   when = format_time (usec, FALSE);
   ago = MAX (g_get_real_time () - usec, 0) / G_USEC_PER_SEC;
   /* Translators: a heartbeat's local time and how many seconds ago it was */
-  return g_strdup_printf (_("%s (%" G_GINT64_FORMAT " s ago)"), when, ago);
+  return g_strdup_printf (_("%s (%u s ago)"), when, (guint) MIN (ago, (gint64) G_MAXUINT));
 }
 
 /* The node table of "status": NODE, SOCKETS, LAST HEARTBEAT, with the
