@@ -29,6 +29,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -81,6 +82,7 @@ struct _MunityEmbeddedPg
   GObject parent_instance;
 
   char *state_dir;              /* (owned): absolute */
+  int   lock_fd;                /* (owned) STATE/embedded.lock, flock()ed; -1 */
   char *db_user;                /* (owned) */
   char *data_dir;               /* (owned) */
   char *log_path;               /* (owned) */
@@ -796,6 +798,46 @@ run_initdb (MunityEmbeddedPg *self)
 
 /* Everything synchronous and cheap before the first child: find the
  * programs, check and claim the state directory. */
+/* One munityd per embedded cluster: a second one on the same state
+ * directory would find the first one's socket answering, take that
+ * PostgreSQL for its own and restart its own in a loop. The lock lives as
+ * long as @self (the kernel drops it if munityd dies). */
+static gboolean
+lock_state_dir (MunityEmbeddedPg  *self,
+                GError           **error)
+{
+  g_autofree char *path = NULL;
+  int fd;
+
+  if (self->lock_fd >= 0)
+    return TRUE;
+  path = g_build_filename (self->state_dir, "embedded.lock", NULL);
+  fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0)
+    {
+      int saved_errno = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+                   "Cannot open %s: %s", path, g_strerror (saved_errno));
+      return FALSE;
+    }
+  if (flock (fd, LOCK_EX | LOCK_NB) != 0)
+    {
+      int saved_errno = errno;
+      close (fd);
+      if (saved_errno == EWOULDBLOCK)
+        g_set_error (error, MUNITY_ERROR, MUNITY_ERROR_FAILED,
+                     "Another munityd runs the embedded PostgreSQL of %s: give this one "
+                     "--database (the server every node of a cluster shares) or another --state-dir",
+                     self->state_dir);
+      else
+        g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+                     "Cannot lock %s: %s", path, g_strerror (saved_errno));
+      return FALSE;
+    }
+  self->lock_fd = fd;
+  return TRUE;
+}
+
 static gboolean
 prepare (MunityEmbeddedPg  *self,
          GError           **error)
@@ -913,7 +955,9 @@ prepare (MunityEmbeddedPg  *self,
         }
     }
 
-  return TRUE;
+  /* Last: a fresh state directory is given to the PostgreSQL user above
+   * only while it is empty. */
+  return lock_state_dir (self, error);
 }
 
 static gboolean
@@ -971,6 +1015,8 @@ munity_embedded_pg_finalize (GObject *object)
 
   g_clear_pointer (&self->stop_tasks, g_ptr_array_unref);
   g_clear_object (&self->cancellable);
+  if (self->lock_fd >= 0)
+    close (self->lock_fd);
   g_free (self->state_dir);
   g_free (self->db_user);
   g_free (self->data_dir);
@@ -1026,6 +1072,7 @@ munity_embedded_pg_init (MunityEmbeddedPg *self)
 {
   self->cancellable = g_cancellable_new ();
   self->stop_tasks = g_ptr_array_new_with_free_func (g_object_unref);
+  self->lock_fd = -1;
 }
 
 /* ---- public API ------------------------------------------------------- */

@@ -825,6 +825,34 @@ test_sigterm (void)
   g_assert_false (process_alive (postmaster));
 }
 
+/* A second munityd on the state directory of one that runs the embedded
+ * PostgreSQL refuses to start, saying why, and the first one is not
+ * disturbed. */
+static void
+test_embedded_taken (void)
+{
+  g_autoptr(MunityTestDaemon) d = munity_test_daemon_start (NULL);
+  g_autofree char *listen = g_strdup_printf ("127.0.0.1:%u", munity_test_free_port ("127.0.0.1"));
+  const char *args[] = { "--state-dir", munity_test_daemon_state_dir (d), "--listen", listen,
+                         "--bus", "none", NULL };
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *health = munity_test_daemon_url (d, "/healthz");
+  g_autoptr(SoupSession) session = munity_test_session_new (FALSE);
+  g_autoptr(MunityTestResponse) resp = NULL;
+  int status;
+
+  status = munity_test_munityd_run (args, 60, &out, &err);
+  g_test_message ("second munityd: status %d, stderr: %s", status, err);
+  g_assert_cmpint (status, ==, 1);
+  g_assert_nonnull (strstr (err, "Another munityd runs the embedded PostgreSQL"));
+  g_assert_nonnull (strstr (err, "--database"));
+
+  resp = munity_test_http (session, "GET", health, NULL, NULL, 0, NULL);
+  g_assert_cmpuint (resp->status, ==, 200);
+  g_assert_cmpint (munity_test_daemon_stop (d, NULL), ==, 0);
+}
+
 static guint
 count_fds (GPid pid)
 {
@@ -1102,6 +1130,7 @@ main (int    argc,
   g_test_add_func ("/daemon/schema/migrations", test_schema_migrations);
   g_test_add_func ("/daemon/schema/too-new", test_schema_too_new);
   g_test_add_func ("/daemon/database-down", test_database_down);
+  g_test_add_func ("/daemon/embedded/state-dir-taken", test_embedded_taken);
   g_test_add_func ("/daemon/sigterm", test_sigterm);
   g_test_add_func ("/daemon/no-descriptor-leak", test_no_descriptor_leak);
   g_test_add_func ("/daemon/restart-keeps-data", test_restart_keeps_data);
