@@ -178,7 +178,10 @@ typedef struct {
  * owns the user's socket, except @left (any process, atomically). */
 typedef struct {
   int64_t  max_gap_us;  /* longest SIGTERM of its node to its reopen (101) */
+  int64_t  reopen_us;   /* its last reopen (101) */
+  int64_t  first_left_us;  /* the first userLeft for it (any process) */
   uint32_t left;        /* userLeft frames for it on any socket */
+  uint32_t left_own;    /* of them, on its own socket's node */
   uint8_t  late;        /* some reconnect took longer than the grace */
 } Roll;
 
@@ -447,7 +450,14 @@ remove_user (Client *c, int64_t id)
   if (u < 0 || u >= users.n)
     return;
   if (rolling_phase)
-    __atomic_fetch_add (&roll[u].left, 1, __ATOMIC_RELAXED);
+    {
+      int64_t zero = 0, t = now_us ();
+
+      __atomic_fetch_add (&roll[u].left, 1, __ATOMIC_RELAXED);
+      if (node_of[c->user] == node_of[u])
+        __atomic_fetch_add (&roll[u].left_own, 1, __ATOMIC_RELAXED);
+      __atomic_compare_exchange_n (&roll[u].first_left_us, &zero, t, FALSE, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+    }
   if (!seen_test (c, (int) u))
     {
       violation (c, "userLeft for an unlisted user", id);
@@ -1208,6 +1218,7 @@ run_child (int index, int first, int count)
                         int64_t gap = join_time[c->user] - __atomic_load_n (&me->rolling_term_us, __ATOMIC_ACQUIRE);
 
                         ru->max_gap_us = MAX (ru->max_gap_us, gap);
+                        ru->reopen_us = join_time[c->user];
                         if (gap > (int64_t) opt_grace_ms * 1000)
                           {
                             ru->late = 1;
@@ -1897,13 +1908,15 @@ rolling_restart_run (void)
   gboolean with_name = munityd_has_option ("--node-name");
   gboolean ok = TRUE;
   uint64_t user_left = 0, user_left_late = 0, unreconnected, not_1001;
+  uint64_t users_left = 0, left_own = 0;
+  int64_t left_after_min = G_MAXINT64, left_after_max = G_MININT64;
   int64_t t0 = now_us (), max_gap = 0;
   double restart_s[MAX_NODES];
 
   for (int i = 0; i < n_nodes; i++)
     restart_s[i] = -1;
   for (int u = 0; u < users.n; u++)
-    roll[u].left = 0;
+    roll[u].left = roll[u].left_own = 0, roll[u].first_left_us = 0;
   for (int i = 0; i < n_nodes && ok; i++)
     {
       int64_t t_node = now_us ();
@@ -1937,6 +1950,16 @@ rolling_restart_run (void)
         user_left_late += roll[u].left;
       else
         user_left += roll[u].left;
+      /* where and when those that should not be came from */
+      if (!roll[u].late && roll[u].left > 0)
+        {
+          int64_t after = roll[u].first_left_us - roll[u].reopen_us;
+
+          users_left++;
+          left_own += roll[u].left_own;
+          left_after_min = MIN (left_after_min, after);
+          left_after_max = MAX (left_after_max, after);
+        }
       max_gap = MAX (max_gap, roll[u].max_gap_us);
     }
   unreconnected = sum_counter (G_STRUCT_OFFSET (Counters, rolling_unreconnected));
@@ -1949,6 +1972,13 @@ rolling_restart_run (void)
   put ("rolling_close_not_1001", "%" G_GUINT64_FORMAT, not_1001);
   put ("rolling_user_left", "%" G_GUINT64_FORMAT, user_left);
   put ("rolling_user_left_late", "%" G_GUINT64_FORMAT, user_left_late);
+  if (users_left > 0)
+    {
+      put ("rolling_users_left", "%" G_GUINT64_FORMAT, users_left);
+      put ("rolling_user_left_own_node", "%" G_GUINT64_FORMAT, left_own);
+      put ("rolling_left_after_reopen_min_ms", "%.1f", left_after_min / 1e3);
+      put ("rolling_left_after_reopen_max_ms", "%.1f", left_after_max / 1e3);
+    }
   for (int i = 0; i < n_nodes; i++)
     put_node (i, "restart_seconds", "%.3f", restart_s[i]);
   if (!ok)
