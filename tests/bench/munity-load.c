@@ -13,7 +13,9 @@
  * (doc/protocol.md §7): the same check runs on every socket of every node,
  * deliveries are timed apart for a join or leave made on another node, and
  * --kill-node times how long a SIGKILLed node's users take to leave
- * everywhere else.
+ * everywhere else, and --rolling-restart stops and starts every node in
+ * turn (SIGTERM) while its clients reconnect to the others: no userLeft
+ * may reach any socket for a user who reconnected within the grace.
  *
  * Bounded: every phase has a deadline; loopback only.
  */
@@ -71,6 +73,8 @@ static char *opt_nodes = NULL;
 static char *opt_pids = NULL;
 static gboolean opt_reuse_port = FALSE;
 static int opt_kill_node = -1;
+static int opt_grace_ms = 0;
+static gboolean opt_rolling_restart = FALSE;
 
 static GOptionEntry entries[] = {
   { "users", 'n', 0, G_OPTION_ARG_INT, &opt_users, "Users (one socket each) for the storm (default 1000)", "N" },
@@ -90,6 +94,8 @@ static GOptionEntry entries[] = {
   { "pids", 0, 0, G_OPTION_ARG_STRING, &opt_pids, "With --nodes HOST:PORT,...: the nodes' pids in the same order, for per-node CPU and RSS and --kill-node", "PID,PID,..." },
   { "reuse-port", 0, 0, G_OPTION_ARG_NONE, &opt_reuse_port, "Every client connects to the first node's address (started nodes share one port with --reuse-port) and the kernel spreads them", NULL },
   { "kill-node", 0, 0, G_OPTION_ARG_INT, &opt_kill_node, "At the end, SIGKILL node I (0-based) and time until its users have left every other node's sockets", "I" },
+  { "grace-ms", 0, 0, G_OPTION_ARG_INT, &opt_grace_ms, "The --leave-grace-ms of started munityd (default 0)", "G" },
+  { "rolling-restart", 0, 0, G_OPTION_ARG_NONE, &opt_rolling_restart, "After the idle phase, SIGTERM and start again every started node in turn while its clients reconnect to the others (needs --munityd, --nodes N >= 2, --grace-ms > 0): no userLeft for users who reconnected within the grace", NULL },
   { NULL }
 };
 
@@ -157,12 +163,33 @@ typedef struct {
   uint64_t kill_other_leaves;  /* userLeft for a user not on the killed node */
   int64_t  kill_us;            /* set by the parent: when it sent SIGKILL */
   int64_t  kill_done_us;       /* no observer lists a killed node's user */
+  /* --rolling-restart: the parent sets the node to stop and, once it is
+   * up again, when; the counters are the child's */
+  int      rolling_node;
+  int64_t  rolling_term_us;      /* when the parent sent SIGTERM */
+  int64_t  rolling_up_us;
+  uint64_t rolling_reconnects;
+  uint64_t rolling_late;         /* reconnected after the grace */
+  uint64_t rolling_unreconnected;
+  uint64_t rolling_not_1001;     /* a stopping node's socket closed otherwise */
 } Counters;
+
+/* Per user, shared, for --rolling-restart: written by the process that
+ * owns the user's socket, except @left (any process, atomically). */
+typedef struct {
+  int64_t  max_gap_us;  /* longest SIGTERM of its node to its reopen (101) */
+  int64_t  reopen_us;   /* its last reopen (101) */
+  int64_t  first_left_us;  /* the first userLeft for it (any process) */
+  uint32_t left;        /* userLeft frames for it on any socket */
+  uint32_t left_own;    /* of them, on its own socket's node */
+  uint8_t  late;        /* some reconnect took longer than the grace */
+} Roll;
 
 static int64_t *join_time;    /* shared, per user */
 static int64_t *leave_time;   /* shared, per user */
 static Counters *counters;     /* shared, one per process */
 static int16_t *node_of;       /* shared, per user: its socket's node, -1 unknown */
+static Roll *roll;             /* shared, per user */
 static uint16_t *src_port;     /* shared, per user: its socket's source port */
 static int n_processes;
 
@@ -314,6 +341,7 @@ proc_rss_kib (int pid)
 /* ---- clients ----------------------------------------------------------- */
 
 enum { C_IDLE, C_CONNECTING, C_HANDSHAKE, C_OPEN, C_CLOSED };
+enum { ROLL_NONE, ROLL_WATCH, ROLL_RECONNECT };
 
 typedef struct {
   int       fd;
@@ -324,6 +352,8 @@ typedef struct {
   int       on_killed;     /* of them, users on the killed node (kill phase) */
   gboolean  got_snapshot;
   gboolean  complete;
+  int       close_code;    /* of the server's close frame; 1006 without one */
+  int       rolling;       /* ROLL_* in a rolling restart's round */
   /* frame parsing */
   uint8_t   hdr[14];
   int       hdr_len;
@@ -347,6 +377,7 @@ static int pending_handshakes;
 static int n_pending_opens;
 static int storm_target;     /* users every client must see */
 static gboolean kill_phase;  /* counting the killed node's users */
+static gboolean rolling_phase;  /* counting userLeft per user */
 
 static inline gboolean
 seen_test (Client *c, int u)
@@ -418,6 +449,15 @@ remove_user (Client *c, int64_t id)
 
   if (u < 0 || u >= users.n)
     return;
+  if (rolling_phase)
+    {
+      int64_t zero = 0, t = now_us ();
+
+      __atomic_fetch_add (&roll[u].left, 1, __ATOMIC_RELAXED);
+      if (node_of[c->user] == node_of[u])
+        __atomic_fetch_add (&roll[u].left_own, 1, __ATOMIC_RELAXED);
+      __atomic_compare_exchange_n (&roll[u].first_left_us, &zero, t, FALSE, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+    }
   if (!seen_test (c, (int) u))
     {
       violation (c, "userLeft for an unlisted user", id);
@@ -620,9 +660,10 @@ client_feed_frames (Client *c, const uint8_t *data, size_t len)
           if (node_of[c->user] >= 0)
             me->node_frames[node_of[c->user]]++;
 
-          if (c->opcode == 0x8)
+          if (c->opcode == 0x8 && plen == 0)
             {
               me->closed_by_server++;
+              c->close_code = 1005;
               client_close (c);
               return;
             }
@@ -660,6 +701,14 @@ client_feed_frames (Client *c, const uint8_t *data, size_t len)
                 c->big = FALSE;
                 finish_snapshot (c);
               }
+            else if (c->opcode == 0x8)
+              {
+                /* the close code (--rolling-restart wants 1001) */
+                me->closed_by_server++;
+                c->close_code = c->payload->len >= 2 ? (c->payload->data[0] << 8) | c->payload->data[1] : 1005;
+                client_close (c);
+                return;
+              }
             else if (c->opcode == 0x1)
               {
                 const char *text = (const char *) c->payload->data;
@@ -688,7 +737,8 @@ client_feed_frames (Client *c, const uint8_t *data, size_t len)
 static int
 target_node (int user)
 {
-  return opt_reuse_port ? 0 : user % n_nodes;
+  /* node_of moves when --rolling-restart reconnects a client elsewhere */
+  return opt_reuse_port ? 0 : node_of[user] >= 0 ? node_of[user] : user % n_nodes;
 }
 
 static void
@@ -700,6 +750,7 @@ client_start (Client *c)
   struct epoll_event ev;
   int one = 1;
 
+  c->close_code = 1006;
   c->fd = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (c->fd < 0)
     {
@@ -1113,6 +1164,94 @@ run_child (int index, int first, int count)
           }
           break;
 
+        case 'R': /* a rolling restart's round: the parent SIGTERMs node
+                   * rolling_node, then starts it again; its clients here
+                   * reconnect to the other nodes at once */
+          {
+            Counters *me = &counters[proc_index];
+            int stop = me->rolling_node;
+            int64_t deadline = now_us () + (int64_t) opt_timeout_s * 1000000;
+            int rr = proc_index;
+            gboolean done = FALSE;
+
+            rolling_phase = TRUE;
+            for (int i = 0; i < n_clients; i++)
+              clients[i].rolling = clients[i].state == C_OPEN && node_of[clients[i].user] == stop
+                ? ROLL_WATCH : ROLL_NONE;
+            ack ();
+            while (!done && now_us () < deadline)
+              {
+                int64_t up;
+
+                pump (5);
+                up = __atomic_load_n (&me->rolling_up_us, __ATOMIC_ACQUIRE);
+                if (up < 0)
+                  break;   /* the restart broke: stop waiting */
+                done = up > 0;
+                for (int i = 0; i < n_clients; i++)
+                  {
+                    Client *c = &clients[i];
+                    Roll *ru = &roll[c->user];
+
+                    if (c->rolling == ROLL_WATCH && c->state == C_CLOSED)
+                      {
+                        if (c->close_code != 1001)
+                          me->rolling_not_1001++;
+                        c->rolling = ROLL_RECONNECT;
+                      }
+                    if (c->rolling == ROLL_RECONNECT && c->state == C_CLOSED &&
+                        pending_handshakes < MAX_PENDING_HANDSHAKES)
+                      {
+                        /* round robin over the nodes still up (a failed
+                         * attempt goes on to the next one) */
+                        int k = rr++ % (n_nodes - 1);
+                        node_of[c->user] = (int16_t) (k < stop ? k : k + 1);
+                        join_time[c->user] = 0;
+                        client_start (c);
+                      }
+                    if (c->rolling == ROLL_RECONNECT && c->state == C_OPEN && c->got_snapshot)
+                      {
+                        /* From the SIGTERM, not from when this busy
+                         * process noticed the close: the node's grace
+                         * cannot start earlier, so a gap within the grace
+                         * here is within it for the node too. */
+                        int64_t gap = join_time[c->user] - __atomic_load_n (&me->rolling_term_us, __ATOMIC_ACQUIRE);
+
+                        ru->max_gap_us = MAX (ru->max_gap_us, gap);
+                        ru->reopen_us = join_time[c->user];
+                        if (gap > (int64_t) opt_grace_ms * 1000)
+                          {
+                            ru->late = 1;
+                            me->rolling_late++;
+                          }
+                        me->rolling_reconnects++;
+                        c->rolling = ROLL_NONE;
+                      }
+                    done &= c->rolling == ROLL_NONE;
+                  }
+              }
+            for (int i = 0; i < n_clients; i++)
+              if (clients[i].rolling != ROLL_NONE)
+                {
+                  roll[clients[i].user].late = 1;
+                  me->rolling_unreconnected++;
+                  clients[i].rolling = ROLL_NONE;
+                }
+            ack ();
+          }
+          break;
+
+        case 'W': /* after the last round: a grace and a second more, for
+                   * a userLeft that the grace would have delayed */
+          {
+            int64_t deadline = now_us () + (int64_t) opt_grace_ms * 1000 + 1000000;
+            while (now_us () < deadline)
+              pump (5);
+            rolling_phase = FALSE;
+            ack ();
+          }
+          break;
+
         case 'Q':
         default:
           _exit (0);
@@ -1288,6 +1427,7 @@ static gboolean
 start_daemon (void)
 {
   g_autofree char *listen = NULL;
+  g_autofree char *grace = g_strdup_printf ("%d", opt_grace_ms);
   g_autoptr(GError) error = NULL;
 
   opt_port = free_port ();
@@ -1295,7 +1435,7 @@ start_daemon (void)
   listen = g_strdup_printf ("127.0.0.1:%d", opt_port);
   {
     const char *argv[] = { opt_munityd, "--listen", listen, "--state-dir", daemon_state,
-                           "--bus", "none", "--leave-grace-ms", "0", NULL };
+                           "--bus", "none", "--leave-grace-ms", grace, NULL };
     if (!g_spawn_async (NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL,
                         NULL, NULL, &daemon_pid, &error))
       {
@@ -1349,7 +1489,9 @@ start_node (int                 i,
   g_autoptr(GError) error = NULL;
   Node *node = &nodes[i];
 
-  node->state_dir = g_dir_make_tmp ("munity-load-node-XXXXXX", NULL);
+  /* a restarted node keeps its state directory */
+  if (node->state_dir == NULL)
+    node->state_dir = g_dir_make_tmp ("munity-load-node-XXXXXX", NULL);
   g_ptr_array_add (argv, g_strdup (opt_munityd));
   g_ptr_array_add (argv, g_strdup ("--listen"));
   g_ptr_array_add (argv, g_strdup_printf ("127.0.0.1:%d", node->port));
@@ -1371,7 +1513,7 @@ start_node (int                 i,
   g_ptr_array_add (argv, g_strdup ("--bus"));
   g_ptr_array_add (argv, g_strdup ("none"));
   g_ptr_array_add (argv, g_strdup ("--leave-grace-ms"));
-  g_ptr_array_add (argv, g_strdup ("0"));
+  g_ptr_array_add (argv, g_strdup_printf ("%d", opt_grace_ms));
   g_ptr_array_add (argv, NULL);
   if (!g_spawn_async (NULL, (char **) argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL,
                       node_child_setup, NULL, &node->spawned, &error))
@@ -1731,6 +1873,121 @@ kill_phase_run (void)
   return done > 0 && sum_counter (G_STRUCT_OFFSET (Counters, kill_other_leaves)) == 0;
 }
 
+/* Waits, up to --timeout, for started node @i to exit; SIGKILLs it if it
+ * does not. */
+static gboolean
+reap_node (int i)
+{
+  int64_t deadline = now_us () + (int64_t) opt_timeout_s * 1000000;
+
+  while (now_us () < deadline)
+    {
+      if (waitpid (nodes[i].spawned, NULL, WNOHANG) == nodes[i].spawned)
+        {
+          nodes[i].spawned = 0;
+          return TRUE;
+        }
+      g_usleep (1000);
+    }
+  g_printerr ("munity-load: node %d did not exit within %d s of SIGTERM\n", i, opt_timeout_s);
+  kill (nodes[i].spawned, SIGKILL);
+  waitpid (nodes[i].spawned, NULL, 0);
+  nodes[i].spawned = 0;
+  return FALSE;
+}
+
+/* --rolling-restart: for each node in turn, SIGTERM it, wait until it
+ * exited, start it again under the same name and port, wait until its
+ * /healthz answers, and until every one of its clients has reconnected
+ * to another node (round robin) with a new snapshot. Then a grace more
+ * for a late userLeft. Returns FALSE when a userLeft reached a socket for
+ * a user who reconnected within the grace, or the restart broke. */
+static gboolean
+rolling_restart_run (void)
+{
+  gboolean with_name = munityd_has_option ("--node-name");
+  gboolean ok = TRUE;
+  uint64_t user_left = 0, user_left_late = 0, unreconnected, not_1001;
+  uint64_t users_left = 0, left_own = 0;
+  int64_t left_after_min = G_MAXINT64, left_after_max = G_MININT64;
+  int64_t t0 = now_us (), max_gap = 0;
+  double restart_s[MAX_NODES];
+
+  for (int i = 0; i < n_nodes; i++)
+    restart_s[i] = -1;
+  for (int u = 0; u < users.n; u++)
+    roll[u].left = roll[u].left_own = 0, roll[u].first_left_us = 0;
+  for (int i = 0; i < n_nodes && ok; i++)
+    {
+      int64_t t_node = now_us ();
+
+      for (int p = 0; p < n_processes; p++)
+        {
+          counters[p].rolling_node = i;
+          __atomic_store_n (&counters[p].rolling_up_us, 0, __ATOMIC_RELEASE);
+        }
+      broadcast_cmd ('R');
+      wait_acks ();
+      for (int p = 0; p < n_processes; p++)
+        __atomic_store_n (&counters[p].rolling_term_us, now_us (), __ATOMIC_RELEASE);
+      kill (nodes[i].spawned, SIGTERM);
+      ok = reap_node (i) && start_node (i, with_name, &nodes[i].addr);
+      restart_s[i] = (now_us () - t_node) / 1e6;
+      {
+        int64_t up = ok ? now_us () : -1;   /* -1: give up waiting */
+        for (int p = 0; p < n_processes; p++)
+          __atomic_store_n (&counters[p].rolling_up_us, up, __ATOMIC_RELEASE);
+      }
+      wait_acks ();
+    }
+  put ("rolling_restart_seconds", "%.3f", (now_us () - t0) / 1e6);
+  broadcast_cmd ('W');
+  wait_acks ();
+
+  for (int u = 0; u < users.n; u++)
+    {
+      if (roll[u].late)
+        user_left_late += roll[u].left;
+      else
+        user_left += roll[u].left;
+      /* where and when those that should not be came from */
+      if (!roll[u].late && roll[u].left > 0)
+        {
+          int64_t after = roll[u].first_left_us - roll[u].reopen_us;
+
+          users_left++;
+          left_own += roll[u].left_own;
+          left_after_min = MIN (left_after_min, after);
+          left_after_max = MAX (left_after_max, after);
+        }
+      max_gap = MAX (max_gap, roll[u].max_gap_us);
+    }
+  unreconnected = sum_counter (G_STRUCT_OFFSET (Counters, rolling_unreconnected));
+  not_1001 = sum_counter (G_STRUCT_OFFSET (Counters, rolling_not_1001));
+  put ("rolling_grace_ms", "%d", opt_grace_ms);
+  put ("rolling_reconnects", "%" G_GUINT64_FORMAT, sum_counter (G_STRUCT_OFFSET (Counters, rolling_reconnects)));
+  put ("rolling_max_reconnect_ms", "%.1f", max_gap / 1e3);
+  put ("rolling_late_reconnects", "%" G_GUINT64_FORMAT, sum_counter (G_STRUCT_OFFSET (Counters, rolling_late)));
+  put ("rolling_unreconnected", "%" G_GUINT64_FORMAT, unreconnected);
+  put ("rolling_close_not_1001", "%" G_GUINT64_FORMAT, not_1001);
+  put ("rolling_user_left", "%" G_GUINT64_FORMAT, user_left);
+  put ("rolling_user_left_late", "%" G_GUINT64_FORMAT, user_left_late);
+  if (users_left > 0)
+    {
+      put ("rolling_users_left", "%" G_GUINT64_FORMAT, users_left);
+      put ("rolling_user_left_own_node", "%" G_GUINT64_FORMAT, left_own);
+      put ("rolling_left_after_reopen_min_ms", "%.1f", left_after_min / 1e3);
+      put ("rolling_left_after_reopen_max_ms", "%.1f", left_after_max / 1e3);
+    }
+  for (int i = 0; i < n_nodes; i++)
+    put_node (i, "restart_seconds", "%.3f", restart_s[i]);
+  if (!ok)
+    g_printerr ("munity-load: the rolling restart broke off\n");
+  if (user_left > 0)
+    g_printerr ("munity-load: %" G_GUINT64_FORMAT " userLeft for users who reconnected within the grace\n", user_left);
+  return ok && user_left == 0 && unreconnected == 0 && not_1001 == 0;
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -1741,7 +1998,7 @@ main (int argc, char *argv[])
   double node_cpu0[MAX_NODES], node_cpu1[MAX_NODES];
   long rss0, rss1;
   uint64_t frames_storm, violations, storm_complete = 0;
-  gboolean leave_storm_failed = FALSE, kill_failed = FALSE;
+  gboolean leave_storm_failed = FALSE, kill_failed = FALSE, rolling_failed = FALSE;
   gboolean cluster = FALSE;
   int per_process;
 
@@ -1769,6 +2026,13 @@ main (int argc, char *argv[])
   if (opt_kill_node >= n_nodes || (opt_kill_node >= 0 && opt_munityd == NULL && nodes[opt_kill_node].pid <= 0))
     {
       g_printerr ("munity-load: --kill-node I: 0 <= I < the number of nodes, and a pid to kill\n");
+      return 2;
+    }
+  if (opt_grace_ms < 0 ||
+      (opt_rolling_restart && (opt_munityd == NULL || !cluster || n_nodes < 2 || opt_reuse_port || opt_grace_ms <= 0)))
+    {
+      g_printerr ("munity-load: --rolling-restart restarts started nodes: give --munityd, --nodes N (N >= 2),"
+                  " --grace-ms G (G > 0), and no --reuse-port\n");
       return 2;
     }
 
@@ -1804,13 +2068,15 @@ main (int argc, char *argv[])
   leave_time = mmap (NULL, sizeof (int64_t) * users.n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   counters = mmap (NULL, sizeof (Counters) * n_processes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   node_of = mmap (NULL, sizeof (int16_t) * users.n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  roll = mmap (NULL, sizeof (Roll) * users.n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   src_port = mmap (NULL, sizeof (uint16_t) * users.n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   memset (join_time, 0, sizeof (int64_t) * users.n);
   memset (leave_time, 0, sizeof (int64_t) * users.n);
   memset (counters, 0, sizeof (Counters) * n_processes);
   memset (src_port, 0, sizeof (uint16_t) * users.n);
+  memset (roll, 0, sizeof (Roll) * users.n);
   for (int u = 0; u < users.n; u++)
-    node_of[u] = (int16_t) (opt_reuse_port ? -1 : target_node (u));
+    node_of[u] = (int16_t) (opt_reuse_port ? -1 : u % n_nodes);
 
   children = g_new0 (Child, n_processes);
   for (int i = 0; i < n_processes; i++)
@@ -1919,6 +2185,10 @@ main (int argc, char *argv[])
           put_node (i, "idle_cpu_percent", "%.3f", nodes[i].cpu_idle * 100.0 / MAX (opt_idle_s, 1));
         }
     }
+
+  /* ---- a rolling restart ---- */
+  if (opt_rolling_restart)
+    rolling_failed = !rolling_restart_run ();
 
   /* ---- churn ---- */
   if (opt_churn_rate > 0)
@@ -2039,5 +2309,6 @@ main (int argc, char *argv[])
   fflush (stdout);
   /* A run is good when nothing broke the guarantee and every client got
    * the complete list in the storm; the figures are for people. */
-  return violations == 0 && storm_complete == (uint64_t) users.n && !leave_storm_failed && !kill_failed ? 0 : 1;
+  return violations == 0 && storm_complete == (uint64_t) users.n && !leave_storm_failed && !kill_failed &&
+    !rolling_failed ? 0 : 1;
 }
