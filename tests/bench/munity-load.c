@@ -1117,6 +1117,14 @@ run_child (int index, int first, int count)
             int64_t deadline;
             gboolean done, waiting = FALSE;
 
+            /* Let what the phases before sent arrive first: a client that
+             * rejoined just before (grace 0: a leave and a join for the
+             * others) reaches the other nodes' sockets a little later, and
+             * that leave is not one of the killed node's. */
+            deadline = now_us () + 2000000;
+            while (now_us () < deadline)
+              pump (10);
+
             for (int u = 0; u < users.n; u++)
               if (node_of[u] == opt_kill_node)
                 g_array_append_val (victims, u);
