@@ -1,0 +1,4 @@
+// German: messages shared by every screen.
+export default {
+  'Loading…': 'Wird geladen…',
+};
