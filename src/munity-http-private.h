@@ -56,6 +56,7 @@ struct _MunityHttpServer
 typedef struct {
   MunityUserInfo *ws_user;     /* (owned) (nullable) the WebSocket's user, once its session was checked */
   char           *ws_session;  /* (owned) (nullable) that session's token hash */
+  MunityWsMode    ws_mode;     /* what the WebSocket watches (`?view=`) */
   gsize           body_limit;  /* bytes of body kept */
   gboolean        too_large;   /* the body grew past @body_limit and was dropped */
 } MunityHttpExchange;

@@ -60,6 +60,31 @@ ws_authenticated_cb (GObject      *source,
   g_free (auth);
 }
 
+/* `?view=window` watches a window (doc/protocol.md §8); no `view` the
+ * whole list. Returns FALSE for any other view. */
+static gboolean
+parse_mode (SoupServerMessage *msg,
+            MunityWsMode      *out_mode)
+{
+  const char *query = g_uri_get_query (soup_server_message_get_uri (msg));
+  g_autoptr(GHashTable) params = NULL;
+  const char *view;
+
+  *out_mode = MUNITY_WS_MODE_LIST;
+  if (query == NULL)
+    return TRUE;
+  params = g_uri_parse_params (query, -1, "&", G_URI_PARAMS_NONE, NULL);
+  if (params == NULL)
+    return FALSE;
+  view = g_hash_table_lookup (params, "view");
+  if (view == NULL)
+    return TRUE;
+  if (!g_str_equal (view, "window"))
+    return FALSE;
+  *out_mode = MUNITY_WS_MODE_WINDOW;
+  return TRUE;
+}
+
 /**
  * munity_http_ws_early:
  * @self: the server
@@ -75,6 +100,8 @@ munity_http_ws_early (MunityHttpServer  *self,
   SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
   const char *origin = soup_message_headers_get_one (headers, "Origin");
   g_autofree char *token = NULL;
+  MunityHttpExchange *exchange;
+  MunityWsMode mode;
   WsAuth *auth;
 
   if (origin != NULL &&
@@ -95,6 +122,16 @@ munity_http_ws_early (MunityHttpServer  *self,
       return;
     }
 
+  if (!parse_mode (msg, &mode))
+    {
+      munity_http_set_error_code (msg, SOUP_STATUS_BAD_REQUEST, "bad-request",
+                                  _("The only view is \"window\"."));
+      return;
+    }
+  exchange = munity_http_server_lookup_exchange (self, msg);
+  if (exchange != NULL)
+    exchange->ws_mode = mode;
+
   auth = g_new0 (WsAuth, 1);
   auth->self = g_object_ref (self);
   auth->msg = g_object_ref (msg);
@@ -112,6 +149,7 @@ ws_upgraded_cb (SoupServerMessage *msg,
   MunityHttpExchange *exchange = munity_http_server_lookup_exchange (self, msg);
   g_autoptr(MunityUserInfo) user = NULL;
   g_autofree char *session = NULL;
+  MunityWsMode mode = MUNITY_WS_MODE_LIST;
   g_autoptr(GIOStream) stream = NULL;
   g_autoptr(GError) error = NULL;
   gboolean relayed = FALSE;
@@ -122,6 +160,7 @@ ws_upgraded_cb (SoupServerMessage *msg,
     {
       user = g_steal_pointer (&exchange->ws_user);
       session = g_steal_pointer (&exchange->ws_session);
+      mode = exchange->ws_mode;
     }
 
   /* From here the connection is ours: the listener's own descriptor joins
@@ -140,7 +179,7 @@ ws_upgraded_cb (SoupServerMessage *msg,
       close (fd);
       return;
     }
-  if (!munity_ws_hub_add (self->hub, fd, user, session, &error))
+  if (!munity_ws_hub_add (self->hub, fd, user, session, mode, &error))
     g_message ("Could not take over a WebSocket: %s", error->message);
 }
 

@@ -388,3 +388,84 @@ munity_protocol_error_frame (const char *code)
   g_autofree char *data = g_strdup_printf ("{\"code\":\"%s\"}", code);
   return munity_protocol_event_frame ("error", data);
 }
+
+static gboolean
+member_is_uint (JsonObject *object,
+                const char *name,
+                guint64     max,
+                guint      *out_value)
+{
+  JsonNode *node = json_object_get_member (object, name);
+  gint64 value;
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64)
+    return FALSE;
+  value = json_node_get_int (node);
+  if (value < 0 || (guint64) value > max)
+    return FALSE;
+  *out_value = (guint) value;
+  return TRUE;
+}
+
+/**
+ * munity_protocol_parse_set_window:
+ * @text: (array length=length): a text message from a client, UTF-8
+ * @length: its length
+ * @out_query: (out) (transfer full): the query, "" if none
+ * @out_offset: (out): the first row of the window
+ * @out_limit: (out): how many rows
+ *
+ * Understands `{"event":"setWindow","data":{"offset":O,"limit":L,"query":Q}}`
+ * (doc/protocol.md §8): O a non-negative integer, L an integer from 0 to
+ * %MUNITY_PROTOCOL_WINDOW_MAX_LIMIT, Q (may be left out) a string of at most
+ * %MUNITY_PROTOCOL_WINDOW_MAX_QUERY characters; no other member.
+ *
+ * Returns: %TRUE if @text is such a message
+ */
+gboolean
+munity_protocol_parse_set_window (const char  *text,
+                                  gsize        length,
+                                  char       **out_query,
+                                  guint       *out_offset,
+                                  guint       *out_limit)
+{
+  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+  JsonNode *root, *node;
+  JsonObject *object, *data;
+  const char *query = "";
+  guint known = 2;
+
+  if (length > G_MAXSSIZE || !json_parser_load_from_data (parser, text, (gssize) length, NULL))
+    return FALSE;
+  root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    return FALSE;
+  object = json_node_get_object (root);
+  node = json_object_get_member (object, "event");
+  if (json_object_get_size (object) != 2 || node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
+      json_node_get_value_type (node) != G_TYPE_STRING || !g_str_equal (json_node_get_string (node), "setWindow"))
+    return FALSE;
+  node = json_object_get_member (object, "data");
+  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
+    return FALSE;
+  data = json_node_get_object (node);
+
+  if (!member_is_uint (data, "offset", G_MAXINT32, out_offset) ||
+      !member_is_uint (data, "limit", MUNITY_PROTOCOL_WINDOW_MAX_LIMIT, out_limit))
+    return FALSE;
+  node = json_object_get_member (data, "query");
+  if (node != NULL)
+    {
+      if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
+        return FALSE;
+      query = json_node_get_string (node);
+      if (g_utf8_strlen (query, -1) > MUNITY_PROTOCOL_WINDOW_MAX_QUERY)
+        return FALSE;
+      known++;
+    }
+  if (json_object_get_size (data) != known)
+    return FALSE;
+
+  *out_query = g_strdup (query);
+  return TRUE;
+}

@@ -83,4 +83,14 @@ GBytes       *munity_protocol_online_users_frame_tail (void);
 GBytes       *munity_protocol_user_left_frame    (gint64     user_id);
 GBytes       *munity_protocol_error_frame        (const char *code);
 
+/* doc/protocol.md §8: the largest window and query a client may ask for. */
+#define MUNITY_PROTOCOL_WINDOW_MAX_LIMIT 200
+#define MUNITY_PROTOCOL_WINDOW_MAX_QUERY 100
+
+gboolean      munity_protocol_parse_set_window   (const char  *text,
+                                                  gsize        length,
+                                                  char       **out_query,
+                                                  guint       *out_offset,
+                                                  guint       *out_limit);
+
 G_END_DECLS

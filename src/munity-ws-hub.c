@@ -20,6 +20,7 @@
 #include "munity-ws-hub.h"
 #include "munity-ws-log.h"
 #include "munity-ws-pages.h"
+#include "munity-ws-windows.h"
 
 /*
  * The data plane (see doc/websocket-design.md for the measurements behind
@@ -38,6 +39,13 @@
  * serialised once; a storm costs one write per socket per sweep, not one
  * per frame. The snapshot a new socket gets first is references to the
  * pages of MunityWsPages.
+ *
+ * A socket opened with `?view=window` (doc/protocol.md §8) is not part of
+ * that broadcast: it watches a window of the ordered list
+ * (MunityWsWindows), shared with every socket on the same window, and
+ * gets that window's `windowChanged` frames, flushed at most every
+ * 100 ms. The log skips it, and with no full-list socket open nothing is
+ * logged at all.
  */
 
 #define SNDBUF_BYTES (128 * 1024)
@@ -53,6 +61,8 @@ typedef struct {
   guint32       epoll_events;
   gboolean      dirty;            /* in hub->dirty */
   guint64       sent_upto;        /* where it is in the event log */
+  MunityWsView *view;             /* (owned) (nullable) the window it watches */
+  guint         view_slot;        /* in the view's members */
 } HubConn;
 
 struct _MunityWsHub
@@ -76,6 +86,10 @@ struct _MunityWsHub
   guint64         sweep_log_mark; /* the log's end when the sweep began */
   gint64          sweep_busy_us;  /* time spent in this sweep's slices */
   MunityWsPages  *pages;          /* (owned) the onlineUsers body */
+  MunityWsWindows *windows;       /* (owned) the ordered list and its views */
+  guint           window_flush_id;
+  gint64          window_last_flush;
+  guint           n_open_windows; /* open connections watching a window */
   gboolean        flush_pending;
   guint           n_open;         /* connections in MUNITY_WS_CONN_OPEN */
   gint64          last_flush;     /* monotonic µs, end of the last flush */
@@ -140,6 +154,35 @@ conn_output (MunityWsConn *conn,
   mark_dirty (user_data, (HubConn *) conn);
 }
 
+/* Takes @hc out of its view's members (swap-remove). */
+static void
+hub_conn_leave_view (MunityWsHub *self,
+                     HubConn     *hc)
+{
+  GPtrArray *members;
+  HubConn *last;
+
+  if (hc->view == NULL)
+    return;
+  members = munity_ws_view_get_members (hc->view);
+  last = g_ptr_array_index (members, members->len - 1);
+  members->pdata[hc->view_slot] = last;
+  last->view_slot = hc->view_slot;
+  g_ptr_array_set_size (members, members->len - 1);
+  g_clear_pointer (&hc->view, munity_ws_view_release);
+}
+
+static void
+hub_conn_stop_watching (MunityWsHub *self,
+                        HubConn     *hc)
+{
+  if (hc->view != NULL)
+    {
+      self->n_open_windows--;
+      hub_conn_leave_view (self, hc);
+    }
+}
+
 static void
 conn_closing (MunityWsConn *conn,
               gpointer      user_data)
@@ -147,6 +190,7 @@ conn_closing (MunityWsConn *conn,
   MunityWsHub *self = user_data;
 
   self->n_open--;
+  hub_conn_stop_watching (self, (HubConn *) conn);
   /* The model forgets the socket now, not when TCP is done. */
   munity_presence_remove_socket (self->presence, munity_ws_conn_get_socket (conn));
 }
@@ -161,7 +205,10 @@ conn_dead (MunityWsConn *conn,
   HubConn *last;
 
   if (was_open)
-    self->n_open--;
+    {
+      self->n_open--;
+      hub_conn_stop_watching (self, hc);
+    }
   epoll_ctl (self->epfd, EPOLL_CTL_DEL, munity_ws_conn_get_fd (conn), NULL);
 
   /* swap-remove from the connection list */
@@ -188,11 +235,40 @@ conn_bad_message (MunityWsConn *conn,
   munity_metrics_count_event (self->metrics, "error", 1);
 }
 
+static void hub_conn_watch (MunityWsHub *self,
+                            HubConn     *hc,
+                            const char  *query,
+                            guint        offset,
+                            guint        limit);
+
+/* The client events (doc/protocol.md §3, §8): the hub parses them and
+ * hands them on. */
+static gboolean
+conn_message (MunityWsConn *conn,
+              const char   *text,
+              gsize         length,
+              gpointer      user_data)
+{
+  MunityWsHub *self = user_data;
+  HubConn *hc = (HubConn *) conn;
+  g_autofree char *query = NULL;
+  guint offset, limit;
+
+  /* Only a window socket has a window to move. */
+  if (hc->view != NULL && munity_protocol_parse_set_window (text, length, &query, &offset, &limit))
+    {
+      hub_conn_watch (self, hc, query, offset, limit);
+      return TRUE;
+    }
+  return FALSE;
+}
+
 static const MunityWsConnFuncs conn_funcs = {
   conn_output,
   conn_closing,
   conn_dead,
   conn_bad_message,
+  conn_message,
 };
 
 /* Dead connections are freed only here, at the end of a flush, when no
@@ -214,7 +290,7 @@ broadcast (MunityWsHub *self,
   gsize size;
   const guint8 *data = g_bytes_get_data (frame, &size);
 
-  if (self->closing_all)
+  if (self->closing_all || self->n_open == self->n_open_windows)
     return;
 
   /* Every open socket gets it (a counter: this runs once per event, and
@@ -223,7 +299,7 @@ broadcast (MunityWsHub *self,
    * next one to the others; with none running, the next one delivers it:
    * so its chunk is needed until the sweep after the next is over. */
   munity_ws_log_append (self->log, data, size, self->sweep_no + 1);
-  munity_metrics_count_event (self->metrics, event, self->n_open);
+  munity_metrics_count_event (self->metrics, event, self->n_open - self->n_open_windows);
   self->flush_pending = TRUE;
 }
 
@@ -253,6 +329,12 @@ hub_conn_catch_up (MunityWsHub *self,
 
   if (munity_ws_conn_get_state (&hc->conn) != MUNITY_WS_CONN_OPEN || hc->sent_upto >= log_end)
     return;
+  if (hc->view != NULL)
+    {
+      /* A window socket gets its own frames, never the log's. */
+      hc->sent_upto = log_end;
+      return;
+    }
 
   if (!munity_ws_log_iter_init (self->log, &iter, hc->sent_upto))
     {
@@ -416,6 +498,87 @@ static GSourceFuncs flush_source_funcs = {
   NULL, NULL, NULL
 };
 
+/* ---- windows ------------------------------------------------------------
+ *
+ * A change marks the views it touches; a timer then sends each of them
+ * one frame, at most every 100 ms (MUNITY_WS_WINDOW_INTERVAL_US): the
+ * first change after a quiet spell goes out at the next loop iteration,
+ * the ones that follow it are gathered.
+ */
+
+static void schedule_window_flush (MunityWsHub *self);
+
+static void
+deliver_window (MunityWsView *view,
+                GBytes       *frame,
+                gpointer      user_data)
+{
+  MunityWsHub *self = user_data;
+  GPtrArray *members = munity_ws_view_get_members (view);
+  gsize size = g_bytes_get_size (frame);
+
+  for (guint i = 0; i < members->len; i++)
+    {
+      HubConn *hc = members->pdata[i];
+
+      munity_ws_conn_queue (&hc->conn, frame, 0, size, MUNITY_WS_SEGMENT_NONE);
+      mark_dirty (self, hc);
+    }
+  munity_metrics_count_event (self->metrics, "windowChanged", members->len);
+}
+
+static gboolean
+window_flush_cb (gpointer user_data)
+{
+  MunityWsHub *self = user_data;
+
+  self->window_flush_id = 0;
+  self->window_last_flush = g_get_monotonic_time ();
+  munity_ws_windows_flush (self->windows, self->window_last_flush, deliver_window, self);
+  schedule_window_flush (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+schedule_window_flush (MunityWsHub *self)
+{
+  gint64 due;
+
+  if (self->window_flush_id != 0 || self->closing_all || !munity_ws_windows_has_pending (self->windows))
+    return;
+  due = self->window_last_flush + MUNITY_WS_WINDOW_INTERVAL_US - g_get_monotonic_time ();
+  if (due <= 0)
+    self->window_flush_id = g_idle_add_full (G_PRIORITY_DEFAULT, window_flush_cb, self, NULL);
+  else
+    self->window_flush_id = g_timeout_add_full (G_PRIORITY_DEFAULT, (guint) ((due + 999) / 1000),
+                                                window_flush_cb, self, NULL);
+}
+
+/* Puts @hc on the window (@query, @offset, @limit) and queues its
+ * `onlineWindow`. */
+static void
+hub_conn_watch (MunityWsHub *self,
+                HubConn     *hc,
+                const char  *query,
+                guint        offset,
+                guint        limit)
+{
+  MunityWsView *view = munity_ws_windows_open_view (self->windows, query, offset, limit, g_get_monotonic_time ());
+  GPtrArray *members = munity_ws_view_get_members (view);
+  GBytes *snapshot;
+
+  /* Open the new one first: a socket moving within a shared view keeps it. */
+  hub_conn_leave_view (self, hc);
+  hc->view = view;
+  hc->view_slot = members->len;
+  g_ptr_array_add (members, hc);
+
+  snapshot = munity_ws_view_get_snapshot (view);
+  munity_ws_conn_queue (&hc->conn, snapshot, 0, g_bytes_get_size (snapshot), MUNITY_WS_SEGMENT_SNAPSHOT);
+  munity_metrics_count_event (self->metrics, "onlineWindow", 1);
+  mark_dirty (self, hc);
+}
+
 /* ---- model events ------------------------------------------------------
  *
  * The composition root (munity-daemon.c) connects these to the presence
@@ -442,11 +605,15 @@ user_shown (MunityWsHub *self,
   g_autofree char *json = g_strndup (g_bytes_get_data (fragment, NULL), g_bytes_get_size (fragment));
   g_autoptr(GBytes) frame = munity_protocol_event_frame (event, json);
 
+  g_autofree char *name = munity_user_dup_name (user);
+
   if (joined)
     munity_ws_pages_append (self->pages, munity_user_get_id (user), fragment);
   else
     munity_ws_pages_update (self->pages, munity_user_get_id (user), fragment);
   broadcast (self, frame, event);
+  munity_ws_windows_put (self->windows, munity_user_get_id (user), name, fragment);
+  schedule_window_flush (self);
 }
 
 /**
@@ -480,6 +647,8 @@ munity_ws_hub_user_left (MunityWsHub *self,
 
   munity_ws_pages_remove (self->pages, munity_user_get_id (user));
   broadcast (self, frame, "userLeft");
+  munity_ws_windows_remove (self->windows, munity_user_get_id (user));
+  schedule_window_flush (self);
 }
 
 /**
@@ -599,6 +768,7 @@ munity_ws_hub_dispose (GObject *object)
 
   g_clear_handle_id (&self->epoll_id, g_source_remove);
   g_clear_handle_id (&self->sweep_id, g_source_remove);
+  g_clear_handle_id (&self->window_flush_id, g_source_remove);
   if (self->flush_source != NULL)
     {
       g_source_destroy (self->flush_source);
@@ -625,6 +795,7 @@ munity_ws_hub_finalize (GObject *object)
   g_clear_pointer (&self->graveyard, g_ptr_array_unref);
   g_clear_pointer (&self->log, munity_ws_log_free);
   g_clear_pointer (&self->pages, munity_ws_pages_free);
+  g_clear_pointer (&self->windows, munity_ws_windows_free);
 
   G_OBJECT_CLASS (munity_ws_hub_parent_class)->finalize (object);
 }
@@ -659,6 +830,7 @@ munity_ws_hub_init (MunityWsHub *self)
   self->graveyard = g_ptr_array_new_with_free_func ((GDestroyNotify) munity_ws_conn_free);
   self->log = munity_ws_log_new (CHUNK_BYTES, CHUNK_POOL_MAX);
   self->pages = munity_ws_pages_new (PAGE_BYTES);
+  self->windows = munity_ws_windows_new ();
   /* Test hooks: tests cannot wait 60 s for a pong timeout. */
   self->ping_interval_us = env_ms ("MUNITY_WS_PING_INTERVAL_MS", 30000);
   self->pong_timeout_us = env_ms ("MUNITY_WS_PONG_TIMEOUT_MS", 60000);
@@ -699,7 +871,10 @@ munity_ws_hub_new (MunityPresence *presence,
   for (GList *l = munity_presence_peek_users (presence); l != NULL; l = l->next)
     {
       g_autoptr(GBytes) fragment = user_fragment_new (l->data);
+      g_autofree char *name = munity_user_dup_name (l->data);
+
       munity_ws_pages_append (self->pages, munity_user_get_id (l->data), fragment);
+      munity_ws_windows_put (self->windows, munity_user_get_id (l->data), name, fragment);
     }
 
   return self;
@@ -732,10 +907,13 @@ tune_socket (int fd)
  * @fd: an upgraded WebSocket connection's descriptor, which the hub now owns
  * @info: the authenticated user
  * @session: (nullable): the session that opened it (its token hash)
+ * @mode: what the socket watches: all of the list, or a window of it
  * @error: return location for an error
  *
  * Takes over a connection: it joins the presence model, gets its
- * `onlineUsers` snapshot as its first frame, and every later event.
+ * `onlineUsers` snapshot as its first frame, and every later event; or,
+ * with %MUNITY_WS_MODE_WINDOW, the first window of the list
+ * (`onlineWindow`) and its changes (doc/protocol.md §8).
  *
  * Returns: %TRUE on success; on failure @fd is closed
  */
@@ -744,6 +922,7 @@ munity_ws_hub_add (MunityWsHub     *self,
                    int              fd,
                    MunityUserInfo  *info,
                    const char      *session,
+                   MunityWsMode     mode,
                    GError         **error)
 {
   struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
@@ -783,14 +962,22 @@ munity_ws_hub_add (MunityWsHub     *self,
    * only what is logged after this point. */
   munity_presence_add_socket (self->presence, socket, info);
 
-  hub_conn_push_snapshot (self, hc);
-  munity_metrics_count_event (self->metrics, "onlineUsers", 1);
-
   hc->sent_upto = munity_ws_log_get_end (self->log);
   hc->index = self->conns->len;
   g_ptr_array_add (self->conns, hc);
   self->n_open++;
-  mark_dirty (self, hc);
+
+  if (mode == MUNITY_WS_MODE_WINDOW)
+    {
+      self->n_open_windows++;
+      hub_conn_watch (self, hc, "", 0, MUNITY_WS_WINDOW_DEFAULT_LIMIT);
+    }
+  else
+    {
+      hub_conn_push_snapshot (self, hc);
+      munity_metrics_count_event (self->metrics, "onlineUsers", 1);
+      mark_dirty (self, hc);
+    }
 
   g_debug ("WebSocket %s opened for user %" G_GINT64_FORMAT, munity_socket_get_id (socket), info->id);
   return TRUE;

@@ -10,6 +10,20 @@
 
 G_BEGIN_DECLS
 
+/**
+ * MunityWsMode:
+ * @MUNITY_WS_MODE_LIST: the socket gets the whole online list and every
+ *   join, leave and update (doc/protocol.md §3)
+ * @MUNITY_WS_MODE_WINDOW: the socket watches a window of the ordered list
+ *   (`/ws?view=window`, doc/protocol.md §8)
+ *
+ * What a WebSocket watches.
+ */
+typedef enum {
+  MUNITY_WS_MODE_LIST,
+  MUNITY_WS_MODE_WINDOW,
+} MunityWsMode;
+
 #define MUNITY_TYPE_WS_HUB (munity_ws_hub_get_type ())
 G_DECLARE_FINAL_TYPE (MunityWsHub, munity_ws_hub, MUNITY, WS_HUB, GObject)
 
@@ -19,6 +33,7 @@ gboolean     munity_ws_hub_add               (MunityWsHub    *self,
                                               int             fd,
                                               MunityUserInfo *info,
                                               const char     *session,
+                                              MunityWsMode    mode,
                                               GError        **error);
 void         munity_ws_hub_user_joined       (MunityWsHub    *self,
                                               MunityUser     *user);

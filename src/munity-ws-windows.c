@@ -593,7 +593,7 @@ view_key (const char *text,
  * munity_ws_windows_open_view:
  * @self: the list
  * @query: what the display names must contain ("" for everyone); valid
- *   UTF-8 of at most %MUNITY_WS_WINDOW_MAX_QUERY characters
+ *   UTF-8 of at most %MUNITY_PROTOCOL_WINDOW_MAX_QUERY characters
  * @offset: the first row of the window
  * @limit: how many rows, at most %MUNITY_WS_WINDOW_MAX_LIMIT
  * @now_us: the monotonic time

@@ -6,11 +6,12 @@
 
 #include <glib.h>
 
+#include "munity-protocol.h"
+
 G_BEGIN_DECLS
 
 /* doc/protocol.md §8 */
-#define MUNITY_WS_WINDOW_MAX_LIMIT 200
-#define MUNITY_WS_WINDOW_MAX_QUERY 100
+#define MUNITY_WS_WINDOW_MAX_LIMIT MUNITY_PROTOCOL_WINDOW_MAX_LIMIT
 #define MUNITY_WS_WINDOW_DEFAULT_LIMIT 50
 /* At most one windowChanged per socket per this many µs... */
 #define MUNITY_WS_WINDOW_INTERVAL_US (100 * 1000)
