@@ -427,6 +427,10 @@ munity_http_handle_metrics (MunityHttpReq *req)
       /* This node's own WebSockets; munity_sockets counts the cluster's. */
       munity_metrics_set_gauge (req->self->metrics, "munity_local_sockets",
                                 munity_ws_hub_get_n_connections (req->self->hub));
+      munity_metrics_set_gauge (req->self->metrics, "munity_window_sockets",
+                                munity_ws_hub_get_n_window_sockets (req->self->hub));
+      munity_metrics_set_gauge (req->self->metrics, "munity_window_views",
+                                munity_ws_hub_get_n_window_views (req->self->hub));
     }
   text = munity_metrics_render (req->self->metrics);
 

@@ -1046,3 +1046,27 @@ munity_ws_hub_get_n_connections (MunityWsHub *self)
 {
   return self->conns->len;
 }
+
+/**
+ * munity_ws_hub_get_n_window_sockets:
+ * @self: the hub
+ *
+ * Returns: how many open connections watch a window (doc/protocol.md §8)
+ */
+guint
+munity_ws_hub_get_n_window_sockets (MunityWsHub *self)
+{
+  return self->n_open_windows;
+}
+
+/**
+ * munity_ws_hub_get_n_window_views:
+ * @self: the hub
+ *
+ * Returns: how many distinct windows (query, offset, limit) are watched
+ */
+guint
+munity_ws_hub_get_n_window_views (MunityWsHub *self)
+{
+  return munity_ws_windows_get_n_views (self->windows);
+}

@@ -45,6 +45,8 @@ void         munity_ws_hub_close_all         (MunityWsHub    *self,
                                               guint           code,
                                               const char     *reason);
 guint        munity_ws_hub_get_n_connections (MunityWsHub    *self);
+guint        munity_ws_hub_get_n_window_sockets (MunityWsHub *self);
+guint        munity_ws_hub_get_n_window_views   (MunityWsHub *self);
 void         munity_ws_hub_set_requests_in_flight (MunityWsHub *self,
                                                    guint        n);
 void         munity_ws_hub_get_stats         (MunityWsHub    *self,

@@ -1025,6 +1025,18 @@ test_reuse_port (void)
   b = munity_test_daemon_start (args_b);
   g_assert_true (munity_test_daemon_is_running (a));
 
+  /* b's start is over once the port answers, which a already does: wait
+   * (bounded) until b answers one, which shows it listens too. */
+  for (gint64 deadline = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+       g_get_monotonic_time () < deadline;)
+    {
+      g_autofree char *node = healthz_node_fresh (port);
+
+      if (node != NULL && g_str_equal (node, "reuse-b"))
+        break;
+      g_usleep (20000);
+    }
+
   for (guint i = 0; i < REUSE_PROBES; i++)
     {
       g_autofree char *node = healthz_node_fresh (port);
