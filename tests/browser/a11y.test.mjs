@@ -70,14 +70,14 @@ async function waitForTitle(page, title) {
 }
 
 describe('Munity is accessible, helpful and translated', { timeout: 10 * 60 * 1000 }, () => {
+  const contexts = [];
+  const problems = [];
   let daemon;
   let browser;
+  // Ada's session, for the contexts that start logged in; Bob stays online.
   let adaState;
   let ada;
   let bob;
-  let bobContext;
-  const contexts = [];
-  const problems = [];
 
   async function newPage(options = {}, label = 'page') {
     const context = await browser.newContext({ viewport: DEVICES.desktop, bypassCSP: true, ...options });
@@ -98,7 +98,6 @@ describe('Munity is accessible, helpful and translated', { timeout: 10 * 60 * 10
     await adaPage.context().close();
     // Bob stays online, so that Online now has someone besides the viewer.
     const bobPage = await newPage({}, 'bob');
-    bobContext = bobPage.context();
     bob = await registerThroughUi(bobPage, daemon.url, { first: 'Bob', last: 'Marley', email: uniqueEmail('bob') });
   });
 
