@@ -331,6 +331,8 @@ describe('Munity is accessible, helpful and translated', { timeout: 10 * 60 * 10
     await waitForTitle(page, 'Jetzt online — Munity');
     await page.getByRole('navigation').getByRole('link', { name: 'Jetzt online' }).waitFor();
     await page.getByRole('button', { name: 'Abmelden' }).waitFor();
+    // The header's own picture is decoration: the link is just "Mein Profil".
+    await page.getByRole('link', { name: 'Mein Profil', exact: true }).waitFor();
     assert.deepEqual(await axeViolations(page), []);
     await screenshot(page, 'a11y-online-de');
   });

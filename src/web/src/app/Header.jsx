@@ -20,7 +20,8 @@ export default function Header({ me, busy, onLogout }) {
               <li><NavLink to="/online">{_('Online now')}</NavLink></li>
               <li>
                 <NavLink to="/profile" className="header__me">
-                  <Avatar user={me} size="small" />
+                  {/* Decoration: the link's name is "My profile", not the picture's text too. */}
+                  <span className="header__picture" aria-hidden="true"><Avatar user={me} size="small" /></span>
                   <span>{_('My profile')}</span>
                 </NavLink>
               </li>
