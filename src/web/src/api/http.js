@@ -2,18 +2,26 @@
 // Same origin, so the session cookie goes along by itself.
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  // retryAfter: the seconds of a Retry-After header (429, 503), else null.
+  constructor(status, code, message, retryAfter = null) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
+    this.retryAfter = retryAfter;
   }
+}
+
+// Retry-After in seconds (munityd sends delay-seconds, never a date).
+function retryAfterOf(response) {
+  const value = response.headers?.get?.('Retry-After');
+  return value && /^\d+$/.test(value.trim()) ? Number(value.trim()) : null;
 }
 
 // Errors travel through Redux as plain objects.
 export function errorValue(error) {
   if (error instanceof ApiError) {
-    return { status: error.status, code: error.code, message: error.message };
+    return { status: error.status, code: error.code, message: error.message, retryAfter: error.retryAfter };
   }
   return { status: 0, code: 'client-error', message: String(error?.message ?? error) };
 }
@@ -53,6 +61,7 @@ export async function api(path, { method = 'GET', json, body, contentType, fetch
       response.status,
       data?.error?.code ?? `http-${response.status}`,
       data?.error?.message ?? `The server answered ${response.status}.`,
+      retryAfterOf(response),
     );
   }
   return data;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { api, ApiError } from './http.js';
+import { api, ApiError, errorValue } from './http.js';
 
 function fakeFetch(status, body, seen = []) {
   return async (path, init) => {
@@ -46,6 +46,17 @@ describe('api', () => {
     expect(await api('/x', { fetchImpl: fakeFetch(502) }).catch((e) => e.code)).toBe('http-502');
     const offline = async () => { throw new TypeError('Failed to fetch'); };
     expect(await api('/x', { fetchImpl: offline }).catch((e) => e.code)).toBe('network');
+  });
+
+  it('keeps the seconds of Retry-After, so the client can say when to try again', async () => {
+    const limited = async () => ({
+      status: 429, ok: false, headers: new Headers({ 'Retry-After': '30' }),
+      json: async () => ({ error: { code: 'rate-limited', message: 'Too many.' } }),
+    });
+    const error = await api('/api/login', { fetchImpl: limited }).catch((e) => e);
+    expect(error).toMatchObject({ status: 429, code: 'rate-limited', retryAfter: 30 });
+    expect(errorValue(error).retryAfter).toBe(30);
+    expect(await api('/x', { fetchImpl: fakeFetch(409, {}) }).catch((e) => e.retryAfter)).toBeNull();
   });
 
   it('returns null for 204', async () => {

@@ -1,62 +1,87 @@
-// The screens and their routes.
-import { useEffect, useRef } from 'react';
+// The screens and their routes, each with its own document title.
+import { useEffect } from 'react';
 import { connect } from 'react-redux';
-import { Navigate, Route, Routes, useLocation } from 'react-router';
+import { Link, Navigate, Route, Routes, useParams } from 'react-router';
 import LoginPage from '../auth/LoginPage.jsx';
 import RegisterPage from '../auth/RegisterPage.jsx';
 import RequireAuth from '../auth/RequireAuth.jsx';
 import { checkSession } from '../auth/authSlice.js';
 import ErrorMessage from '../common/ErrorMessage.jsx';
+import { displayName } from '../common/user.js';
+import { _ } from '../i18n/index.js';
 import OnlineListContainer from '../online/OnlineListContainer.jsx';
 import MyProfilePage from '../profile/MyProfilePage.jsx';
 import UserPage from '../profile/UserProfileContainer.jsx';
 import ConnectionBannerContainer from '../socket/ConnectionBannerContainer.jsx';
+import { useFocusKeeper, useFocusOnNavigation } from './focus.js';
 import HeaderContainer from './HeaderContainer.jsx';
 
-// After a navigation, focus goes to the new screen's heading, so keyboard
-// and screen reader users start there (not on the first load).
-function useFocusOnNavigation() {
-  const { pathname } = useLocation();
-  const first = useRef(true);
+/** Sets document.title while `children` are shown (WCAG 2.4.2). */
+function Screen({ title, children }) {
   useEffect(() => {
-    if (first.current) {
-      first.current = false;
-      return;
-    }
-    const heading = document.querySelector('main h1');
-    if (heading) heading.focus({ preventScroll: false });
-  }, [pathname]);
+    document.title = title;
+  }, [title]);
+  return children;
+}
+
+// A profile's title names the user once the profile is known.
+function UserScreenTitle({ entry, children }) {
+  let title = _('Profile — Munity');
+  if (entry?.user) title = _('{name} — Munity', { name: displayName(entry.user) });
+  else if (entry?.error?.code === 'no-such-user') title = _('No such user — Munity');
+  return <Screen title={title}>{children}</Screen>;
+}
+
+const ConnectedUserScreenTitle = connect((state, { id }) => ({ entry: state.profile.users[id] ?? null }))(UserScreenTitle);
+
+function UserScreen() {
+  const { id } = useParams();
+  return <ConnectedUserScreenTitle id={id}><UserPage /></ConnectedUserScreenTitle>;
 }
 
 function App({ status, error, socket, onRetry }) {
   useFocusOnNavigation();
+  useFocusKeeper();
 
   let content;
   if (status === 'unknown') {
-    content = <p className="loading" role="status">Loading…</p>;
+    content = (
+      <Screen title={_('Munity')}>
+        <p className="loading" role="status">{_('Loading…')}</p>
+      </Screen>
+    );
   } else if (status === 'unreachable') {
     content = (
-      <section className="card" aria-labelledby="unreachable-heading">
-        <h1 id="unreachable-heading" tabIndex={-1}>Munity cannot be reached</h1>
-        <ErrorMessage error={error} />
-        <button type="button" className="button button--primary" onClick={onRetry}>Try again</button>
-      </section>
+      <Screen title={_('Munity cannot be reached — Munity')}>
+        <section className="card" aria-labelledby="unreachable-heading">
+          <h1 id="unreachable-heading" tabIndex={-1}>{_('Munity cannot be reached')}</h1>
+          <ErrorMessage error={error} />
+          <button type="button" className="button button--primary" onClick={onRetry}>{_('Try again')}</button>
+        </section>
+      </Screen>
     );
   } else {
     const loggedIn = status === 'logged-in';
     content = (
       <Routes>
         <Route path="/" element={<Navigate to={loggedIn ? '/online' : '/login'} replace />} />
-        <Route path="/login" element={<LoginPage />} />
-        <Route path="/register" element={<RegisterPage />} />
-        <Route path="/online" element={<RequireAuth><OnlineListContainer /></RequireAuth>} />
-        <Route path="/users/:id" element={<RequireAuth><UserPage /></RequireAuth>} />
-        <Route path="/profile" element={<RequireAuth><MyProfilePage /></RequireAuth>} />
+        <Route path="/login" element={<Screen title={_('Log in — Munity')}><LoginPage /></Screen>} />
+        <Route path="/register" element={<Screen title={_('Create an account — Munity')}><RegisterPage /></Screen>} />
+        <Route path="/online" element={
+          <RequireAuth><Screen title={_('Online now — Munity')}><OnlineListContainer /></Screen></RequireAuth>
+        } />
+        <Route path="/users/:id" element={<RequireAuth><UserScreen /></RequireAuth>} />
+        <Route path="/profile" element={
+          <RequireAuth><Screen title={_('Your profile — Munity')}><MyProfilePage /></Screen></RequireAuth>
+        } />
         <Route path="*" element={
-          <section className="card" aria-labelledby="nowhere-heading">
-            <h1 id="nowhere-heading" tabIndex={-1}>Nothing here</h1>
-            <p>This page does not exist.</p>
-          </section>
+          <Screen title={_('Page not found — Munity')}>
+            <section className="card" aria-labelledby="nowhere-heading">
+              <h1 id="nowhere-heading" tabIndex={-1}>{_('Page not found')}</h1>
+              <p>{_('This page does not exist.')}</p>
+              <p><Link to="/">{_('Go to the start page')}</Link></p>
+            </section>
+          </Screen>
         } />
       </Routes>
     );

@@ -1,31 +1,35 @@
-import { useState } from 'react';
 import { Link } from 'react-router';
 import ErrorMessage from '../common/ErrorMessage.jsx';
 import Field from '../common/Field.jsx';
+import { _ } from '../i18n/index.js';
+import useForm from './useForm.js';
+import { validateLogin } from './validate.js';
 
 /** The log-in form. Presentational: `onSubmit({email, password})`. */
 export default function LoginForm({ busy, error, onSubmit }) {
-  const [email, setEmail] = useState('');
-  const [password, setPassword] = useState('');
+  const form = useForm({
+    initial: { email: '', password: '' },
+    validate: validateLogin,
+    order: ['email', 'password'],
+    send: ({ email, password }) => onSubmit({ email: email.trim(), password }),
+    busy,
+    serverError: error,
+  });
 
-  function submit(event) {
-    event.preventDefault();
-    onSubmit({ email: email.trim(), password });
-  }
-
+  // The button stays enabled while busy (aria-disabled): a disabled button
+  // would drop the focus to <body>.
   return (
-    <form className="card form" onSubmit={submit} aria-labelledby="login-heading" noValidate>
-      <h1 id="login-heading" tabIndex={-1}>Log in</h1>
-      <ErrorMessage error={error} />
-      <Field id="email" label="Email" type="email" autoComplete="email" required
-        value={email} onChange={(e) => setEmail(e.target.value)} />
-      <Field id="password" label="Password" type="password" autoComplete="current-password" required
-        value={password} onChange={(e) => setPassword(e.target.value)} />
-      <button type="submit" className="button button--primary" disabled={busy}>
-        {busy ? 'Logging in…' : 'Log in'}
+    <form className="card form" onSubmit={form.submit} aria-labelledby="login-heading" noValidate>
+      <h1 id="login-heading" tabIndex={-1}>{_('Log in')}</h1>
+      <ErrorMessage error={form.formError} ref={form.messageRef} />
+      <Field label={_('Email')} type="email" autoComplete="email" required {...form.field('email')} />
+      <Field label={_('Password')} type="password" autoComplete="current-password" required revealable
+        {...form.field('password')} />
+      <button type="submit" className="button button--primary" aria-disabled={busy || undefined}>
+        {busy ? _('Logging in…') : _('Log in')}
       </button>
       <p className="form__aside">
-        New here? <Link to="/register">Create an account</Link>
+        {_('New here?')} <Link to="/register">{_('Create an account')}</Link>
       </p>
     </form>
   );

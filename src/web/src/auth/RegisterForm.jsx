@@ -1,45 +1,37 @@
-import { useState } from 'react';
 import { Link } from 'react-router';
 import ErrorMessage from '../common/ErrorMessage.jsx';
 import Field from '../common/Field.jsx';
-import { fieldOfError } from './fieldErrors.js';
+import { _ } from '../i18n/index.js';
+import useForm from './useForm.js';
+import { validateRegister } from './validate.js';
 
 /** The registration form. Presentational: `onSubmit({first, last, email, password})`. */
 export default function RegisterForm({ busy, error, onSubmit }) {
-  const [values, setValues] = useState({ first: '', last: '', email: '', password: '' });
-  const invalid = fieldOfError(error);
-
-  function change(event) {
-    const { name, value } = event.target;
-    setValues((old) => ({ ...old, [name]: value }));
-  }
-
-  function submit(event) {
-    event.preventDefault();
-    onSubmit({ ...values, email: values.email.trim() });
-  }
-
-  const fieldError = (name) => (invalid === name ? error.message : null);
+  const form = useForm({
+    initial: { first: '', last: '', email: '', password: '' },
+    validate: validateRegister,
+    order: ['first', 'last', 'email', 'password'],
+    send: (values) => onSubmit({ ...values, email: values.email.trim() }),
+    busy,
+    serverError: error,
+  });
 
   return (
-    <form className="card form" onSubmit={submit} aria-labelledby="register-heading" noValidate>
-      <h1 id="register-heading" tabIndex={-1}>Create an account</h1>
-      <ErrorMessage error={invalid ? null : error} />
+    <form className="card form" onSubmit={form.submit} aria-labelledby="register-heading" noValidate>
+      <h1 id="register-heading" tabIndex={-1}>{_('Create an account')}</h1>
+      <ErrorMessage error={form.formError} ref={form.messageRef} />
       <div className="form__row">
-        <Field id="first" label="First name" autoComplete="given-name" required maxLength={100}
-          value={values.first} onChange={change} error={fieldError('first')} />
-        <Field id="last" label="Last name" autoComplete="family-name" required maxLength={100}
-          value={values.last} onChange={change} error={fieldError('last')} />
+        <Field label={_('First name')} autoComplete="given-name" required maxLength={100} {...form.field('first')} />
+        <Field label={_('Last name')} autoComplete="family-name" required maxLength={100} {...form.field('last')} />
       </div>
-      <Field id="email" label="Email" type="email" autoComplete="email" required
-        value={values.email} onChange={change} error={fieldError('email')} />
-      <Field id="password" label="Password" type="password" autoComplete="new-password" required minLength={8}
-        hint="At least 8 characters." value={values.password} onChange={change} error={fieldError('password')} />
-      <button type="submit" className="button button--primary" disabled={busy}>
-        {busy ? 'Creating your account…' : 'Create account'}
+      <Field label={_('Email')} type="email" autoComplete="email" required {...form.field('email')} />
+      <Field label={_('Password')} type="password" autoComplete="new-password" required minLength={8} revealable
+        hint={_('At least 8 characters.')} {...form.field('password')} />
+      <button type="submit" className="button button--primary" aria-disabled={busy || undefined}>
+        {busy ? _('Creating your account…') : _('Create account')}
       </button>
       <p className="form__aside">
-        Already have an account? <Link to="/login">Log in</Link>
+        {_('Already have an account?')} <Link to="/login">{_('Log in')}</Link>
       </p>
     </form>
   );

@@ -1,6 +1,7 @@
 // Who the viewer is: the session and the viewer's own user (with email).
 import { createAsyncThunk, createSlice } from '@reduxjs/toolkit';
 import { api, errorValue } from '../api/http.js';
+import { _ } from '../i18n/index.js';
 import { userUpdated } from '../online/onlineSlice.js';
 import { saveProfile, uploadAvatar } from '../profile/profileSlice.js';
 import { sessionEnded } from './sessionActions.js';
@@ -46,7 +47,7 @@ function loggedIn(state, action) {
 
 function failed(state, action) {
   state.busy = false;
-  state.error = action.payload ?? { code: 'client-error', message: action.error?.message ?? 'Something went wrong.' };
+  state.error = action.payload ?? { code: 'client-error', message: action.error?.message ?? _('Something went wrong.') };
 }
 
 function started(state) {

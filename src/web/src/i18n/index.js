@@ -19,7 +19,11 @@ const PLURAL = {
   de: (n) => (n === 1 ? 0 : 1),
 };
 
-function pickLanguage(languages) {
+/**
+ * The first of `languages` (BCP 47 tags, best first, as in
+ * navigator.languages) that we have: "de-AT" gives "de"; "en" otherwise.
+ */
+export function pickLanguage(languages) {
   for (const tag of languages ?? []) {
     const lang = String(tag).toLowerCase().split('-')[0];
     if (lang === 'en' || lang in CATALOGUES) return lang;
@@ -28,6 +32,8 @@ function pickLanguage(languages) {
 }
 
 let language = pickLanguage(typeof navigator === 'undefined' ? [] : navigator.languages);
+// Screen readers pick their voice and hyphenation from <html lang>.
+if (typeof document !== 'undefined') document.documentElement.lang = language;
 
 /** The language in use, e.g. "en" or "de". */
 export function currentLanguage() {

@@ -1,6 +1,7 @@
 // /profile — the viewer's own profile, and the forms to change it.
 import { useEffect } from 'react';
 import { connect } from 'react-redux';
+import { _ } from '../i18n/index.js';
 import { selectIsOnline } from '../online/onlineSlice.js';
 import AvatarForm from './AvatarForm.jsx';
 import EditProfileForm from './EditProfileForm.jsx';
@@ -13,7 +14,7 @@ function MyProfilePage({ me, online, save, avatar, onSave, onUpload, onMount }) 
   }, [onMount]);
   return (
     <div className="my-profile">
-      <h1 className="page-title" tabIndex={-1}>Your profile</h1>
+      <h1 className="page-title" tabIndex={-1}>{_('Your profile')}</h1>
       <ProfileView user={me} online={online} isMe headingLevel={2} />
       <AvatarForm status={avatar.status} error={avatar.error} onUpload={onUpload} />
       <EditProfileForm key={me.id} me={me} status={save.status} error={save.error} onSave={onSave} />

@@ -1,0 +1,22 @@
+// German: the frame of every screen — titles, the header, a lost page.
+export default {
+  'Profile — Munity': 'Profil — Munity',
+  '{name} — Munity': '{name} — Munity',
+  'No such user — Munity': 'Unbekannte Person — Munity',
+  'Munity cannot be reached — Munity': 'Munity ist nicht erreichbar — Munity',
+  'Munity cannot be reached': 'Munity ist nicht erreichbar',
+  'Log in — Munity': 'Anmelden — Munity',
+  'Create an account — Munity': 'Konto erstellen — Munity',
+  'Online now — Munity': 'Jetzt online — Munity',
+  'Your profile — Munity': 'Ihr Profil — Munity',
+  'Page not found — Munity': 'Seite nicht gefunden — Munity',
+  'Page not found': 'Seite nicht gefunden',
+  'This page does not exist.': 'Diese Seite gibt es nicht.',
+  'Go to the start page': 'Zur Startseite',
+  'Skip to content': 'Zum Inhalt springen',
+  'Main': 'Hauptmenü',
+  'Online now': 'Jetzt online',
+  'My profile': 'Mein Profil',
+  'Log out': 'Abmelden',
+  'Register': 'Registrieren',
+};
