@@ -1,4 +1,5 @@
 // The German catalogue: one file per area of the client, merged.
 import common from './common.js';
+import online from './online.js';
 
-export default { ...common };
+export default { ...common, ...online };
