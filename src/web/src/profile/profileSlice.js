@@ -82,6 +82,22 @@ function freshen(state, action) {
   }
 }
 
+// state[key] follows `thunk`: `busy` while it runs, `done` when the answer
+// (the viewer) has come, or failed with the error.
+function editCases(builder, thunk, key, busy, done) {
+  builder
+    .addCase(thunk.pending, (state) => {
+      state[key] = { status: busy, error: null };
+    })
+    .addCase(thunk.fulfilled, (state, action) => {
+      state[key] = { status: done, error: null };
+      remember(state, action.payload);
+    })
+    .addCase(thunk.rejected, (state, action) => {
+      state[key] = { status: 'failed', error: action.payload ?? null };
+    });
+}
+
 const profileSlice = createSlice({
   name: 'profile',
   initialState,
@@ -92,6 +108,10 @@ const profileSlice = createSlice({
     },
   },
   extraReducers: (builder) => {
+    // The viewer's own edits: each a thunk whose answer is the viewer.
+    editCases(builder, saveProfile, 'save', 'saving', 'saved');
+    editCases(builder, uploadAvatar, 'avatar', 'saving', 'saved');
+    editCases(builder, removeAvatar, 'avatar', 'removing', 'removed');
     builder
       .addCase(fetchUser.pending, (state, action) => {
         const entry = state.users[action.meta.arg];
@@ -102,36 +122,6 @@ const profileSlice = createSlice({
       })
       .addCase(fetchUser.rejected, (state, action) => {
         state.users[action.meta.arg] = { status: 'failed', user: null, error: action.payload ?? null };
-      })
-      .addCase(saveProfile.pending, (state) => {
-        state.save = { status: 'saving', error: null };
-      })
-      .addCase(saveProfile.fulfilled, (state, action) => {
-        state.save = { status: 'saved', error: null };
-        remember(state, action.payload);
-      })
-      .addCase(saveProfile.rejected, (state, action) => {
-        state.save = { status: 'failed', error: action.payload ?? null };
-      })
-      .addCase(uploadAvatar.pending, (state) => {
-        state.avatar = { status: 'saving', error: null };
-      })
-      .addCase(uploadAvatar.fulfilled, (state, action) => {
-        state.avatar = { status: 'saved', error: null };
-        remember(state, action.payload);
-      })
-      .addCase(uploadAvatar.rejected, (state, action) => {
-        state.avatar = { status: 'failed', error: action.payload ?? null };
-      })
-      .addCase(removeAvatar.pending, (state) => {
-        state.avatar = { status: 'removing', error: null };
-      })
-      .addCase(removeAvatar.fulfilled, (state, action) => {
-        state.avatar = { status: 'removed', error: null };
-        remember(state, action.payload);
-      })
-      .addCase(removeAvatar.rejected, (state, action) => {
-        state.avatar = { status: 'failed', error: action.payload ?? null };
       })
       .addCase(userUpdated, freshen)
       .addCase(userJoined, freshen)
