@@ -17,7 +17,7 @@ import { connect as netConnect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import {
-  checkPrerequisites, Daemon, GRACE_MS, launchBrowser, onlineEntries, onlineIds, registerThroughUi, screenshot,
+  checkPrerequisites, Daemon, GRACE_MS, launchBrowser, makePng, onlineEntries, onlineIds, registerThroughUi, screenshot,
   sleep, uniqueEmail, until, waitForOnline, watchPage,
 } from './lib.mjs';
 
@@ -301,6 +301,25 @@ describe('Online now with a crowd', { timeout: 5 * 60 * 1000 }, () => {
     }
     await pageA.emulateMedia({ colorScheme: 'light' });
     await pageA.setViewportSize(DESKTOP);
+    await pageA.getByRole('link', { name: 'Online now' }).first().click();
+    await waitForOnline(pageA, [ada.id, bob.id, ...crowd.map((c) => c.user.id)]);
+  });
+
+  it('a picture is uploaded as soon as it is chosen, and can be removed', async () => {
+    await pageA.goto(`${daemon.url}/profile`);
+    await pageA.getByLabel('New picture', { exact: true })
+      .setInputFiles({ name: 'ada.png', mimeType: 'image/png', buffer: makePng() });
+    const status = pageA.getByTestId('avatar-status');
+    await until(async () => (await status.textContent()) === 'Picture updated.', { what: 'the upload' });
+    const form = pageA.locator('section[aria-labelledby="avatar-heading"]');
+    assert.match(await form.locator('img').getAttribute('src'), /^\/avatars\//);
+    await form.getByRole('button', { name: 'Remove picture' }).click();
+    await until(async () => (await status.textContent()) === 'Picture removed.', { what: 'the removal' });
+    assert.equal(await form.locator('.avatar--initials').textContent(), 'AL');
+    assert.equal(await form.getByRole('button', { name: 'Remove picture' }).count(), 0);
+    assert.notEqual(await pageA.evaluate(() => document.activeElement?.tagName), 'BODY', 'the focus stays in the form');
+    const me = await pageA.evaluate(async () => (await (await fetch('/api/me')).json()).user);
+    assert.equal(me.imageUrl, null);
     await pageA.getByRole('link', { name: 'Online now' }).first().click();
     await waitForOnline(pageA, [ada.id, bob.id, ...crowd.map((c) => c.user.id)]);
   });
