@@ -119,8 +119,10 @@ function httpsStatus(url) {
 
 export class Daemon {
   // tls: { cert, key } to serve HTTPS and wss:// (--tls-certificate).
-  constructor({ tls = null } = {}) {
+  // busAddress: a private session bus to publish on (D-Bus Disconnect).
+  constructor({ tls = null, busAddress = null } = {}) {
     this.tls = tls;
+    this.busAddress = busAddress;
     // munityd takes the state directory as it is (0700) and, as root, hands
     // it to the postgres account: so it is a temporary directory of its own,
     // directly under /tmp.
@@ -141,12 +143,13 @@ export class Daemon {
     this.starts += 1;
     const log = createWriteStream(join(ARTIFACTS, `munityd-${this.starts}.log`));
     const env = { ...process.env, MUNITY_WEB_DIR: WEB_DIR, XDG_CONFIG_HOME: this.configDir };
+    if (this.busAddress) env.DBUS_SESSION_BUS_ADDRESS = this.busAddress;
     for (const name of ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID']) {
       delete env[name];
     }
     const child = spawn(process.env.MUNITYD, [
       '--state-dir', this.stateDir,
-      '--bus', 'none',
+      '--bus', this.busAddress ? 'session' : 'none',
       '--listen', `127.0.0.1:${this.port}`,
       '--leave-grace-ms', String(GRACE_MS),
       ...(this.tls ? ['--tls-certificate', this.tls.cert, '--tls-key', this.tls.key] : []),

@@ -1,10 +1,15 @@
-// The picture of a user who has none: a silhouette, as inline SVG data (the
-// CSP allows data: images), so that no external asset is needed.
-const SVG =
-  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 96 96">' +
-  '<rect width="96" height="96" fill="#dfe5f3"/>' +
-  '<circle cx="48" cy="37" r="17" fill="#93a2c6"/>' +
-  '<path d="M14 96c3-21 17-32 34-32s31 11 34 32z" fill="#93a2c6"/>' +
-  '</svg>';
+// The colour of a face without a picture: one of a fixed palette, picked
+// from the user id so that it is the same on every screen and every visit.
+// The colours themselves are in app/styles.css (.face--N, light and dark),
+// where the CSP lets them be; src/common/placeholder.test.js checks their
+// contrast with the initials.
 
-export const PLACEHOLDER_PICTURE = `data:image/svg+xml,${encodeURIComponent(SVG)}`;
+export const FACE_COLOURS = 12;
+
+/** The palette index of user `id`: stable, and different for neighbouring ids. */
+export function faceColour(id) {
+  // A step of 5 through 12 colours (5 and 12 are coprime): any 12
+  // consecutive ids get 12 different colours, and neighbours are far apart.
+  const n = Math.abs(Math.trunc(Number(id))) || 0;
+  return (n * 5) % FACE_COLOURS;
+}

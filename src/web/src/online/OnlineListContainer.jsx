@@ -1,17 +1,29 @@
-// The Online now list, fed from the Redux store.
+// The Online now screen, fed from the Redux store.
 import { connect } from 'react-redux';
 import { selectMe } from '../auth/authSlice.js';
 import { selectConnection } from '../socket/connectionSlice.js';
 import OnlineList from './OnlineList.jsx';
-import { selectOnlineLoaded, selectOnlineUsers } from './onlineSlice.js';
+import {
+  chooseLayout, searchChanged, selectAnnouncements, selectLayout, selectOnlineLoaded, selectOnlineUsers, selectQuery,
+  selectSort, selectVisibleUsers, sortChanged,
+} from './onlineSlice.js';
 
 export function mapStateToProps(state) {
   return {
-    users: selectOnlineUsers(state),
+    users: selectVisibleUsers(state),
+    count: selectOnlineUsers(state).length,
     viewerId: selectMe(state)?.id ?? null,
     loaded: selectOnlineLoaded(state),
-    stale: selectConnection(state).status === 'reconnecting',
+    connection: selectConnection(state),
+    query: selectQuery(state),
+    sort: selectSort(state),
+    layout: selectLayout(state),
+    announcements: selectAnnouncements(state),
   };
 }
 
-export default connect(mapStateToProps)(OnlineList);
+export default connect(mapStateToProps, {
+  onSearch: searchChanged,
+  onSort: sortChanged,
+  onLayout: chooseLayout,
+})(OnlineList);

@@ -3,7 +3,7 @@ import { useEffect } from 'react';
 import { connect } from 'react-redux';
 import { _ } from '../i18n/index.js';
 import { selectIsOnline } from '../online/onlineSlice.js';
-import AvatarForm from './AvatarForm.jsx';
+import AvatarFormContainer from './AvatarFormContainer.jsx';
 import EditProfileForm from './EditProfileForm.jsx';
 import { resetEditStatus, saveProfile, uploadAvatar } from './profileSlice.js';
 import ProfileView from './ProfileView.jsx';
@@ -16,7 +16,7 @@ function MyProfilePage({ me, online, save, avatar, onSave, onUpload, onMount }) 
     <div className="my-profile">
       <h1 className="page-title" tabIndex={-1}>{_('Your profile')}</h1>
       <ProfileView user={me} online={online} isMe headingLevel={2} />
-      <AvatarForm status={avatar.status} error={avatar.error} onUpload={onUpload} />
+      <AvatarFormContainer />
       <EditProfileForm key={me.id} me={me} status={save.status} error={save.error} onSave={onSave} />
     </div>
   );

@@ -1,39 +1,53 @@
-// /users/:id — a user's profile, with the online indicator from the store.
-import { useEffect } from 'react';
+// /users/:id — a user's profile, with the live presence from the store.
+import { useEffect, useRef } from 'react';
 import { connect } from 'react-redux';
 import { Link, useParams } from 'react-router';
 import ErrorMessage from '../common/ErrorMessage.jsx';
-import { selectIsOnline, selectOnlineUser } from '../online/onlineSlice.js';
+import { _ } from '../i18n/index.js';
+import { selectIsOnline, selectLeftAt, selectOnlineLoaded, selectOnlineUser } from '../online/onlineSlice.js';
 import { fetchUser, selectProfileEntry } from './profileSlice.js';
 import ProfileView from './ProfileView.jsx';
 
-function UserProfile({ id, entry, liveUser, online, isMe, onFetch }) {
+function UserProfile({ id, entry, liveUser, online, leftAt, isMe, onFetch }) {
   useEffect(() => {
     onFetch(id);
   }, [id, onFetch]);
+
+  // When the user leaves while we look, ask again: the answer has the time
+  // they were last seen.
+  const wasOnline = useRef(online);
+  useEffect(() => {
+    if (wasOnline.current && !online) onFetch(id);
+    wasOnline.current = online;
+  }, [online, id, onFetch]);
 
   if (entry?.status === 'failed') {
     const missing = entry.error?.code === 'no-such-user';
     return (
       <section className="card" aria-labelledby="profile-missing">
-        <h1 id="profile-missing" tabIndex={-1}>{missing ? 'No such user' : 'Cannot show this profile'}</h1>
-        {missing ? <p>There is no user with this number.</p> : <ErrorMessage error={entry.error} />}
-        <p><Link to="/online">Back to Online now</Link></p>
+        <h1 id="profile-missing" tabIndex={-1}>{missing ? _('No such user') : _('Cannot show this profile')}</h1>
+        {missing ? <p>{_('There is no user with this number.')}</p> : <ErrorMessage error={entry.error} />}
+        <p><Link to="/online">{_('Back to Online now')}</Link></p>
       </section>
     );
   }
   if (!entry?.user) {
-    return <p className="loading" role="status">Loading the profile…</p>;
+    return <p className="loading" role="status">{_('Loading the profile…')}</p>;
   }
-  // The online list is the freshest source of name and picture.
-  const user = liveUser ? { ...entry.user, ...liveUser } : entry.user;
-  return <ProfileView user={user} online={online} isMe={isMe} />;
+  // The online list is the freshest source of name, picture and status.
+  let user = liveUser ? { ...entry.user, ...liveUser } : entry.user;
+  if (!online && !user.lastSeen && leftAt) user = { ...user, lastSeen: new Date(leftAt).toISOString() };
+  return <ProfileView user={user} online={online} status={liveUser?.status} isMe={isMe} />;
 }
 
+// Until the live list has come, the profile's own `online` says it.
 const mapStateToProps = (state, { id }) => ({
   entry: selectProfileEntry(state, id),
   liveUser: selectOnlineUser(state, id),
-  online: selectIsOnline(state, id),
+  online: selectOnlineLoaded(state)
+    ? selectIsOnline(state, id)
+    : selectProfileEntry(state, id)?.user?.online === true,
+  leftAt: selectLeftAt(state, id),
   isMe: String(state.auth.me?.id) === String(id),
 });
 

@@ -1,8 +1,10 @@
-// Profiles the viewer looked at (GET /api/users/:id), and the viewer's own
-// edits: name and bio (PATCH /api/me) and picture (POST /api/me/avatar).
+// Profiles the viewer looked at (GET /api/users/:id, with `online` and
+// `lastSeen`), and the viewer's own edits: name and bio (PATCH /api/me) and
+// picture (POST and DELETE /api/me/avatar).
 import { createAsyncThunk, createSlice } from '@reduxjs/toolkit';
 import { api, errorValue } from '../api/http.js';
 import { sessionEnded } from '../auth/sessionActions.js';
+import { _ } from '../i18n/index.js';
 import { userJoined, userUpdated } from '../online/onlineSlice.js';
 
 export const MAX_AVATAR_BYTES = 5 * 1024 * 1024;
@@ -26,10 +28,10 @@ export const saveProfile = createAsyncThunk('profile/save', async (changes, { re
 
 export const uploadAvatar = createAsyncThunk('profile/uploadAvatar', async (file, { rejectWithValue }) => {
   if (!AVATAR_TYPES.includes(file.type)) {
-    return rejectWithValue({ status: 0, code: 'bad-image', message: 'Choose a PNG, JPEG, WebP or GIF picture.' });
+    return rejectWithValue({ status: 0, code: 'bad-image', message: _('Choose a PNG, JPEG, WebP or GIF picture.') });
   }
   if (file.size > MAX_AVATAR_BYTES) {
-    return rejectWithValue({ status: 0, code: 'payload-too-large', message: 'The picture is larger than 5 MiB.' });
+    return rejectWithValue({ status: 0, code: 'payload-too-large', message: _('The picture is larger than 5 MiB.') });
   }
   try {
     return (await api('/api/me/avatar', { method: 'POST', body: file, contentType: file.type })).user;
@@ -38,10 +40,25 @@ export const uploadAvatar = createAsyncThunk('profile/uploadAvatar', async (file
   }
 });
 
+// The viewer's picture goes. The answer is the viewer without a picture,
+// passed on as userUpdated so that the header, the list and the profile all
+// follow at once (the server's own userUpdated comes too, and changes nothing).
+export const removeAvatar = createAsyncThunk('profile/removeAvatar', async (_arg, { dispatch, rejectWithValue }) => {
+  let user;
+  try {
+    user = (await api('/api/me/avatar', { method: 'DELETE' })).user;
+  } catch (error) {
+    return rejectWithValue(errorValue(error));
+  }
+  dispatch(userUpdated(user));
+  return user;
+});
+
 const initialState = {
   // id → {status: 'loading' | 'loaded' | 'failed', user, error}
   users: {},
-  // the viewer's own edits: {status: 'idle' | 'saving' | 'saved' | 'failed', error}
+  // the viewer's own edits: {status: 'idle' | 'saving' | 'saved' | 'failed', error};
+  // the picture also 'removing' | 'removed'
   save: { status: 'idle', error: null },
   avatar: { status: 'idle', error: null },
 };
@@ -65,6 +82,22 @@ function freshen(state, action) {
   }
 }
 
+// state[key] follows `thunk`: `busy` while it runs, `done` when the answer
+// (the viewer) has come, or failed with the error.
+function editCases(builder, thunk, key, busy, done) {
+  builder
+    .addCase(thunk.pending, (state) => {
+      state[key] = { status: busy, error: null };
+    })
+    .addCase(thunk.fulfilled, (state, action) => {
+      state[key] = { status: done, error: null };
+      remember(state, action.payload);
+    })
+    .addCase(thunk.rejected, (state, action) => {
+      state[key] = { status: 'failed', error: action.payload ?? null };
+    });
+}
+
 const profileSlice = createSlice({
   name: 'profile',
   initialState,
@@ -75,6 +108,10 @@ const profileSlice = createSlice({
     },
   },
   extraReducers: (builder) => {
+    // The viewer's own edits: each a thunk whose answer is the viewer.
+    editCases(builder, saveProfile, 'save', 'saving', 'saved');
+    editCases(builder, uploadAvatar, 'avatar', 'saving', 'saved');
+    editCases(builder, removeAvatar, 'avatar', 'removing', 'removed');
     builder
       .addCase(fetchUser.pending, (state, action) => {
         const entry = state.users[action.meta.arg];
@@ -85,26 +122,6 @@ const profileSlice = createSlice({
       })
       .addCase(fetchUser.rejected, (state, action) => {
         state.users[action.meta.arg] = { status: 'failed', user: null, error: action.payload ?? null };
-      })
-      .addCase(saveProfile.pending, (state) => {
-        state.save = { status: 'saving', error: null };
-      })
-      .addCase(saveProfile.fulfilled, (state, action) => {
-        state.save = { status: 'saved', error: null };
-        remember(state, action.payload);
-      })
-      .addCase(saveProfile.rejected, (state, action) => {
-        state.save = { status: 'failed', error: action.payload ?? null };
-      })
-      .addCase(uploadAvatar.pending, (state) => {
-        state.avatar = { status: 'saving', error: null };
-      })
-      .addCase(uploadAvatar.fulfilled, (state, action) => {
-        state.avatar = { status: 'saved', error: null };
-        remember(state, action.payload);
-      })
-      .addCase(uploadAvatar.rejected, (state, action) => {
-        state.avatar = { status: 'failed', error: action.payload ?? null };
       })
       .addCase(userUpdated, freshen)
       .addCase(userJoined, freshen)

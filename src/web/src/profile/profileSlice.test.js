@@ -1,7 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { sessionEnded } from '../auth/sessionActions.js';
 import { userUpdated } from '../online/onlineSlice.js';
-import reducer, { fetchUser, MAX_AVATAR_BYTES, uploadAvatar } from './profileSlice.js';
+import reducer, { fetchUser, MAX_AVATAR_BYTES, removeAvatar, uploadAvatar } from './profileSlice.js';
 
 const alan = { id: 2, first: 'Alan', last: 'Turing', imageUrl: null, bio: 'Codes' };
 const init = () => reducer(undefined, { type: '@@init' });
@@ -50,5 +50,34 @@ describe('uploadAvatar', () => {
   it('refuses pictures over 5 MiB, before sending', async () => {
     const action = await run({ type: 'image/png', size: MAX_AVATAR_BYTES + 1 });
     expect(action.payload.code).toBe('payload-too-large');
+  });
+});
+
+describe('removeAvatar', () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  it('calls DELETE /api/me/avatar and passes the user on as userUpdated', async () => {
+    const me = { id: 2, first: 'Alan', last: 'Turing', imageUrl: null, email: 'a@t.uk', bio: '' };
+    const fetchMock = vi.fn(async () => ({ status: 200, ok: true, json: async () => ({ user: me }) }));
+    vi.stubGlobal('fetch', fetchMock);
+    const actions = [];
+    await removeAvatar()((a) => actions.push(a), () => ({}), undefined);
+    expect(fetchMock).toHaveBeenCalledWith('/api/me/avatar', expect.objectContaining({ method: 'DELETE' }));
+    expect(actions.map((a) => a.type)).toEqual([removeAvatar.pending.type, 'online/userUpdated', removeAvatar.fulfilled.type]);
+
+    let state = reducer(init(), { type: fetchUser.fulfilled.type, payload: { ...alan, imageUrl: '/avatars/2-x.webp' }, meta: { arg: '2' } });
+    for (const action of actions) state = reducer(state, action);
+    expect(state.users[2].user.imageUrl).toBeNull();
+    expect(state.avatar.status).toBe('removed');
+  });
+
+  it('keeps the error when the server refuses', async () => {
+    vi.stubGlobal('fetch', vi.fn(async () => ({
+      status: 401, ok: false, json: async () => ({ error: { code: 'not-logged-in', message: 'Log in first' } }),
+    })));
+    const actions = [];
+    await removeAvatar()((a) => actions.push(a), () => ({}), undefined);
+    const state = actions.reduce(reducer, init());
+    expect(state.avatar).toMatchObject({ status: 'failed', error: { code: 'not-logged-in' } });
   });
 });

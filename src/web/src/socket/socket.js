@@ -10,20 +10,33 @@
 // The server's events become Redux actions: onlineUsers replaces the list,
 // userJoined / userLeft / userUpdated change it. When the server goes away
 // the socket comes back by itself, with exponential backoff and jitter, and
-// the first frame of the new socket (onlineUsers) replaces the list again.
+// at once when the browser says the network is back or the tab is looked at
+// again; the first frame of the new socket (onlineUsers) replaces the list.
 // After 4001 (logged out) and 4003 (disconnected by an administrator) it
 // stays closed.
+//
+// It also tells the server whether the viewer is here: setStatus idle after
+// IDLE_AFTER_MS without input or as soon as the tab is hidden, online again
+// on input or when the tab is shown.
 import { sessionEnded } from '../auth/sessionActions.js';
 import { onlineUsers, userJoined, userLeft, userUpdated } from '../online/onlineSlice.js';
 import {
-  socketConnecting, socketDisconnected, socketIdle, socketLive, socketRetrying,
+  presenceChanged, socketConnecting, socketDisconnected, socketIdle, socketLive, socketRetrying,
 } from './connectionSlice.js';
 
 export const CLOSE_LOGGED_OUT = 4001;
 export const CLOSE_DISCONNECTED = 4003;
 
 export const BACKOFF_BASE_MS = 500;
-export const BACKOFF_MAX_MS = 15000;
+export const BACKOFF_MAX_MS = 10000;
+
+export const IDLE_AFTER_MS = 5 * 60 * 1000;
+// localStorage key that shortens the idle timeout, for the browser tests
+// (read when the page loads; see src/web/README.md).
+export const IDLE_AFTER_KEY = 'munity.idleAfterMs';
+
+// What counts as the viewer being here.
+const INPUT_EVENTS = ['pointerdown', 'pointermove', 'keydown', 'wheel', 'touchstart', 'scroll'];
 
 /**
  * How long to wait before try number `attempt` (0-based) after a loss:
@@ -39,6 +52,16 @@ export function backoffDelay(attempt, random = Math.random, base = BACKOFF_BASE_
 export function socketUrl(location = globalThis.location) {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   return `${scheme}//${location.host}/ws`;
+}
+
+/** The idle timeout: IDLE_AFTER_MS unless the page's storage sets another. */
+export function idleAfterMs(storage = globalThis.localStorage) {
+  try {
+    const value = Number(storage?.getItem(IDLE_AFTER_KEY));
+    return Number.isFinite(value) && value > 0 ? value : IDLE_AFTER_MS;
+  } catch {
+    return IDLE_AFTER_MS;
+  }
 }
 
 // Whether the session still holds after a socket could not even open (the
@@ -71,6 +94,11 @@ export function frameToAction(text) {
   return HANDLERS[frame.event](frame.data);
 }
 
+/** The frame that tells the server this tab's status. */
+export function statusFrame(status) {
+  return JSON.stringify({ event: 'setStatus', data: { status } });
+}
+
 export function createSocket({
   dispatch,
   url = () => socketUrl(),
@@ -80,11 +108,21 @@ export function createSocket({
   random = Math.random,
   now = () => Date.now(),
   checkSession = defaultCheckSession,
+  // Where input, focus, visibility and network events come from; the
+  // browser's window and document, absent in tests that do not need them.
+  win = globalThis.window ?? null,
+  doc = globalThis.document ?? null,
+  idleAfter = idleAfterMs(),
 } = {}) {
   let wanted = false;      // a session is active and we want a socket
   let current = null;      // the socket we listen to
   let timer = null;        // the scheduled retry
   let attempt = 0;         // tries since the list was last live
+  let waiting = false;     // after a loss: a retry is scheduled or being decided
+  let presence = 'online'; // what we tell the server
+  let lastInput = now();
+  let idleTimer = null;
+  let watching = false;    // the window and document listeners are attached
   const wired = new WeakSet();
 
   function clearRetry() {
@@ -94,10 +132,11 @@ export function createSocket({
     }
   }
 
-  function scheduleRetry() {
+  function scheduleRetry(staleSince) {
     const delay = backoffDelay(attempt, random);
     attempt += 1;
-    dispatch(socketRetrying({ attempt, retryAt: now() + delay }));
+    waiting = true;
+    dispatch(socketRetrying({ attempt, retryAt: now() + delay, staleSince }));
     timer = setTimer(() => {
       timer = null;
       if (wanted && current === null) connect();
@@ -106,10 +145,15 @@ export function createSocket({
 
   function connect() {
     clearRetry();
+    waiting = false;
     const ws = new WebSocketImpl(typeof url === 'function' ? url() : url);
     current = ws;
     dispatch(socketConnecting({ attempt }));
     attach(ws);
+  }
+
+  function send(ws, text) {
+    if (ws !== null && ws.readyState === 1) ws.send(text);
   }
 
   function attach(ws) {
@@ -126,6 +170,8 @@ export function createSocket({
         live = true;
         attempt = 0;
         dispatch(socketLive());
+        // Every socket starts online on the server.
+        if (presence === 'idle') send(ws, statusFrame('idle'));
       }
     });
 
@@ -133,6 +179,7 @@ export function createSocket({
       if (ws !== current) return;
       current = null;
       if (!wanted) return;
+      const staleSince = live ? now() : null;
 
       if (event.code === CLOSE_LOGGED_OUT) {
         wanted = false;
@@ -141,25 +188,94 @@ export function createSocket({
       }
       if (event.code === CLOSE_DISCONNECTED) {
         wanted = false;
-        dispatch(socketDisconnected());
+        dispatch(socketDisconnected({ staleSince }));
         return;
       }
       if (!live) {
         // Never got going: maybe the session expired (401 before the upgrade).
+        waiting = true;
         checkSession().then((valid) => {
-          if (!wanted || current !== null || timer !== null) return;
+          if (!wanted || current !== null || timer !== null || !waiting) return;
           if (valid) {
-            scheduleRetry();
+            scheduleRetry(null);
           } else {
             wanted = false;
+            waiting = false;
             dispatch(sessionEnded());
           }
         });
         return;
       }
-      scheduleRetry();
+      scheduleRetry(staleSince);
     });
     // An 'error' event is always followed by 'close'; nothing to do here.
+  }
+
+  // ---- status: online or idle ----
+
+  function setPresence(status) {
+    if (status === presence) return;
+    presence = status;
+    dispatch(presenceChanged(status));
+    send(current, statusFrame(status));
+  }
+
+  function armIdleTimer(delay = idleAfter) {
+    if (idleTimer !== null) clearTimer(idleTimer);
+    idleTimer = setTimer(() => {
+      idleTimer = null;
+      if (!wanted) return;
+      const quiet = now() - lastInput;
+      if (quiet >= idleAfter) setPresence('idle');
+      else armIdleTimer(idleAfter - quiet);
+    }, delay);
+  }
+
+  function hidden() {
+    return doc?.visibilityState === 'hidden';
+  }
+
+  function onInput() {
+    lastInput = now();
+    if (!wanted || hidden()) return;
+    if (presence === 'idle') {
+      setPresence('online');
+      armIdleTimer();
+    }
+  }
+
+  // Back on the tab, or the network is back: no reason to wait any longer.
+  function comeBack() {
+    if (!wanted) return;
+    if (waiting && current === null) connect();
+  }
+
+  function onVisibility() {
+    if (!wanted) return;
+    if (hidden()) {
+      setPresence('idle');
+    } else {
+      onInput();
+      comeBack();
+    }
+  }
+
+  function watch() {
+    if (watching) return;
+    watching = true;
+    for (const type of INPUT_EVENTS) win?.addEventListener(type, onInput, { passive: true, capture: true });
+    win?.addEventListener('focus', onVisibility);
+    win?.addEventListener('online', comeBack);
+    doc?.addEventListener('visibilitychange', onVisibility);
+  }
+
+  function unwatch() {
+    if (!watching) return;
+    watching = false;
+    for (const type of INPUT_EVENTS) win?.removeEventListener(type, onInput, { passive: true, capture: true });
+    win?.removeEventListener('focus', onVisibility);
+    win?.removeEventListener('online', comeBack);
+    doc?.removeEventListener('visibilitychange', onVisibility);
   }
 
   return {
@@ -168,12 +284,21 @@ export function createSocket({
       if (wanted) return;
       wanted = true;
       attempt = 0;
+      lastInput = now();
+      presence = hidden() ? 'idle' : 'online';
+      dispatch(presenceChanged(presence));
+      watch();
+      armIdleTimer();
       connect();
     },
     /** Closes the socket for good (logout) and cancels any retry. */
     stop() {
       wanted = false;
+      waiting = false;
       clearRetry();
+      if (idleTimer !== null) clearTimer(idleTimer);
+      idleTimer = null;
+      unwatch();
       const ws = current;
       current = null;
       attempt = 0;
@@ -184,6 +309,8 @@ export function createSocket({
     reconnectNow() {
       if (current !== null) return;
       wanted = true;
+      watch();
+      if (idleTimer === null) armIdleTimer();
       connect();
     },
     get socket() {
@@ -191,6 +318,9 @@ export function createSocket({
     },
     get active() {
       return wanted;
+    },
+    get presence() {
+      return presence;
     },
   };
 }

@@ -14,6 +14,7 @@ export function makeFakeWebSocket() {
       this.readyState = 0;
       this.listeners = { open: [], message: [], close: [], error: [] };
       this.closedWith = null;
+      this.sent = [];
       sockets.push(this);
     }
 
@@ -60,7 +61,9 @@ export function makeFakeWebSocket() {
       queueMicrotask(() => this.emit('close', { code, reason, wasClean: true }));
     }
 
-    send() {}
+    send(text) {
+      this.sent.push(text);
+    }
   }
 
   return { FakeWebSocket, sockets };

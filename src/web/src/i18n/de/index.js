@@ -4,6 +4,7 @@
 import app from './app.js';
 import auth from './auth.js';
 import common from './common.js';
+import online from './online.js';
 import profile from './profile.js';
 
-export default { ...common, ...app, ...auth, ...profile };
+export default { ...common, ...app, ...auth, ...profile, ...online };
