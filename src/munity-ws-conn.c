@@ -521,8 +521,11 @@ handle_message (MunityWsConn *conn,
       return;
     }
 
-  /* Clients need to send nothing (doc/protocol.md §3) and no client event
-   * is defined yet, so the server understands no text message. */
+  /* Clients need to send nothing (doc/protocol.md §3); what they may send
+   * (setStatus) the owner understands, on an open connection only. */
+  if (conn->state == MUNITY_WS_CONN_OPEN && conn->funcs->message != NULL &&
+      conn->funcs->message (conn, (const char *) payload, length, conn->user_data))
+    return;
   bad_message (conn);
 }
 

@@ -61,6 +61,9 @@ typedef struct _MunityWsConn MunityWsConn;
  *   it never got to closing): stop watching it; free it later with
  *   munity_ws_conn_free(), not from this callback
  * @bad_message: an `error` frame was queued for a message not understood
+ * @message: (nullable): a text message (valid UTF-8) arrived on an open
+ *   connection; return %FALSE if it is not understood, and the connection
+ *   answers and counts it as a bad message. %NULL understands nothing.
  *
  * What a connection tells its owner, which watches its descriptor. No
  * callback may free the connection.
@@ -74,6 +77,10 @@ typedef struct {
                        gboolean      was_open,
                        gpointer      user_data);
   void (*bad_message) (MunityWsConn *conn,
+                       gpointer      user_data);
+  gboolean (*message) (MunityWsConn *conn,
+                       const char   *text,
+                       gsize         length,
                        gpointer      user_data);
 } MunityWsConnFuncs;
 

@@ -188,11 +188,34 @@ conn_bad_message (MunityWsConn *conn,
   munity_metrics_count_event (self->metrics, "error", 1);
 }
 
+/* The client events of doc/protocol.md §3: the hub only parses them and
+ * hands them to the model, which owns the rules. */
+static gboolean
+conn_message (MunityWsConn *conn,
+              const char   *text,
+              gsize         length,
+              gpointer      user_data)
+{
+  MunityWsHub *self = user_data;
+  gboolean idle = FALSE;
+
+  switch (munity_protocol_parse_client_event (text, length, &idle))
+    {
+    case MUNITY_CLIENT_EVENT_SET_STATUS:
+      munity_presence_set_socket_idle (self->presence, munity_ws_conn_get_socket (conn), idle);
+      return TRUE;
+    case MUNITY_CLIENT_EVENT_BAD:
+    default:
+      return FALSE;
+    }
+}
+
 static const MunityWsConnFuncs conn_funcs = {
   conn_output,
   conn_closing,
   conn_dead,
   conn_bad_message,
+  conn_message,
 };
 
 /* Dead connections are freed only here, at the end of a flush, when no
