@@ -256,7 +256,8 @@ is_string (JsonNode *node)
          json_node_get_value_type (node) == G_TYPE_STRING;
 }
 
-/* A user as §3 sends it: exactly id, first, last, imageUrl. Returns the id. */
+/* A user as §3 sends it: exactly id, first, last, imageUrl, status.
+ * Returns the id. */
 static gint64
 check_user_payload (Ws       *ws,
                     JsonNode *node)
@@ -270,10 +271,13 @@ check_user_payload (Ws       *ws,
     g_test_message ("%s: a user is not an object: %s", ws->label, text);
   g_assert_true (node != NULL && JSON_NODE_HOLDS_OBJECT (node));
   o = json_node_get_object (node);
-  if (json_object_get_size (o) != 4)
-    g_test_message ("%s: a user payload must have exactly id, first, last, imageUrl: %s",
+  if (json_object_get_size (o) != 5)
+    g_test_message ("%s: a user payload must have exactly id, first, last, imageUrl, status: %s",
                     ws->label, text);
-  g_assert_cmpuint (json_object_get_size (o), ==, 4);
+  g_assert_cmpuint (json_object_get_size (o), ==, 5);
+  g_assert_true (is_string (json_object_get_member (o, "status")));
+  g_assert_true (g_str_equal (json_object_get_string_member (o, "status"), "online") ||
+                 g_str_equal (json_object_get_string_member (o, "status"), "idle"));
   g_assert_true (is_int (json_object_get_member (o, "id")));
   g_assert_true (is_string (json_object_get_member (o, "first")));
   g_assert_true (is_string (json_object_get_member (o, "last")));
@@ -596,6 +600,7 @@ api_online (Fixture *fx,
       g_assert_true (is_string (json_object_get_member (user, "last")));
       g_assert_true (json_object_has_member (user, "imageUrl"));
       g_assert_true (is_string (json_object_get_member (user, "bio")));
+      g_assert_true (is_string (json_object_get_member (user, "status")));
       g_hash_table_insert (ids, g_memdup2 (&id, sizeof id),
                            json_node_copy (json_array_get_element (array, i)));
     }
@@ -2450,6 +2455,164 @@ expect_errors (Ws    *ws,
     }
 }
 
+
+/* ---- status ------------------------------------------------------------------ */
+
+static void
+send_text (Ws         *ws,
+           const char *text)
+{
+  if (ws->raw)
+    g_assert_true (raw_send (ws, OP_TEXT, TRUE, text, strlen (text)));
+  else
+    soup_websocket_connection_send_text (ws->conn, text);
+}
+
+static const char set_idle[] = "{\"event\":\"setStatus\",\"data\":{\"status\":\"idle\"}}";
+static const char set_online[] = "{\"event\":\"setStatus\",\"data\":{\"status\":\"online\"}}";
+
+static const char *
+status_in_list (Ws   *ws,
+                User *u)
+{
+  JsonNode *node = g_hash_table_lookup (ws->list, &u->id);
+
+  g_assert_nonnull (node);
+  return json_object_get_string_member (json_node_get_object (node), "status");
+}
+
+/* data must be exactly {"status": "online"|"idle"}: anything else is a bad
+ * message, counted like the others, and changes nothing. */
+static void
+test_status_bad_shapes (Fixture       *fx,
+                        gconstpointer  data)
+{
+  User *a = &users[0], *b = &users[1];
+  Ws *wb = ws_open (fx, b);
+  Ws *a1 = ws_open (fx, a);
+  Ws *a2 = raw_open_user (fx, a);
+  const char *bad[] = {
+    "{\"event\":\"setStatus\",\"data\":{\"status\":\"IDLE\"}}",
+    "{\"event\":\"setStatus\",\"data\":{\"status\":\"Online\"}}",
+    "{\"event\":\"setStatus\",\"data\":{\"status\":\"away\"}}",
+    "{\"event\":\"setStatus\",\"data\":{\"status\":\"idle\",\"since\":1}}",
+    "{\"event\":\"setStatus\",\"data\":\"idle\"}",
+    "{\"event\":\"setStatus\",\"data\":{\"status\":true}}",
+    "{\"event\":\"setStatus\",\"data\":{}}",
+    "{\"event\":\"setStatus\",\"data\":null}",
+    "{\"event\":\"setStatus\"}",
+    "{\"event\":\"setStatus\",\"data\":{\"status\":\"idle\"},\"extra\":0}",
+  };
+
+  ws_next_user (wb, "userJoined", a);
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      send_text (a1, bad[i]);
+      send_text (a2, bad[i]);
+    }
+  expect_errors (a1, G_N_ELEMENTS (bad));
+  expect_errors (a2, G_N_ELEMENTS (bad));
+  /* Nothing else was sent, and a stays online. */
+  barrier (fx, wb, a1, a2, NULL);
+  g_assert_cmpstr (status_in_list (wb, a), ==, "online");
+  g_assert_true (a1->open && a2->open);
+  g_assert_cmpuint (wb->n_errors, ==, 0);
+}
+
+/* Two tabs, one idle: still online, nothing sent. Both idle: one
+ * userUpdated to everyone, the user's own sockets included. Saying it
+ * again: nothing. */
+static void
+test_status_two_tabs (Fixture       *fx,
+                      gconstpointer  data)
+{
+  User *a = &users[0], *b = &users[1], *c = &users[2];
+  Ws *wb = ws_open (fx, b);
+  Ws *a1 = ws_open (fx, a);
+  Ws *a2 = raw_open_user (fx, a);
+  Ws *all[4];
+  Ws *wc, *a3;
+  JsonObject *o;
+
+  ws_next_user (wb, "userJoined", a);
+  g_assert_cmpstr (status_in_list (wb, a), ==, "online");
+
+  send_text (a1, set_idle);
+  barrier (fx, wb, a1, a2, NULL);   /* the sentinel comes online */
+  g_assert_cmpstr (status_in_list (wb, a), ==, "online");
+  all[0] = wb;
+  all[1] = a1;
+  all[2] = a2;
+  all[3] = fx->sentinel;
+
+  send_text (a2, set_idle);
+  for (guint i = 0; i < G_N_ELEMENTS (all); i++)
+    {
+      o = ws_next_user (all[i], "userUpdated", a);
+      g_assert_cmpstr (json_object_get_string_member (o, "status"), ==, "idle");
+      g_assert_cmpstr (json_object_get_string_member (o, "first"), ==, a->first);
+    }
+
+  /* Repeated, from either tab: nothing. */
+  send_text (a2, set_idle);
+  send_text (a1, set_idle);
+  barrier (fx, wb, a1, a2, NULL);
+
+  /* Everywhere: a new socket's snapshot, /api/online. */
+  wc = ws_open (fx, c);
+  g_assert_cmpstr (status_in_list (fx->sentinel, a), ==, "idle");
+  g_assert_cmpstr (status_in_list (wc, a), ==, "idle");
+  g_assert_cmpstr (status_in_list (wc, c), ==, "online");
+  for (guint i = 0; i < G_N_ELEMENTS (all); i++)
+    ws_next_user (all[i], "userJoined", c);
+  {
+    g_autoptr(GHashTable) online = api_online (fx, b);
+    JsonObject *api_user = json_node_get_object (g_hash_table_lookup (online, &a->id));
+    g_assert_cmpstr (json_object_get_string_member (api_user, "status"), ==, "idle");
+  }
+
+  /* One tab back: online again (within the update interval of a second). */
+  send_text (a1, set_online);
+  for (guint i = 0; i < G_N_ELEMENTS (all); i++)
+    {
+      o = ws_next_user (all[i], "userUpdated", a);
+      g_assert_cmpstr (json_object_get_string_member (o, "status"), ==, "online");
+    }
+  ws_next_user (wc, "userUpdated", a);
+
+  /* Idle again, then a new tab (online) makes the user online. */
+  send_text (a1, set_idle);
+  o = ws_next_user (wb, "userUpdated", a);
+  g_assert_cmpstr (json_object_get_string_member (o, "status"), ==, "idle");
+  a3 = ws_open (fx, a);
+  o = ws_next_user (wb, "userUpdated", a);
+  g_assert_cmpstr (json_object_get_string_member (o, "status"), ==, "online");
+  /* The new tab's own list says so too, by its snapshot or the update
+   * (held up to a second after the last one). */
+  WAIT_UNTIL (g_str_equal (status_in_list (a3, a), "online"), QUICK_MS, "waiting for a3 to see a online");
+}
+
+/* The tab that was online closes: the user's other tabs are all idle. */
+static void
+test_status_online_tab_closes (Fixture       *fx,
+                               gconstpointer  data)
+{
+  User *a = &users[0], *b = &users[1];
+  Ws *wb = ws_open (fx, b);
+  Ws *a1 = ws_open (fx, a);
+  Ws *a2 = ws_open (fx, a);
+  JsonObject *o;
+
+  ws_next_user (wb, "userJoined", a);
+  send_text (a1, set_idle);
+  barrier (fx, wb, NULL);
+  ws_close_wait (a2);
+  o = ws_next_user (wb, "userUpdated", a);
+  ws_next_user (fx->sentinel, "userUpdated", a);
+  g_assert_cmpstr (json_object_get_string_member (o, "status"), ==, "idle");
+  ws_assert_list (wb, a, b, NULL);
+}
+
 static void
 test_limits_not_json (Fixture       *fx,
                       gconstpointer  data)
@@ -3487,6 +3650,9 @@ main (int    argc,
   ADD ("/ws/slow-reader/closed-others-get-everything", &rename_storm, test_slow_reader);
   ADD ("/ws/shutdown/sigterm-1001", &grace_1s, test_shutdown_1001);
   ADD ("/ws/online/api-matches-snapshot", &grace_5s, test_online_matches_snapshot);
+  ADD ("/ws/status/bad-shapes", &grace_1s, test_status_bad_shapes);
+  ADD ("/ws/status/two-tabs", &grace_1s, test_status_two_tabs);
+  ADD ("/ws/status/online-tab-closes", &grace_1s, test_status_online_tab_closes);
   ADD ("/ws/churn/random", &grace_0, test_churn);
   /* Misbehaving clients and races last: an abort there hides nothing. */
   ADD ("/ws/limits/not-json", &grace_1s, test_limits_not_json);
