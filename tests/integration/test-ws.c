@@ -2102,6 +2102,20 @@ test_events_picture_updated (Fixture       *fx,
   served = api (fx, "GET", image, NULL, NULL);
   g_assert_cmpuint (served->status, ==, 200);
   barrier (fx, wb, a1, a2, NULL);
+
+  /* Removing it (DELETE /api/me/avatar) is announced to everyone too. */
+  {
+    g_autoptr(MunityTestResponse) removed = api (fx, "DELETE", "/api/me/avatar", a->cookie, NULL);
+
+    g_assert_cmpuint (removed->status, ==, 200);
+    for (guint i = 0; i < G_N_ELEMENTS (all); i++)
+      {
+        JsonObject *o = ws_next_user (all[i], "userUpdated", a);
+        g_assert_true (JSON_NODE_HOLDS_NULL (json_object_get_member (o, "imageUrl")));
+        g_assert_cmpstr (json_object_get_string_member (o, "first"), ==, a->first);
+      }
+    ws_next_user (fx->sentinel, "userUpdated", a);
+  }
 }
 
 /* The first name of @u in @ws's replayed list, or NULL. */
@@ -2455,6 +2469,140 @@ expect_errors (Ws    *ws,
     }
 }
 
+
+
+/* ---- last seen ----------------------------------------------------------------- */
+
+/* GET /api/users/:id of @u as @viewer sees it. */
+static JsonObject *
+profile_of (Fixture *fx,
+            User    *viewer,
+            User    *u)
+{
+  g_autofree char *path = g_strdup_printf ("/api/users/%" G_GINT64_FORMAT, u->id);
+  g_autoptr(MunityTestResponse) resp = api (fx, "GET", path, viewer->cookie, NULL);
+  JsonObject *root;
+
+  g_assert_cmpuint (resp->status, ==, 200);
+  root = munity_test_response_object (resp);
+  g_assert_nonnull (root);
+  return json_object_ref (json_object_get_object_member (root, "user"));
+}
+
+/* lastSeen as µs since the epoch; it must be ISO 8601 UTC to the second,
+ * ending in Z. */
+static gint64
+last_seen_us (JsonObject *user)
+{
+  const char *text = json_object_get_string_member (user, "lastSeen");
+  g_autoptr(GDateTime) when = NULL;
+
+  g_assert_nonnull (text);
+  g_test_message ("lastSeen %s", text);
+  g_assert_cmpuint (strlen (text), ==, strlen ("2026-12-01T13:53:24Z"));
+  g_assert_true (g_regex_match_simple ("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$", text, 0, 0));
+  when = g_date_time_new_from_iso8601 (text, NULL);
+  g_assert_nonnull (when);
+  return g_date_time_to_unix (when) * G_USEC_PER_SEC;
+}
+
+static gboolean
+is_null_member (JsonObject *o,
+                const char *name)
+{
+  return json_object_has_member (o, name) && JSON_NODE_HOLDS_NULL (json_object_get_member (o, name));
+}
+
+/* lastSeen is null while online, lingering included; set once the grace
+ * is over, to when the user left. */
+static void
+test_last_seen_after_grace (Fixture       *fx,
+                            gconstpointer  data)
+{
+  User *a = &users[24], *b = &users[25];
+  Ws *wb = ws_open (fx, b);
+  Ws *a1 = ws_open (fx, a);
+  g_autoptr(JsonObject) online = NULL;
+  g_autoptr(JsonObject) lingering = NULL;
+  g_autoptr(JsonObject) away = NULL;
+  gint64 closed, left, seen;
+
+  ws_next_user (wb, "userJoined", a);
+  online = profile_of (fx, b, a);
+  g_assert_true (json_object_get_boolean_member (online, "online"));
+  g_assert_true (is_null_member (online, "lastSeen"));
+
+  closed = g_get_real_time ();
+  ws_close_wait (a1);
+  lingering = profile_of (fx, b, a);
+  g_assert_true (json_object_get_boolean_member (lingering, "online"));
+  g_assert_true (is_null_member (lingering, "lastSeen"));
+
+  ws_next_user (wb, "userLeft", a);
+  left = g_get_real_time ();
+  /* Written in the next iteration or so: bounded. */
+  for (guint i = 0; i < 100; i++)
+    {
+      g_clear_pointer (&away, json_object_unref);
+      away = profile_of (fx, b, a);
+      if (!is_null_member (away, "lastSeen"))
+        break;
+      pump (50);
+    }
+  g_assert_false (json_object_get_boolean_member (away, "online"));
+  seen = last_seen_us (away);
+  /* After the grace began, by the database's clock (this host's), to the
+   * second. */
+  g_assert_cmpint (seen, >=, closed - 2 * G_USEC_PER_SEC);
+  g_assert_cmpint (seen, <=, left + 2 * G_USEC_PER_SEC);
+}
+
+/* Logout leaves at once, and is recorded; a clean shutdown records those
+ * still online (best effort). */
+static void
+test_last_seen_logout_and_shutdown (Fixture       *fx,
+                                    gconstpointer  data)
+{
+  User *a = &users[26], *b = &users[27], *c = &users[28];
+  Ws *wb = ws_open (fx, b);
+  Ws *wc = ws_open (fx, c);
+  Ws *a1;
+  g_autofree char *cookie = login (fx, a);
+  g_autofree char *sql = NULL;
+  g_autoptr(JsonObject) away = NULL;
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+  guint ms = 0;
+
+  ws_next_user (wb, "userJoined", c);
+  a1 = ws_open_with (fx, a, cookie, NULL);
+  ws_next_user (wb, "userJoined", a);
+  logout (fx, cookie);
+  ws_next_user (wb, "userLeft", a);
+  for (guint i = 0; i < 100; i++)
+    {
+      g_clear_pointer (&away, json_object_unref);
+      away = profile_of (fx, b, a);
+      if (!is_null_member (away, "lastSeen"))
+        break;
+      pump (50);
+    }
+  last_seen_us (away);
+  WAIT_UNTIL (a1->closed, QUICK_MS, "waiting for the logged-out socket to close");
+  g_assert_cmpuint (a1->close_code, ==, 4001);
+
+  sql = g_strdup_printf ("SELECT coalesce (last_seen::text, 'never') FROM users WHERE id = %" G_GINT64_FORMAT, c->id);
+  before = munity_test_pg_query_value (pg, sql);
+  g_assert_cmpint (kill (munity_test_daemon_pid (fx->d), SIGTERM), ==, 0);
+  WAIT_UNTIL (wc->closed, 6000, "waiting for the close at shutdown");
+  WAIT_UNTIL (!munity_test_daemon_is_running (fx->d), 6000, "waiting for munityd to exit");
+  g_assert_cmpint (munity_test_daemon_stop (fx->d, &ms), ==, 0);
+  fx->stopped = TRUE;
+  after = munity_test_pg_query_value (pg, sql);
+  g_test_message ("last_seen of a user online at shutdown: %s, then %s", before, after);
+  g_assert_cmpstr (after, !=, "never");
+  g_assert_cmpstr (after, !=, before);
+}
 
 /* ---- status ------------------------------------------------------------------ */
 
@@ -3653,6 +3801,8 @@ main (int    argc,
   ADD ("/ws/status/bad-shapes", &grace_1s, test_status_bad_shapes);
   ADD ("/ws/status/two-tabs", &grace_1s, test_status_two_tabs);
   ADD ("/ws/status/online-tab-closes", &grace_1s, test_status_online_tab_closes);
+  ADD ("/ws/last-seen/after-grace", &grace_1s, test_last_seen_after_grace);
+  ADD ("/ws/last-seen/logout-and-shutdown", &grace_5s, test_last_seen_logout_and_shutdown);
   ADD ("/ws/churn/random", &grace_0, test_churn);
   /* Misbehaving clients and races last: an abort there hides nothing. */
   ADD ("/ws/limits/not-json", &grace_1s, test_limits_not_json);
