@@ -59,10 +59,11 @@ register_cb (GObject      *source,
     return;
   if (user == NULL)
     {
-      /* set with 429 rate-limited and 503 busy */
-      if (retry_after > 0)
+      /* Every 429 rate-limited and 503 busy says when to try again. */
+      if (g_error_matches (error, MUNITY_ERROR, MUNITY_ERROR_RATE_LIMITED) ||
+          g_error_matches (error, MUNITY_ERROR, MUNITY_ERROR_BUSY))
         {
-          g_autofree char *value = g_strdup_printf ("%u", retry_after);
+          g_autofree char *value = g_strdup_printf ("%u", MAX (retry_after, 1));
           soup_message_headers_replace (soup_server_message_get_response_headers (req->msg),
                                         "Retry-After", value);
         }
