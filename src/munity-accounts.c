@@ -69,8 +69,13 @@ user_info_from_row (const PGresult *res,
                                                PQgetvalue (res, row, 1), PQgetvalue (res, row, 2),
                                                PQgetvalue (res, row, 3), PQgetvalue (res, row, 4),
                                                PQgetisnull (res, row, 5) ? NULL : PQgetvalue (res, row, 5));
+  int last_seen;
 
   info->version = g_ascii_strtoll (PQgetvalue (res, row, 6), NULL, 10);
+  /* Only the profile query (munity_accounts_get_user_async()) reads it. */
+  last_seen = PQfnumber (res, "last_seen_us");
+  if (last_seen >= 0 && !PQgetisnull (res, row, last_seen))
+    info->last_seen = g_ascii_strtoll (PQgetvalue (res, row, last_seen), NULL, 10);
 
   return info;
 }
@@ -1675,7 +1680,8 @@ munity_accounts_update_finish (MunityAccounts  *self,
  * @callback: called when done
  * @user_data: data for @callback
  *
- * Looks a user up by id.
+ * Looks a user up by id, with when the user last left
+ * (#MunityUserInfo.last_seen).
  */
 void
 munity_accounts_get_user_async (MunityAccounts      *self,
@@ -1688,7 +1694,8 @@ munity_accounts_get_user_async (MunityAccounts      *self,
   const char *params[] = { id };
 
   query_user (self, munity_accounts_get_user_async,
-              "SELECT " USER_COLUMNS " FROM users u WHERE u.id = $1",
+              "SELECT " USER_COLUMNS ", (extract (epoch FROM u.last_seen) * 1000000)::bigint AS last_seen_us"
+              " FROM users u WHERE u.id = $1",
               1, params, cancellable, callback, user_data);
 }
 
@@ -1893,7 +1900,8 @@ munity_accounts_get_users_finish (MunityAccounts  *self,
  * munity_accounts_set_image_async:
  * @self: the accounts service
  * @user_id: the user
- * @image_url: the new picture's same-origin path
+ * @image_url: (nullable): the new picture's same-origin path; %NULL
+ *   removes the picture
  * @cancellable: (nullable): a cancellable
  * @callback: called when done
  * @user_data: data for @callback

@@ -32,7 +32,7 @@
  *
  * - `cluster_nodes` has a row per live node (name, boot id, a heartbeat
  *   from the database's clock, `seq`), `cluster_sockets` a row per socket
- *   of each node (socket id, user id, session);
+ *   of each node (socket id, user id, session, idle);
  * - each node writes its own rows and announces every change on the
  *   channel %MUNITY_CLUSTER_CHANNEL, and LISTENs there for the others.
  *
@@ -45,7 +45,9 @@
  *   and diffs them into its model. Operations: `+ SOCKET USER SESSION`
  *   (a socket opened; SESSION `-` when none), `- SOCKET` (closed: the
  *   grace applies), `! SOCKET` (ended by logout or disconnect: no grace),
- *   `u USER` (the user's profile changed: fetch it), `c NODE SOCKET CODE`
+ *   `s SOCKET 0|1` (the socket became online or idle, `setStatus`; also
+ *   sent after a `+` of an idle socket), `u USER` (the user's profile
+ *   changed: fetch it), `c NODE SOCKET CODE`
  *   (close that node's socket with CODE: a logout or a disconnect made
  *   on the sender).
  * - `r NODE SEQ`: NODE republished all its rows (after a database outage):
@@ -69,8 +71,9 @@
 
 /* ---- SQL --------------------------------------------------------------- */
 
-/* $1 name, $2 boot id, $3 socket ids, $4 user ids, $5 sessions (space
- * separated): registers (or re-registers) the node and replaces its rows. */
+/* $1 name, $2 boot id, $3 socket ids, $4 user ids, $5 sessions, $6 idle
+ * flags (t or f) (space separated): registers (or re-registers) the node
+ * and replaces its rows. */
 #define SYNC_SQL \
   "WITH old AS (SELECT boot_id FROM cluster_nodes WHERE name = $1)," \
   " n AS (INSERT INTO cluster_nodes (name, boot_id, started, heartbeat) VALUES ($1, $2, now(), now())" \
@@ -81,39 +84,53 @@
   "       RETURNING id, seq)," \
   " del AS (DELETE FROM cluster_sockets s USING n" \
   "         WHERE s.node_id = n.id AND s.socket_id <> ALL (string_to_array($3, ' ')))," \
-  " ins AS (INSERT INTO cluster_sockets (node_id, socket_id, user_id, session)" \
-  "         SELECT n.id, t.s, t.u::bigint, t.x FROM n," \
-  "           unnest (string_to_array($3, ' '), string_to_array($4, ' '), string_to_array($5, ' ')) AS t (s, u, x)" \
-  "         ON CONFLICT DO NOTHING)" \
+  " ins AS (INSERT INTO cluster_sockets (node_id, socket_id, user_id, session, idle)" \
+  "         SELECT n.id, t.s, t.u::bigint, t.x, t.i::boolean FROM n," \
+  "           unnest (string_to_array($3, ' '), string_to_array($4, ' '), string_to_array($5, ' ')," \
+  "                   string_to_array($6, ' ')) AS t (s, u, x, i)" \
+  "         ON CONFLICT (node_id, socket_id) DO UPDATE SET idle = EXCLUDED.idle)" \
   " SELECT n.id, n.seq, pg_notify ('" MUNITY_CLUSTER_CHANNEL "'," \
   "   CASE WHEN (SELECT boot_id FROM old) IS DISTINCT FROM $2 THEN 'h ' ELSE 'r ' END || n.id || ' ' || n.seq)" \
   " FROM n"
 
-/* $1 node id, $2 removed socket ids, $3-$5 added sockets, $6 the
- * notification's operations. No row: the node is not registered. */
+/* $1 node id, $2 removed socket ids, $3-$5 and $7 added sockets (ids,
+ * users, sessions, idle flags), $6 the notification's operations, $8 and
+ * $9 the sockets, already stored, that became idle and online. No row: the
+ * node is not registered. */
 #define PUBLISH_SQL \
   "WITH n AS (UPDATE cluster_nodes SET seq = seq + 1 WHERE id = $1 RETURNING id, seq)," \
   " del AS (DELETE FROM cluster_sockets s USING n" \
   "         WHERE s.node_id = n.id AND s.socket_id = ANY (string_to_array($2, ' ')))," \
-  " ins AS (INSERT INTO cluster_sockets (node_id, socket_id, user_id, session)" \
-  "         SELECT n.id, t.s, t.u::bigint, t.x FROM n," \
-  "           unnest (string_to_array($3, ' '), string_to_array($4, ' '), string_to_array($5, ' ')) AS t (s, u, x)" \
-  "         ON CONFLICT DO NOTHING)" \
+  " ins AS (INSERT INTO cluster_sockets (node_id, socket_id, user_id, session, idle)" \
+  "         SELECT n.id, t.s, t.u::bigint, t.x, t.i::boolean FROM n," \
+  "           unnest (string_to_array($3, ' '), string_to_array($4, ' '), string_to_array($5, ' ')," \
+  "                   string_to_array($7, ' ')) AS t (s, u, x, i)" \
+  "         ON CONFLICT DO NOTHING)," \
+  " st AS (UPDATE cluster_sockets s SET idle = s.socket_id = ANY (string_to_array($8, ' ')) FROM n" \
+  "        WHERE s.node_id = n.id AND s.socket_id = ANY (string_to_array($8 || ' ' || $9, ' ')))" \
   " SELECT n.seq, pg_notify ('" MUNITY_CLUSTER_CHANNEL "', 'o ' || n.id || ' ' || n.seq || E'\\n' || $6)" \
   " FROM n"
 
 /* $1 own node id, $2 one node's id or 0 for all: every row at one
  * snapshot, with each node's seq. */
 #define RESYNC_SQL \
-  "SELECT n.id, n.seq, s.socket_id, s.user_id, s.session" \
+  "SELECT n.id, n.seq, s.socket_id, s.user_id, s.session, s.idle" \
   " FROM cluster_nodes n LEFT JOIN cluster_sockets s ON s.node_id = n.id" \
   " WHERE n.id <> $1 AND ($2::bigint = 0 OR n.id = $2::bigint)"
 
-/* $1 own node id, $2 whether to reap: heartbeat, then the reaper. */
+/* $1 own node id, $2 whether to reap: heartbeat, then the reaper. The
+ * reaper also records when the dead nodes' users left (those with no
+ * socket on a live node): it is the one node that deletes the row, so
+ * each leave is written once (doc/protocol.md §3, last seen). The CTEs
+ * see cluster_sockets as it was before the cascade. */
 #define HEARTBEAT_SQL \
   "WITH hb AS (UPDATE cluster_nodes SET heartbeat = now() WHERE id = $1 RETURNING id)," \
   " dead AS (DELETE FROM cluster_nodes" \
   "          WHERE $2::boolean AND heartbeat < now() - interval '" DEAD_AFTER "' AND id <> $1 RETURNING id)," \
+  " seen AS (UPDATE users u SET last_seen = now()" \
+  "          WHERE u.id IN (SELECT s.user_id FROM cluster_sockets s JOIN dead ON s.node_id = dead.id)" \
+  "            AND NOT EXISTS (SELECT 1 FROM cluster_sockets o" \
+  "                            WHERE o.user_id = u.id AND o.node_id NOT IN (SELECT id FROM dead)))," \
   " told AS (SELECT pg_notify ('" MUNITY_CLUSTER_CHANNEL "', 'd ' || id) FROM dead)" \
   " SELECT (SELECT count(*) FROM hb), (SELECT count(*) FROM told)"
 
@@ -137,8 +154,9 @@ typedef struct {
 
 /* A change of this node, waiting to be published. */
 typedef struct {
-  char          kind;       /* '+', '-', '!', 'u', 'c' */
-  MunitySocket *socket;     /* (owned) (nullable) '+', '-', '!' */
+  char          kind;       /* '+', '-', '!', 's', 'u', 'c' */
+  MunitySocket *socket;     /* (owned) (nullable) '+', '-', '!', 's' */
+  gboolean      idle;       /* 's' */
   gint64        user_id;    /* 'u' */
   gint64        node_id;    /* 'c' */
   char         *socket_id;  /* (owned) (nullable) 'c' */
@@ -169,17 +187,19 @@ typedef enum {
   ENTRY_DROP,
   ENTRY_UPDATE,
   ENTRY_CLOSE,
+  ENTRY_STATUS,
 } EntryKind;
 
 /* One change for the model, in the FIFO. */
 typedef struct {
   EntryKind       kind;
-  MunitySocket   *socket;     /* (owned) (nullable) add, remove, drop */
+  MunitySocket   *socket;     /* (owned) (nullable) add, remove, drop, status */
   MunityUserInfo *info;       /* (owned) (nullable) add: known when queued */
   gint64          user_id;    /* add, update */
   guint           fetch_gen;  /* the fetch it waits for; 0: none */
   char           *socket_id;  /* (owned) (nullable) close */
   guint           code;       /* close */
+  gboolean        idle;       /* status */
 } Entry;
 
 struct _MunityCluster
@@ -711,6 +731,30 @@ munity_cluster_user_changed (MunityCluster  *self,
   out_push (self, op);
 }
 
+/**
+ * munity_cluster_socket_changed:
+ * @self: the cluster
+ * @user: the socket's user
+ * @socket: the socket
+ *
+ * The model's #MunityPresence::socket-changed: the new status of a socket
+ * of this node is published (`s`), so that every node shows the user's
+ * status for the whole cluster.
+ */
+void
+munity_cluster_socket_changed (MunityCluster *self,
+                               MunityUser    *user,
+                               MunitySocket  *socket)
+{
+  OutOp *op;
+
+  if (munity_socket_get_node_id (socket) != 0 || self->stopping)
+    return;
+  op = out_op_new ('s', socket);
+  op->idle = munity_socket_get_idle (socket);
+  out_push (self, op);
+}
+
 /* A remote socket the model ended (logout or disconnect made here): the
  * node that holds it closes it. */
 static void
@@ -784,9 +828,12 @@ flush_cb (gpointer user_data)
   g_autoptr(GString) add_ids = g_string_new (NULL);
   g_autoptr(GString) add_users = g_string_new (NULL);
   g_autoptr(GString) add_sessions = g_string_new (NULL);
+  g_autoptr(GString) add_idle = g_string_new (NULL);
+  g_autoptr(GString) set_idle = g_string_new (NULL);
+  g_autoptr(GString) set_online = g_string_new (NULL);
   g_autoptr(GString) body = g_string_new (NULL);
   g_autofree char *node = NULL;
-  const char *params[6];
+  const char *params[9];
   OutOp *op;
 
   self->flush_id = 0;
@@ -804,7 +851,13 @@ flush_cb (gpointer user_data)
         {
         case '+':
           user = g_strdup_printf ("%" G_GINT64_FORMAT, munity_socket_get_user_id (op->socket));
-          line = g_strdup_printf ("+ %s %s %s", id, user, session_or_dash (op->socket));
+          /* Four words, as nodes without status read them; the status
+           * follows as its own operation. */
+          line = g_strdup_printf (munity_socket_get_idle (op->socket) ? "+ %s %s %s\ns %s 1" : "+ %s %s %s",
+                                  id, user, session_or_dash (op->socket), id);
+          break;
+        case 's':
+          line = g_strdup_printf ("s %s %d", id, op->idle ? 1 : 0);
           break;
         case '-':
         case '!':
@@ -830,8 +883,11 @@ flush_cb (gpointer user_data)
           append_word (add_ids, id);
           append_word (add_users, user);
           append_word (add_sessions, session_or_dash (op->socket));
+          append_word (add_idle, munity_socket_get_idle (op->socket) ? "t" : "f");
           g_hash_table_remove (self->unsent_adds, op->socket);
         }
+      else if (op->kind == 's')
+        append_word (op->idle ? set_idle : set_online, id);
       else if (op->kind == '-' || op->kind == '!')
         append_word (dels, id);
 
@@ -848,7 +904,10 @@ flush_cb (gpointer user_data)
   params[3] = add_users->str;
   params[4] = add_sessions->str;
   params[5] = body->str;
-  statement_send (self, PUBLISH_SQL, 6, params, &self->publish_in_flight, published, NULL);
+  params[6] = add_idle->str;
+  params[7] = set_idle->str;
+  params[8] = set_online->str;
+  statement_send (self, PUBLISH_SQL, 9, params, &self->publish_in_flight, published, NULL);
   return G_SOURCE_REMOVE;
 }
 
@@ -1029,6 +1088,9 @@ drain (MunityCluster *self)
               munity_presence_update_user (self->presence, info);
           }
           break;
+        case ENTRY_STATUS:
+          munity_presence_set_socket_idle (self->presence, entry->socket, entry->idle);
+          break;
         case ENTRY_CLOSE:
         default:
           {
@@ -1103,19 +1165,44 @@ valid_socket_id (const char *id)
 }
 
 static void
+push_status (MunityCluster *self,
+             MunitySocket  *socket,
+             gboolean       idle)
+{
+  Entry *entry = g_new0 (Entry, 1);
+
+  entry->kind = ENTRY_STATUS;
+  entry->socket = g_object_ref (socket);
+  entry->idle = idle;
+  fifo_push (self, entry);
+}
+
+/* A socket that another node holds; one known already may have changed
+ * its status (a resync). */
+static void
 node_add_socket (MunityCluster *self,
                  Node          *node,
                  const char    *id,
                  gint64         user_id,
-                 const char    *session)
+                 const char    *session,
+                 gboolean       idle)
 {
   g_autoptr(MunitySocket) socket = NULL;
+  MunitySocket *known;
 
-  if (!valid_socket_id (id) || user_id <= 0 || g_hash_table_contains (node->sockets, id))
+  if (!valid_socket_id (id) || user_id <= 0)
     return;
+  known = g_hash_table_lookup (node->sockets, id);
+  if (known != NULL)
+    {
+      push_status (self, known, idle);
+      return;
+    }
 
   socket = munity_socket_new_remote (node->id, id, user_id,
                                      g_strcmp0 (session, "-") == 0 ? NULL : session);
+  /* Not in the model yet: the flag is all there is to set. */
+  munity_presence_set_socket_idle (self->presence, socket, idle);
   g_signal_connect_object (socket, "close-requested", G_CALLBACK (on_remote_close_requested), self, 0);
   g_hash_table_insert (node->sockets, (gpointer) munity_socket_get_id (socket), g_object_ref (socket));
   push_add (self, socket);
@@ -1151,7 +1238,14 @@ node_apply (MunityCluster *self,
       if (n == 0)
         continue;
       if (g_str_equal (w[0], "+") && n == 4)
-        node_add_socket (self, node, w[1], g_ascii_strtoll (w[2], NULL, 10), w[3]);
+        node_add_socket (self, node, w[1], g_ascii_strtoll (w[2], NULL, 10), w[3], FALSE);
+      else if (g_str_equal (w[0], "s") && n == 3)
+        {
+          MunitySocket *socket = g_hash_table_lookup (node->sockets, w[1]);
+
+          if (socket != NULL)
+            push_status (self, socket, g_str_equal (w[2], "1"));
+        }
       else if ((g_str_equal (w[0], "-") || g_str_equal (w[0], "!")) && n == 2)
         node_remove_socket (self, node, w[1], w[0][0] == '!');
       else if (g_str_equal (w[0], "u") && n == 2)
@@ -1207,9 +1301,10 @@ node_replay (MunityCluster *self,
 }
 
 typedef struct {
-  char   *id;       /* (unowned) in the result */
-  gint64  user_id;
-  char   *session;  /* (unowned) in the result */
+  char    *id;       /* (unowned) in the result */
+  gint64   user_id;
+  char    *session;  /* (unowned) in the result */
+  gboolean idle;
 } Row;
 
 /* A node's rows at one snapshot, with its seq: the model is brought to
@@ -1232,7 +1327,7 @@ node_synced (MunityCluster *self,
       Row *row = &g_array_index (rows, Row, i);
 
       g_hash_table_add (seen, row->id);
-      node_add_socket (self, node, row->id, row->user_id, row->session);
+      node_add_socket (self, node, row->id, row->user_id, row->session, row->idle);
     }
 
   g_hash_table_iter_init (&iter, node->sockets);
@@ -1314,7 +1409,7 @@ resynced (MunityCluster *self,
       if (!PQgetisnull (res, r, 2))
         {
           Row row = { PQgetvalue (res, r, 2), g_ascii_strtoll (PQgetvalue (res, r, 3), NULL, 10),
-                      PQgetvalue (res, r, 4) };
+                      PQgetvalue (res, r, 4), g_str_equal (PQgetvalue (res, r, 5), "t") };
           g_array_append_val (rows->rows, row);
         }
     }
@@ -1554,7 +1649,8 @@ maybe_sync (MunityCluster *self)
   g_autoptr(GString) ids = g_string_new (NULL);
   g_autoptr(GString) users = g_string_new (NULL);
   g_autoptr(GString) sessions = g_string_new (NULL);
-  const char *params[5];
+  g_autoptr(GString) idle = g_string_new (NULL);
+  const char *params[6];
   GHashTableIter iter;
   MunitySocket *socket;
   GList *l;
@@ -1586,6 +1682,7 @@ maybe_sync (MunityCluster *self)
       append_word (ids, munity_socket_get_id (socket));
       append_word (users, user);
       append_word (sessions, session_or_dash (socket));
+      append_word (idle, munity_socket_get_idle (socket) ? "t" : "f");
     }
 
   params[0] = self->name;
@@ -1593,8 +1690,9 @@ maybe_sync (MunityCluster *self)
   params[2] = ids->str;
   params[3] = users->str;
   params[4] = sessions->str;
+  params[5] = idle->str;
   self->need_sync = FALSE;
-  statement_send (self, SYNC_SQL, 5, params, &self->sync_in_flight, synced, NULL);
+  statement_send (self, SYNC_SQL, 6, params, &self->sync_in_flight, synced, NULL);
 }
 
 static gboolean

@@ -62,6 +62,9 @@ void           munity_cluster_socket_added   (MunityCluster       *self,
 void           munity_cluster_socket_removed (MunityCluster       *self,
                                               MunityUser          *user,
                                               MunitySocket        *socket);
+void           munity_cluster_socket_changed (MunityCluster       *self,
+                                              MunityUser          *user,
+                                              MunitySocket        *socket);
 void           munity_cluster_user_changed   (MunityCluster       *self,
                                               MunityUserInfo      *info);
 

@@ -24,6 +24,7 @@
 #include "munity-http-server.h"
 #include "munity-metrics.h"
 #include "munity-migrations.h"
+#include "munity-last-seen.h"
 #include "munity-presence.h"
 #include "munity-ws-hub.h"
 
@@ -90,6 +91,7 @@ struct _MunityDaemon
   MunityAccounts   *accounts;     /* (owned) (nullable) */
   MunityHttpServer *http;         /* (owned) (nullable) */
   MunityPresence   *presence;     /* (owned) (nullable) */
+  MunityLastSeen   *last_seen;    /* (owned) (nullable) */
   MunityWsHub      *hub;          /* (owned) (nullable) */
   MunityDbusService *dbus;        /* (owned) (nullable) */
   MunityCluster    *cluster;      /* (owned) (nullable) */
@@ -108,6 +110,7 @@ G_DEFINE_FINAL_TYPE (MunityDaemon, munity_daemon, G_TYPE_OBJECT)
 
 static void shutdown_begin (MunityDaemon *self, int exit_status);
 static void close_databases (MunityDaemon *self);
+static void leave_cluster (MunityDaemon *self);
 
 static void
 munity_daemon_dispose (GObject *object)
@@ -122,6 +125,7 @@ munity_daemon_dispose (GObject *object)
   g_clear_object (&self->dbus);
   g_clear_object (&self->cluster);
   g_clear_object (&self->hub);
+  g_clear_object (&self->last_seen);
   g_clear_object (&self->presence);
   g_clear_object (&self->accounts);
   g_clear_object (&self->db);
@@ -474,6 +478,8 @@ munity_daemon_connect_cluster (MunityPresence *presence,
 {
   g_signal_connect_object (presence, "socket-added", G_CALLBACK (munity_cluster_socket_added),
                            cluster, G_CONNECT_SWAPPED);
+  g_signal_connect_object (presence, "socket-changed", G_CALLBACK (munity_cluster_socket_changed),
+                           cluster, G_CONNECT_SWAPPED);
   g_signal_connect_object (presence, "socket-removed", G_CALLBACK (munity_cluster_socket_removed),
                            cluster, G_CONNECT_SWAPPED);
   g_signal_connect_object (accounts, "user-changed", G_CALLBACK (munity_cluster_user_changed),
@@ -567,6 +573,9 @@ serve (MunityDaemon *self)
                            self->hub, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->presence, "user-updated", G_CALLBACK (munity_ws_hub_user_updated),
                            self->hub, G_CONNECT_SWAPPED);
+  self->last_seen = munity_last_seen_new (self->db);
+  g_signal_connect_object (self->presence, "user-left", G_CALLBACK (munity_last_seen_user_left),
+                           self->last_seen, G_CONNECT_SWAPPED);
   self->http = munity_http_server_new (self->config, self->db, self->accounts,
                                        self->presence, self->hub, self->metrics);
 
@@ -828,6 +837,17 @@ cluster_left_cb (GObject      *source,
 }
 
 static void
+last_seen_stopped_cb (GObject      *source,
+                      GAsyncResult *result,
+                      gpointer      user_data)
+{
+  g_autoptr(MunityDaemon) self = user_data;
+
+  munity_last_seen_stop_finish (MUNITY_LAST_SEEN (source), result);
+  leave_cluster (self);
+}
+
+static void
 shutdown_finish (MunityDaemon *self)
 {
   /* The name goes first: whoever watches it knows presence is gone. */
@@ -838,8 +858,22 @@ shutdown_finish (MunityDaemon *self)
     munity_http_server_disconnect (self->http);
   g_clear_object (&self->hub);
 
-  /* Our sockets are closed: the other nodes let their users linger (a
-   * rolling restart makes no userLeft); the database is still needed. */
+  /* Our sockets are closed: whoever lingers for us now would have left
+   * after the grace; they are recorded as seen now (best effort). */
+  if (self->last_seen != NULL && self->presence != NULL)
+    {
+      munity_last_seen_stop_async (self->last_seen, self->presence, last_seen_stopped_cb,
+                                   g_object_ref (self));
+      return;
+    }
+  leave_cluster (self);
+}
+
+static void
+leave_cluster (MunityDaemon *self)
+{
+  /* The other nodes let our users linger (a rolling restart makes no
+   * userLeft); the database is still needed. */
   if (self->cluster != NULL)
     {
       munity_cluster_stop_async (self->cluster, cluster_left_cb, g_object_ref (self));

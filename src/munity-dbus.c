@@ -99,6 +99,7 @@ user_sync_details (MunityDBusUser1 *iface,
 
   munity_dbus_user1_set_name (iface, name);
   munity_dbus_user1_set_image_url (iface, image_url != NULL ? image_url : "");
+  munity_dbus_user1_set_status (iface, munity_user_get_status (user));
 }
 
 static MunityDBusUser1 *
@@ -197,9 +198,10 @@ running_user_iface (MunityDbusService *self,
 /**
  * munity_dbus_service_user_updated:
  * @self: a service
- * @user: a user whose name or picture changed
+ * @user: a user whose name, picture or status changed
  *
- * Updates the `Name` and `ImageUrl` properties of the user's object. For
+ * Updates the `Name`, `ImageUrl` and `Status` properties of the user's
+ * object. For
  * #MunityPresence::user-updated.
  */
 void

@@ -59,10 +59,11 @@ register_cb (GObject      *source,
     return;
   if (user == NULL)
     {
-      /* set with 429 rate-limited and 503 busy */
-      if (retry_after > 0)
+      /* Every 429 rate-limited and 503 busy says when to try again. */
+      if (g_error_matches (error, MUNITY_ERROR, MUNITY_ERROR_RATE_LIMITED) ||
+          g_error_matches (error, MUNITY_ERROR, MUNITY_ERROR_BUSY))
         {
-          g_autofree char *value = g_strdup_printf ("%u", retry_after);
+          g_autofree char *value = g_strdup_printf ("%u", MAX (retry_after, 1));
           soup_message_headers_replace (soup_server_message_get_response_headers (req->msg),
                                         "Retry-After", value);
         }
@@ -265,8 +266,29 @@ get_user_cb (GObject      *source,
   g_autoptr(MunityUserInfo) user = NULL;
   g_autoptr(GError) error = NULL;
 
+  MunityHttpReq *req = user_data;
+  g_autoptr(JsonNode) root = NULL;
+  JsonObject *object;
+
   user = munity_accounts_get_user_finish (MUNITY_ACCOUNTS (source), result, &error);
-  reply_user_or_fail (user_data, user, error, FALSE);
+  if (user == NULL)
+    {
+      munity_http_req_fail (req, error);
+      return;
+    }
+  if (munity_http_req_end_if_gone (req))
+    return;
+
+  /* Online (lingering included) is the model's word; last seen is the
+   * database's, shown only while the user is away. */
+  object = json_object_new ();
+  json_object_set_member (object, "user",
+                          munity_protocol_profile_to_json (user, munity_presence_lookup_user (req->self->presence,
+                                                                                              user->id)));
+  root = json_node_new (JSON_NODE_OBJECT);
+  json_node_take_object (root, object);
+  munity_http_set_json (req->msg, SOUP_STATUS_OK, root);
+  munity_http_req_done (req);
 }
 
 void
@@ -297,7 +319,7 @@ munity_http_handle_online (MunityHttpReq *req)
   json_builder_set_member_name (builder, "users");
   json_builder_begin_array (builder);
   for (GList *l = munity_presence_peek_users (req->self->presence); l != NULL; l = l->next)
-    json_builder_add_value (builder, munity_user_info_to_json (munity_user_get_info (l->data), FALSE));
+    json_builder_add_value (builder, munity_protocol_online_user_to_json (l->data));
   json_builder_end_array (builder);
   json_builder_end_object (builder);
   root = json_builder_get_root (builder);

@@ -1,4 +1,4 @@
-/* munity-http-avatars.c — the pictures: storing an upload and serving /avatars/
+/* munity-http-avatars.c — the pictures: storing an upload, removing one, serving /avatars/
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -247,6 +247,43 @@ munity_http_handle_avatar_post (MunityHttpReq *req)
   munity_http_req_pause (req);
   g_file_create_async (upload->tmp, G_FILE_CREATE_PRIVATE, G_PRIORITY_DEFAULT, req->cancellable,
                        image_created_cb, upload);
+}
+
+static void
+image_removed_cb (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  MunityHttpReq *req = user_data;
+  g_autoptr(MunityUserInfo) user = NULL;
+  g_autofree char *old_url = NULL;
+  g_autoptr(GError) error = NULL;
+
+  /* Online, the change reaches everyone through "user-changed". */
+  user = munity_accounts_set_image_finish (MUNITY_ACCOUNTS (source), result, &old_url, &error);
+  if (user == NULL)
+    {
+      munity_http_req_fail (req, error);
+      return;
+    }
+
+  delete_avatar_url (req->self, old_url);
+  if (munity_http_req_end_if_gone (req))
+    return;
+  munity_http_req_reply_user (req, SOUP_STATUS_OK, user, TRUE);
+}
+
+/* DELETE /api/me/avatar: without a picture again. Removing none is no
+ * error (the answer is the same); the file goes after the row, so that
+ * nothing refers to a missing picture. */
+void
+munity_http_handle_avatar_delete (MunityHttpReq *req)
+{
+  munity_http_req_pause (req);
+  /* Not cancelled with the request: a write that commits must reach who
+   * is online, and its old file must go. */
+  munity_accounts_set_image_async (req->self->accounts, req->user->id, NULL,
+                                   NULL, image_removed_cb, req);
 }
 
 static void

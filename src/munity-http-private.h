@@ -170,6 +170,7 @@ void munity_http_handle_metrics     (MunityHttpReq *req);
 
 /* munity-http-avatars.c */
 void munity_http_handle_avatar_post (MunityHttpReq *req);
+void munity_http_handle_avatar_delete (MunityHttpReq *req);
 void munity_http_handle_avatar_get  (MunityHttpReq *req);
 
 /* munity-http-ws.c */

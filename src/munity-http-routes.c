@@ -20,8 +20,9 @@ static const MunityHttpRoute routes[] = {
       { "PATCH", munity_http_handle_me_patch, MUNITY_HTTP_ROUTE_AUTH | MUNITY_HTTP_ROUTE_JSON } } },
   { "/api/users/", TRUE, "GET, HEAD, OPTIONS", { { "GET", munity_http_handle_user_get, MUNITY_HTTP_ROUTE_AUTH } } },
   { "/api/online", FALSE, "GET, HEAD, OPTIONS", { { "GET", munity_http_handle_online, MUNITY_HTTP_ROUTE_AUTH } } },
-  { "/api/me/avatar", FALSE, "POST, OPTIONS", {
-      { "POST", munity_http_handle_avatar_post, MUNITY_HTTP_ROUTE_AUTH | MUNITY_HTTP_ROUTE_IMAGE } } },
+  { "/api/me/avatar", FALSE, "POST, DELETE, OPTIONS", {
+      { "POST", munity_http_handle_avatar_post, MUNITY_HTTP_ROUTE_AUTH | MUNITY_HTTP_ROUTE_IMAGE },
+      { "DELETE", munity_http_handle_avatar_delete, MUNITY_HTTP_ROUTE_AUTH } } },
   { "/avatars/", TRUE, "GET, HEAD, OPTIONS", { { "GET", munity_http_handle_avatar_get, 0 } } },
   { "/ws", FALSE, "GET, OPTIONS", { { "GET", NULL, 0 } } },
   { "/healthz", FALSE, "GET, HEAD, OPTIONS", { { "GET", munity_http_handle_healthz, 0 } } },

@@ -15,6 +15,12 @@ gboolean    munity_user_update            (MunityUser     *self,
                                            MunityUserInfo *info);
 gboolean    munity_user_shows_same        (MunityUser     *self,
                                            MunityUserInfo *info);
+gboolean    munity_user_wants_idle        (MunityUser     *self);
+gboolean    munity_user_apply_status      (MunityUser     *self);
+void        munity_user_set_idle          (MunityUser     *self,
+                                           gboolean        idle);
+void        munity_user_set_left_here     (MunityUser     *self,
+                                           gboolean        left_here);
 gint64      munity_user_get_quiet_until   (MunityUser     *self);
 void        munity_user_set_quiet_until   (MunityUser     *self,
                                            gint64          quiet_until);
@@ -45,5 +51,7 @@ void        munity_socket_set_attached    (MunitySocket   *self,
                                            gboolean        attached);
 void        munity_socket_set_ended       (MunitySocket   *self,
                                            gboolean        ended);
+void        munity_socket_set_idle        (MunitySocket   *self,
+                                           gboolean        idle);
 
 G_END_DECLS

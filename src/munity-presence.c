@@ -17,18 +17,23 @@
  * until their last socket has been gone for the grace period (unless they
  * were disconnected or logged out, which leaves at once). Emits
  * #MunityPresence::user-joined, #MunityPresence::user-left,
- * #MunityPresence::user-updated, #MunityPresence::socket-added and
- * #MunityPresence::socket-removed at exactly those moments; the WebSocket
- * and D-Bus layers are views of these signals. No I/O happens here.
+ * #MunityPresence::user-updated, #MunityPresence::socket-added,
+ * #MunityPresence::socket-removed and #MunityPresence::socket-changed at
+ * exactly those moments; the WebSocket and D-Bus layers are views of
+ * these signals. No I/O happens here.
+ *
+ * Each socket has a status, online or idle (`setStatus`); a user is idle
+ * when every one of their sockets is idle, and a change of the user's
+ * status is announced as a profile change is (below).
  *
  * Lingering users wait in one queue ordered by deadline (the grace is the
  * same for everyone, so arrival order is deadline order), served by a
  * single timer.
  *
- * Profile changes are announced at most once per user per update interval
- * (MUNITY_PRESENCE_UPDATE_INTERVAL_MS): one user renaming itself hundreds
- * of times a second would otherwise cost a frame to every socket each
- * time. The first change after a quiet interval goes out at once; a change
+ * Profile and status changes are announced at most once per user per
+ * update interval (MUNITY_PRESENCE_UPDATE_INTERVAL_MS): one user renaming
+ * itself hundreds of times a second would otherwise cost a frame to every
+ * socket each time. The first change after a quiet interval goes out at once; a change
  * inside the interval is held, a newer one replaces it, and the newest is
  * applied and announced when the interval ends. Users with a held change
  * wait in a second queue ordered by the end of their interval, served by
@@ -60,6 +65,7 @@ enum {
   SIGNAL_USER_UPDATED,
   SIGNAL_SOCKET_ADDED,
   SIGNAL_SOCKET_REMOVED,
+  SIGNAL_SOCKET_CHANGED,
   N_SIGNALS
 };
 
@@ -167,10 +173,10 @@ munity_presence_class_init (MunityPresenceClass *klass)
    * @self: the presence
    * @user: the user
    *
-   * An online user's first name, last name or picture changed. Emitted
-   * at most once per user per update interval (see
+   * An online user's first name, last name, picture or status changed.
+   * Emitted at most once per user per update interval (see
    * [method@Munity.Presence.update_user]); the user then shows the newest
-   * details.
+   * details and status.
    */
   signals[SIGNAL_USER_UPDATED] =
     g_signal_new ("user-updated", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
@@ -198,6 +204,18 @@ munity_presence_class_init (MunityPresenceClass *klass)
    */
   signals[SIGNAL_SOCKET_REMOVED] =
     g_signal_new ("socket-removed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 2, MUNITY_TYPE_USER, MUNITY_TYPE_SOCKET);
+  /**
+   * MunityPresence::socket-changed:
+   * @self: the presence
+   * @user: the socket's user
+   * @socket: the socket
+   *
+   * A socket of the model became idle or online
+   * (munity_socket_get_idle()), before the user's status follows.
+   */
+  signals[SIGNAL_SOCKET_CHANGED] =
+    g_signal_new ("socket-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 2, MUNITY_TYPE_USER, MUNITY_TYPE_SOCKET);
 }
 
@@ -343,7 +361,8 @@ drop_pending (MunityPresence *self,
   munity_user_set_pending (user, NULL);
 }
 
-/* Holds @info until the user's interval ends; the queue stays ordered by
+/* Holds @info (or, %NULL, a change of status) until the user's interval
+ * ends; the queue stays ordered by
  * the end of the intervals (nearly always the tail: intervals are the same
  * length for everyone). */
 static void
@@ -354,7 +373,9 @@ hold_pending (MunityPresence *self,
   gint64 due = munity_user_get_quiet_until (user);
   GList *after, *link;
 
-  munity_user_set_pending (user, info);
+  /* A status change holds no details: it must not drop those held. */
+  if (info != NULL)
+    munity_user_set_pending (user, info);
   if (munity_user_get_pending_link (user) != NULL)
     return;
 
@@ -372,20 +393,46 @@ hold_pending (MunityPresence *self,
   arm_timer (self);
 }
 
-/* Applies @info now; announces it (and starts a quiet interval) if
- * anything everyone sees changed. */
+/* Applies @info (if any) and the status the sockets call for now;
+ * announces them (and starts a quiet interval) if anything everyone sees
+ * changed. */
 static void
 announce (MunityPresence *self,
           MunityUser     *user,
           MunityUserInfo *info,
           gint64          now)
 {
-  if (!munity_user_update (user, info))
+  gboolean details = info != NULL && munity_user_update (user, info);
+  gboolean status = munity_user_apply_status (user);
+
+  if (!details && !status)
     return;
 
   if (self->update_interval_us > 0)
     munity_user_set_quiet_until (user, now + self->update_interval_us);
   g_signal_emit (self, signals[SIGNAL_USER_UPDATED], 0, user);
+}
+
+/* The user's sockets may call for another status: it is announced like
+ * a profile change, through the same interval, so that a client flipping
+ * between idle and online costs everyone at most a frame a second. A
+ * held change already takes the newest status along when it is applied;
+ * a flip and back within the interval announces nothing. */
+static void
+refresh_status (MunityPresence *self,
+                MunityUser     *user)
+{
+  gint64 now;
+
+  if (munity_user_get_pending_link (user) != NULL ||
+      munity_user_wants_idle (user) == munity_user_is_idle (user))
+    return;
+
+  now = self->clock (self->clock_data);
+  if (now >= munity_user_get_quiet_until (user))
+    announce (self, user, NULL, now);
+  else
+    hold_pending (self, user, NULL);
 }
 
 static void
@@ -447,6 +494,8 @@ munity_presence_add_socket (MunityPresence *self,
   if (user == NULL)
     {
       user = munity_user_new (info, g_get_real_time ());
+      /* A socket of another node may come idle (a resync). */
+      munity_user_set_idle (user, munity_socket_get_idle (socket));
       joined = TRUE;
     }
   else
@@ -471,6 +520,9 @@ munity_presence_add_socket (MunityPresence *self,
 
   g_signal_emit (self, signals[SIGNAL_SOCKET_ADDED], 0, user, socket);
   g_object_notify_by_pspec (G_OBJECT (self), props[PROP_N_SOCKETS]);
+  /* An online tab of an idle user makes the user online again. */
+  if (!joined)
+    refresh_status (self, user);
 
   return user;
 }
@@ -497,6 +549,9 @@ detach_socket (MunityPresence *self,
 
   g_signal_emit (self, signals[SIGNAL_SOCKET_REMOVED], 0, user, socket);
   g_object_notify_by_pspec (G_OBJECT (self), props[PROP_N_SOCKETS]);
+  /* The last online tab closed: the others may all be idle. */
+  if (munity_user_get_n_sockets (user) > 0 && munity_user_get_order_link (user) != NULL)
+    refresh_status (self, user);
 
   *out_user = user;
   return TRUE;
@@ -604,7 +659,8 @@ static void
 end_socket (MunityPresence *self,
             MunitySocket   *socket,
             guint           code,
-            const char     *reason)
+            const char     *reason,
+            gboolean        asked_elsewhere)
 {
   MunityUser *user = NULL;
 
@@ -613,6 +669,9 @@ end_socket (MunityPresence *self,
   if (detach_socket (self, socket, &user))
     {
       g_object_ref (user);
+      /* The node that logged out or disconnected records the leave. */
+      if (asked_elsewhere)
+        munity_user_set_left_here (user, FALSE);
       if (code != 0)
         munity_socket_request_close (socket, code, reason);
       /* A handler may have removed the user meanwhile. */
@@ -639,7 +698,7 @@ munity_presence_drop_socket (MunityPresence *self,
 {
   g_return_if_fail (MUNITY_IS_PRESENCE (self));
 
-  end_socket (self, socket, 0, NULL);
+  end_socket (self, socket, 0, NULL, FALSE);
 }
 
 /**
@@ -662,7 +721,7 @@ munity_presence_end_socket (MunityPresence *self,
 {
   g_return_if_fail (MUNITY_IS_PRESENCE (self));
 
-  end_socket (self, socket, close_code, reason);
+  end_socket (self, socket, close_code, reason, TRUE);
 }
 
 /**
@@ -695,7 +754,7 @@ munity_presence_remove_node_sockets (MunityPresence *self,
     }
 
   for (guint i = 0; i < sockets->len; i++)
-    end_socket (self, sockets->pdata[i], 0, NULL);
+    end_socket (self, sockets->pdata[i], 0, NULL, FALSE);
 
   return sockets->len;
 }
@@ -725,6 +784,7 @@ munity_presence_disconnect_user (MunityPresence *self,
 
   keep = g_object_ref (user);
   n = close_sockets (self, user, NULL, close_code, "disconnected by an administrator");
+  munity_user_set_left_here (user, TRUE);
   remove_user (self, user);
   return n;
 }
@@ -756,7 +816,10 @@ munity_presence_end_session (MunityPresence *self,
   keep = g_object_ref (user);
   n = close_sockets (self, user, session, MUNITY_CLOSE_LOGGED_OUT, "logged out");
   if (munity_user_get_n_sockets (user) == 0)
-    remove_user (self, user);
+    {
+      munity_user_set_left_here (user, TRUE);
+      remove_user (self, user);
+    }
   return n;
 }
 
@@ -801,6 +864,44 @@ munity_presence_update_user (MunityPresence *self,
     munity_user_update (user, info);  /* no news: nothing to hold */
   else
     hold_pending (self, user, info);
+}
+
+/**
+ * munity_presence_set_socket_idle:
+ * @self: the presence
+ * @socket: a socket, in the model or about to be added
+ * @idle: whether its client is idle (`setStatus`, doc/protocol.md §3)
+ *
+ * Sets one socket's status. The user is idle when every one of their
+ * sockets is idle, and online otherwise; a change of the user's status is
+ * announced with #MunityPresence::user-updated, through the same interval
+ * as profile changes (see munity_presence_update_user()). A status that
+ * does not change the user's announces nothing. A socket not yet added
+ * just keeps the status, which its user then joins with.
+ */
+void
+munity_presence_set_socket_idle (MunityPresence *self,
+                                 MunitySocket   *socket,
+                                 gboolean        idle)
+{
+  gint64 user_id;
+  MunityUser *user;
+
+  g_return_if_fail (MUNITY_IS_PRESENCE (self));
+  g_return_if_fail (MUNITY_IS_SOCKET (socket));
+
+  idle = !!idle;
+  if (munity_socket_get_idle (socket) == idle)
+    return;
+  munity_socket_set_idle (socket, idle);
+  if (!munity_socket_is_attached (socket))
+    return;
+
+  user_id = munity_socket_get_user_id (socket);
+  user = g_hash_table_lookup (self->users, &user_id);
+  g_return_if_fail (user != NULL);
+  g_signal_emit (self, signals[SIGNAL_SOCKET_CHANGED], 0, user, socket);
+  refresh_status (self, user);
 }
 
 /**

@@ -53,6 +53,9 @@ guint           munity_presence_end_session       (MunityPresence  *self,
                                                    const char      *session);
 void            munity_presence_update_user       (MunityPresence  *self,
                                                    MunityUserInfo  *info);
+void            munity_presence_set_socket_idle   (MunityPresence  *self,
+                                                   MunitySocket    *socket,
+                                                   gboolean         idle);
 void            munity_presence_expire            (MunityPresence  *self);
 
 MunityUser     *munity_presence_lookup_user       (MunityPresence  *self,

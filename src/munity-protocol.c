@@ -220,13 +220,15 @@ munity_protocol_add_image_url (JsonBuilder *builder,
 }
 
 /* The one writer of a user object: `{"id", "first", "last", "imageUrl"}`,
- * then `"bio"` and `"email"` when asked, in this order. */
-static JsonNode *
-user_node (MunityUserInfo *info,
-           gboolean        with_bio,
-           gboolean        with_email)
+ * then `"status"` (@user online), `"bio"` and `"email"` when asked, in this
+ * order. The builder is left open for members that only one answer has. */
+static JsonBuilder *
+user_builder (MunityUserInfo *info,
+              MunityUser     *user,
+              gboolean        with_bio,
+              gboolean        with_email)
 {
-  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  JsonBuilder *builder = json_builder_new ();
 
   json_builder_begin_object (builder);
   json_builder_set_member_name (builder, "id");
@@ -236,6 +238,11 @@ user_node (MunityUserInfo *info,
   json_builder_set_member_name (builder, "last");
   json_builder_add_string_value (builder, info->last);
   munity_protocol_add_image_url (builder, info->image_url);
+  if (user != NULL)
+    {
+      json_builder_set_member_name (builder, "status");
+      json_builder_add_string_value (builder, munity_user_get_status (user));
+    }
   if (with_bio)
     {
       json_builder_set_member_name (builder, "bio");
@@ -246,8 +253,18 @@ user_node (MunityUserInfo *info,
       json_builder_set_member_name (builder, "email");
       json_builder_add_string_value (builder, info->email);
     }
-  json_builder_end_object (builder);
+  return builder;
+}
 
+static JsonNode *
+user_node (MunityUserInfo *info,
+           MunityUser     *user,
+           gboolean        with_bio,
+           gboolean        with_email)
+{
+  g_autoptr(JsonBuilder) builder = user_builder (info, user, with_bio, with_email);
+
+  json_builder_end_object (builder);
   return json_builder_get_root (builder);
 }
 
@@ -263,7 +280,120 @@ JsonNode *
 munity_user_info_to_json (MunityUserInfo *info,
                           gboolean        with_email)
 {
-  return user_node (info, TRUE, with_email);
+  return user_node (info, NULL, TRUE, with_email);
+}
+
+/**
+ * munity_protocol_online_user_to_json:
+ * @user: an online user
+ *
+ * Returns: (transfer full): the user as `GET /api/online` shows it:
+ *   `{"id", "first", "last", "imageUrl", "status", "bio"}`
+ */
+JsonNode *
+munity_protocol_online_user_to_json (MunityUser *user)
+{
+  return user_node (munity_user_get_info (user), user, TRUE, FALSE);
+}
+
+/**
+ * munity_protocol_profile_to_json:
+ * @info: a user, as munity_accounts_get_user_finish() found it
+ * @online: (nullable): the user if online (lingering included)
+ *
+ * Returns: (transfer full): the user as `GET /api/users/:id` shows it:
+ *   `{"id", "first", "last", "imageUrl", "bio", "online", "lastSeen"}`;
+ *   `lastSeen` is ISO 8601 UTC to the second, ending in `Z`, or `null`
+ *   while the user is online or was never seen (doc/protocol.md §3)
+ */
+JsonNode *
+munity_protocol_profile_to_json (MunityUserInfo *info,
+                                 MunityUser     *online)
+{
+  g_autoptr(JsonBuilder) builder = user_builder (info, NULL, TRUE, FALSE);
+
+  json_builder_set_member_name (builder, "online");
+  json_builder_add_boolean_value (builder, online != NULL);
+  json_builder_set_member_name (builder, "lastSeen");
+  if (online == NULL && info->last_seen > 0)
+    {
+      g_autoptr(GDateTime) when = g_date_time_new_from_unix_utc (info->last_seen / G_USEC_PER_SEC);
+      g_autofree char *text = when != NULL ? g_date_time_format (when, "%Y-%m-%dT%H:%M:%SZ") : NULL;
+
+      if (text != NULL)
+        json_builder_add_string_value (builder, text);
+      else
+        json_builder_add_null_value (builder);
+    }
+  else
+    json_builder_add_null_value (builder);
+  json_builder_end_object (builder);
+  return json_builder_get_root (builder);
+}
+
+static gboolean
+is_string (JsonNode *node)
+{
+  return JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING;
+}
+
+/**
+ * munity_protocol_parse_client_event:
+ * @text: (array length=length): a text message from a client, UTF-8
+ * @length: its length
+ * @out_idle: (out): with %MUNITY_CLIENT_EVENT_SET_STATUS, whether the
+ *   client is idle
+ *
+ * Understands the client events of doc/protocol.md §3. `setStatus` must be
+ * exactly `{"event":"setStatus","data":{"status":S}}` with S `"online"` or
+ * `"idle"`: no other member, no other case, no other type.
+ *
+ * Returns: the event, or %MUNITY_CLIENT_EVENT_BAD (`bad-message`)
+ */
+MunityClientEvent
+munity_protocol_parse_client_event (const char *text,
+                                    gsize       length,
+                                    gboolean   *out_idle)
+{
+  g_autoptr(JsonParser) parser = json_parser_new_immutable ();
+  JsonNode *root, *data_node, *status_node;
+  JsonObject *object, *data;
+  const char *event, *status;
+
+  *out_idle = FALSE;
+  if (length > G_MAXSSIZE || !json_parser_load_from_data (parser, text, (gssize) length, NULL))
+    return MUNITY_CLIENT_EVENT_BAD;
+
+  root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    return MUNITY_CLIENT_EVENT_BAD;
+  object = json_node_get_object (root);
+  if (json_object_get_size (object) != 2 ||
+      !json_object_has_member (object, "event") || !json_object_has_member (object, "data"))
+    return MUNITY_CLIENT_EVENT_BAD;
+
+  if (!is_string (json_object_get_member (object, "event")))
+    return MUNITY_CLIENT_EVENT_BAD;
+  event = json_node_get_string (json_object_get_member (object, "event"));
+  if (!g_str_equal (event, "setStatus"))
+    return MUNITY_CLIENT_EVENT_BAD;
+
+  data_node = json_object_get_member (object, "data");
+  if (!JSON_NODE_HOLDS_OBJECT (data_node))
+    return MUNITY_CLIENT_EVENT_BAD;
+  data = json_node_get_object (data_node);
+  if (json_object_get_size (data) != 1 || !json_object_has_member (data, "status"))
+    return MUNITY_CLIENT_EVENT_BAD;
+  status_node = json_object_get_member (data, "status");
+  if (!is_string (status_node))
+    return MUNITY_CLIENT_EVENT_BAD;
+
+  status = json_node_get_string (status_node);
+  if (g_str_equal (status, "idle"))
+    *out_idle = TRUE;
+  else if (!g_str_equal (status, "online"))
+    return MUNITY_CLIENT_EVENT_BAD;
+  return MUNITY_CLIENT_EVENT_SET_STATUS;
 }
 
 /**
@@ -271,12 +401,12 @@ munity_user_info_to_json (MunityUserInfo *info,
  * @user: an online user
  *
  * Returns: (transfer full): the user as events show it:
- *   `{"id":…,"first":…,"last":…,"imageUrl":…}`
+ *   `{"id":…,"first":…,"last":…,"imageUrl":…,"status":…}`
  */
 char *
 munity_protocol_user_json (MunityUser *user)
 {
-  g_autoptr(JsonNode) root = user_node (munity_user_get_info (user), FALSE, FALSE);
+  g_autoptr(JsonNode) root = user_node (munity_user_get_info (user), user, FALSE, FALSE);
 
   return json_to_string (root, FALSE);
 }

@@ -71,7 +71,27 @@ GBytes       *munity_ws_close_frame_new   (guint16         code,
                                            const char     *reason);
 gboolean      munity_ws_close_code_is_valid (guint16       code);
 
+/**
+ * MunityClientEvent:
+ * @MUNITY_CLIENT_EVENT_BAD: not an event the server understands
+ *   (`bad-message`)
+ * @MUNITY_CLIENT_EVENT_SET_STATUS: `setStatus`
+ *
+ * What a client's text message asks for (doc/protocol.md §3).
+ */
+typedef enum {
+  MUNITY_CLIENT_EVENT_BAD,
+  MUNITY_CLIENT_EVENT_SET_STATUS,
+} MunityClientEvent;
+
+MunityClientEvent munity_protocol_parse_client_event (const char *text,
+                                                      gsize       length,
+                                                      gboolean   *out_idle);
+
 char         *munity_protocol_user_json   (MunityUser     *user);
+JsonNode     *munity_protocol_online_user_to_json (MunityUser *user);
+JsonNode     *munity_protocol_profile_to_json     (MunityUserInfo *info,
+                                                   MunityUser     *online);
 JsonNode     *munity_user_info_to_json    (MunityUserInfo *info,
                                            gboolean        with_email);
 void          munity_protocol_add_image_url (JsonBuilder  *builder,

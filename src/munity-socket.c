@@ -32,6 +32,7 @@ struct _MunitySocket
   gint64    node_id;   /* 0: held by this munityd; else the cluster node's id */
   gboolean  attached;  /* in the presence model */
   gboolean  ended;     /* removed by the model itself (logout, disconnect) */
+  gboolean  idle;      /* the client said it is idle (setStatus) */
 };
 
 G_DEFINE_FINAL_TYPE (MunitySocket, munity_socket, G_TYPE_OBJECT)
@@ -206,6 +207,29 @@ munity_socket_request_close (MunitySocket *self,
                              const char   *reason)
 {
   g_signal_emit (self, signals[SIGNAL_CLOSE_REQUESTED], 0, code, reason);
+}
+
+/**
+ * munity_socket_get_idle:
+ * @self: a socket
+ *
+ * Whether the socket's client said it is idle (`setStatus`,
+ * doc/protocol.md §3). A socket starts online; only
+ * munity_presence_set_socket_idle() changes it.
+ *
+ * Returns: %TRUE if the socket is idle
+ */
+gboolean
+munity_socket_get_idle (MunitySocket *self)
+{
+  return self->idle;
+}
+
+void
+munity_socket_set_idle (MunitySocket *self,
+                        gboolean      idle)
+{
+  self->idle = idle;
 }
 
 gboolean

@@ -17,6 +17,9 @@ G_BEGIN_DECLS
  * @bio: the bio, possibly empty
  * @image_url: (nullable): the same-origin path of the picture
  * @version: the row's version; every change increases it
+ * @last_seen: when the user last left, in microseconds since the Unix
+ *   epoch; 0 if never, or not read (only munity_accounts_get_user_async()
+ *   reads it)
  *
  * A snapshot of one account as stored. Reference-counted and immutable:
  * the accounts service makes them, the presence model and the views share
@@ -30,6 +33,7 @@ typedef struct {
   char   *bio;        /* (owned) */
   char   *image_url;  /* (owned) (nullable) */
   gint64  version;
+  gint64  last_seen;
 } MunityUserInfo;
 
 #define MUNITY_TYPE_USER_INFO (munity_user_info_get_type ())

@@ -34,6 +34,11 @@ struct _MunityUser
   gint64     quiet_until;   /* monotonic µs: no announcement before, 0 = any time */
   MunityUserInfo *pending;  /* (owned) (nullable) the newest change held back */
   GList     *pending_link;  /* (unowned) in the presence's pending queue */
+  /* Status (doc/protocol.md §3): idle is what everyone was last shown;
+   * a change of the sockets' statuses goes through the same held-change
+   * queue as a profile change (munity_user_apply_status()). */
+  gboolean   idle;
+  gboolean   left_here;     /* this node records the leave (last seen) */
 };
 
 G_DEFINE_FINAL_TYPE (MunityUser, munity_user, G_TYPE_OBJECT)
@@ -46,6 +51,7 @@ enum {
   PROP_IMAGE_URL,
   PROP_N_SOCKETS,
   PROP_ONLINE_SINCE,
+  PROP_STATUS,
   N_PROPS
 };
 
@@ -91,6 +97,9 @@ munity_user_get_property (GObject    *object,
     case PROP_ONLINE_SINCE:
       g_value_set_int64 (value, self->online_since);
       break;
+    case PROP_STATUS:
+      g_value_set_string (value, munity_user_get_status (self));
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -116,6 +125,8 @@ munity_user_class_init (MunityUserClass *klass)
                                              G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
   props[PROP_ONLINE_SINCE] = g_param_spec_int64 ("online-since", NULL, NULL, 0, G_MAXINT64, 0,
                                                  G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  props[PROP_STATUS] = g_param_spec_string ("status", NULL, NULL, "online",
+                                            G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
   g_object_class_install_properties (object_class, N_PROPS, props);
 }
 
@@ -151,6 +162,47 @@ munity_user_shows_same (MunityUser     *self,
   return g_strcmp0 (self->info->first, info->first) == 0 &&
          g_strcmp0 (self->info->last, info->last) == 0 &&
          g_strcmp0 (self->info->image_url, info->image_url) == 0;
+}
+
+/* The status the sockets call for: idle when every socket is idle. A
+ * lingering user (no socket) keeps what everyone was last shown. */
+gboolean
+munity_user_wants_idle (MunityUser *self)
+{
+  if (self->sockets->len == 0)
+    return self->idle;
+  for (guint i = 0; i < self->sockets->len; i++)
+    if (!munity_socket_get_idle (self->sockets->pdata[i]))
+      return FALSE;
+  return TRUE;
+}
+
+/* Shows the status the sockets call for; returns TRUE if it changed. */
+gboolean
+munity_user_apply_status (MunityUser *self)
+{
+  gboolean idle = munity_user_wants_idle (self);
+
+  if (idle == self->idle)
+    return FALSE;
+  self->idle = idle;
+  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_STATUS]);
+  return TRUE;
+}
+
+/* Without an announcement: for a user who is just joining. */
+void
+munity_user_set_idle (MunityUser *self,
+                      gboolean    idle)
+{
+  self->idle = idle;
+}
+
+void
+munity_user_set_left_here (MunityUser *self,
+                           gboolean    left_here)
+{
+  self->left_here = left_here;
 }
 
 gint64
@@ -248,6 +300,7 @@ munity_user_remove_socket (MunityUser   *self,
 {
   if (!g_ptr_array_remove_fast (self->sockets, socket))
     return FALSE;
+  self->left_here = munity_socket_get_node_id (socket) == 0;
   g_object_notify_by_pspec (G_OBJECT (self), props[PROP_N_SOCKETS]);
   return TRUE;
 }
@@ -413,4 +466,49 @@ MunityUserInfo *
 munity_user_get_info (MunityUser *self)
 {
   return self->info;
+}
+
+/**
+ * munity_user_is_idle:
+ * @self: a user
+ *
+ * Returns: %TRUE if every socket of the user is idle, as last announced
+ *   (a lingering user keeps the status it had)
+ */
+gboolean
+munity_user_is_idle (MunityUser *self)
+{
+  return self->idle;
+}
+
+/**
+ * munity_user_get_status:
+ * @self: a user
+ *
+ * Returns: the user's status as doc/protocol.md §3 spells it: `"idle"` or
+ *   `"online"`
+ */
+const char *
+munity_user_get_status (MunityUser *self)
+{
+  return self->idle ? "idle" : "online";
+}
+
+/**
+ * munity_user_left_here:
+ * @self: a user
+ *
+ * Whether this munityd is the node that records the user's leave (last
+ * seen, doc/protocol.md §3): the user's last socket was one of its own,
+ * or it logged the user out or disconnected them. Meaningful in
+ * #MunityPresence::user-left handlers. A user whose last socket was on a
+ * node that died is recorded by the node that declares it dead
+ * (munity-cluster.c).
+ *
+ * Returns: %TRUE if this node records the leave
+ */
+gboolean
+munity_user_left_here (MunityUser *self)
+{
+  return self->left_here;
 }

@@ -22,6 +22,9 @@ guint       munity_user_get_n_sockets    (MunityUser *self);
 GPtrArray  *munity_user_get_sockets      (MunityUser *self);
 gint64      munity_user_get_online_since (MunityUser *self);
 gboolean    munity_user_is_lingering     (MunityUser *self);
+gboolean    munity_user_is_idle          (MunityUser *self);
+const char *munity_user_get_status       (MunityUser *self);
+gboolean    munity_user_left_here        (MunityUser *self);
 MunityUserInfo *munity_user_get_info     (MunityUser *self);
 
 G_END_DECLS

@@ -522,7 +522,8 @@ handle_message (MunityWsConn *conn,
     }
 
   /* Clients need to send nothing (doc/protocol.md §3); what they may send
-   * (setWindow) the owner understands, on an open connection only. */
+   * (setStatus, setWindow) the owner understands, on an open connection
+   * only. */
   if (conn->state == MUNITY_WS_CONN_OPEN && conn->funcs->message != NULL &&
       conn->funcs->message (conn, (const char *) payload, length, conn->user_data))
     return;

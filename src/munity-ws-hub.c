@@ -241,8 +241,9 @@ static void hub_conn_watch (MunityWsHub *self,
                             guint        offset,
                             guint        limit);
 
-/* The client events (doc/protocol.md §3, §8): the hub parses them and
- * hands them on. */
+/* The client events (doc/protocol.md §3, §8): the hub only parses them
+ * and hands them on — a status to the model, which owns its rules, a
+ * window to the windows. */
 static gboolean
 conn_message (MunityWsConn *conn,
               const char   *text,
@@ -253,6 +254,17 @@ conn_message (MunityWsConn *conn,
   HubConn *hc = (HubConn *) conn;
   g_autofree char *query = NULL;
   guint offset, limit;
+  gboolean idle = FALSE;
+
+  switch (munity_protocol_parse_client_event (text, length, &idle))
+    {
+    case MUNITY_CLIENT_EVENT_SET_STATUS:
+      munity_presence_set_socket_idle (self->presence, munity_ws_conn_get_socket (conn), idle);
+      return TRUE;
+    case MUNITY_CLIENT_EVENT_BAD:
+    default:
+      break;
+    }
 
   /* Only a window socket has a window to move. */
   if (hc->view != NULL && munity_protocol_parse_set_window (text, length, &query, &offset, &limit))

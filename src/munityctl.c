@@ -155,12 +155,70 @@ pad (GString    *out,
     g_string_append_c (out, ' ');
 }
 
+/* The users' statuses (`Status` of each user object), id → "online" or
+ * "idle", from one GetManagedObjects call: ListOnlineUsers has a fixed
+ * signature without it. A user who came online between the two calls is
+ * shown online. */
+static GHashTable *
+get_statuses (Ctl      *ctl,
+              GError  **error)
+{
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) objects = NULL;
+  GHashTable *statuses = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
+  GVariantIter iter;
+  GVariant *interfaces;
+
+  reply = g_dbus_connection_call_sync (ctl->connection, MUNITY_DBUS_NAME, MUNITY_DBUS_PATH,
+                                       "org.freedesktop.DBus.ObjectManager", "GetManagedObjects",
+                                       NULL, G_VARIANT_TYPE ("(a{oa{sa{sv}}})"),
+                                       G_DBUS_CALL_FLAGS_NO_AUTO_START, -1, NULL, error);
+  if (reply == NULL)
+    {
+      g_hash_table_unref (statuses);
+      return NULL;
+    }
+
+  objects = g_variant_get_child_value (reply, 0);
+  g_variant_iter_init (&iter, objects);
+  while (g_variant_iter_next (&iter, "{&o@a{sa{sv}}}", NULL, &interfaces))
+    {
+      g_autoptr(GVariant) props = g_variant_lookup_value (interfaces, "org.munity.User1", G_VARIANT_TYPE ("a{sv}"));
+      guint64 id;
+      const char *status;
+
+      if (props != NULL && g_variant_lookup (props, "Id", "t", &id) &&
+          g_variant_lookup (props, "Status", "&s", &status))
+        {
+          gint64 *key = g_new (gint64, 1);
+
+          *key = (gint64) id;
+          g_hash_table_replace (statuses, key, g_strdup (status));
+        }
+      g_variant_unref (interfaces);
+    }
+  return statuses;
+}
+
+static const char *
+status_of (GHashTable *statuses,
+           guint64     id)
+{
+  gint64 key = (gint64) id;
+  const char *status = g_hash_table_lookup (statuses, &key);
+
+  return status != NULL ? status : "online";
+}
+
 static int
-print_table (GVariant *users)
+print_table (GVariant   *users,
+             GHashTable *statuses)
 {
   /* Translators: column headings of "munityctl online" */
-  const char *h_id = _("ID"), *h_name = _("NAME"), *h_sockets = _("SOCKETS"), *h_since = _("ONLINE SINCE");
+  const char *h_id = _("ID"), *h_name = _("NAME"), *h_status = _("STATUS"), *h_sockets = _("SOCKETS");
+  const char *h_since = _("ONLINE SINCE");
   guint w_id = g_utf8_strlen (h_id, -1), w_name = g_utf8_strlen (h_name, -1);
+  guint w_status = MAX ((guint) g_utf8_strlen (h_status, -1), (guint) strlen ("online"));
   guint w_sockets = g_utf8_strlen (h_sockets, -1);
   g_autoptr(GString) out = g_string_new (NULL);
   GVariantIter iter;
@@ -182,6 +240,7 @@ print_table (GVariant *users)
 
   pad (out, h_id, w_id + 2);
   pad (out, h_name, w_name + 2);
+  pad (out, h_status, w_status + 2);
   pad (out, h_sockets, w_sockets + 2);
   g_string_append_printf (out, "%s\n", h_since);
 
@@ -194,6 +253,8 @@ print_table (GVariant *users)
 
       pad (out, id_str, w_id + 2);
       pad (out, name, w_name + 2);
+      /* The protocol's word, untranslated, as in --json. */
+      pad (out, status_of (statuses, id), w_status + 2);
       pad (out, sockets_str, w_sockets + 2);
       g_string_append_printf (out, "%s\n", since_str);
     }
@@ -203,7 +264,8 @@ print_table (GVariant *users)
 }
 
 static int
-print_json (GVariant *users)
+print_json (GVariant   *users,
+            GHashTable *statuses)
 {
   g_autoptr(JsonBuilder) builder = json_builder_new ();
   g_autoptr(JsonGenerator) generator = json_generator_new ();
@@ -233,6 +295,8 @@ print_json (GVariant *users)
       json_builder_add_int_value (builder, sockets);
       json_builder_set_member_name (builder, "onlineSince");
       json_builder_add_string_value (builder, since_str);
+      json_builder_set_member_name (builder, "status");
+      json_builder_add_string_value (builder, status_of (statuses, id));
       json_builder_end_object (builder);
     }
   json_builder_end_array (builder);
@@ -252,6 +316,7 @@ cmd_online (Ctl      *ctl,
 {
   g_autoptr(MunityDBusPresence1) proxy = NULL;
   g_autoptr(GVariant) users = NULL;
+  g_autoptr(GHashTable) statuses = NULL;
   g_autoptr(GError) error = NULL;
   int status = EXIT_OK;
 
@@ -262,8 +327,11 @@ cmd_online (Ctl      *ctl,
 
   if (!munity_dbus_presence1_call_list_online_users_sync (proxy, &users, NULL, &error))
     return fail_call (ctl, error);
+  statuses = get_statuses (ctl, &error);
+  if (statuses == NULL)
+    return fail_call (ctl, error);
 
-  return json ? print_json (users) : print_table (users);
+  return json ? print_json (users, statuses) : print_table (users, statuses);
 }
 
 /* ---- status ------------------------------------------------------------ */

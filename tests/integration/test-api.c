@@ -1419,7 +1419,11 @@ test_users_get (void)
   g_assert_cmpstr (member_string (user, "bio"), ==, "Hello there");
   g_assert_cmpstr (node_kind (json_object_get_member (user, "imageUrl")), ==, "null");
   g_assert_null (strstr (munity_test_response_text (resp), u->email));
-  g_assert_cmpuint (json_object_get_size (user), ==, 5);
+  /* Never online: not online, never seen (doc/protocol.md §3). */
+  g_assert_cmpuint (json_object_get_size (user), ==, 7);
+  g_assert_cmpstr (node_kind (json_object_get_member (user, "online")), ==, "bool");
+  g_assert_false (json_object_get_boolean_member (user, "online"));
+  g_assert_cmpstr (node_kind (json_object_get_member (user, "lastSeen")), ==, "null");
 
   /* As everyone may see it, even for oneself. */
   self = api (shared, w->browser, "GET", own, NULL, NULL);
@@ -2149,6 +2153,66 @@ test_no_server_errors (void)
   g_assert_cmpuint (server_errors, ==, 0);
 }
 
+/* DELETE /api/me/avatar: the picture goes, from the row and the disk. */
+static void
+test_avatar_delete (void)
+{
+  g_autoptr(TestUser) u = register_user ("Picture", "Remover");
+  g_autoptr(TestUser) viewer = register_user ("Picture", "Watcher");
+  g_autoptr(MunityTestResponse) up = NULL;
+  g_autoptr(MunityTestResponse) del = NULL;
+  g_autoptr(MunityTestResponse) again = NULL;
+  g_autoptr(MunityTestResponse) me = NULL;
+  g_autoptr(MunityTestResponse) other = NULL;
+  g_autoptr(MunityTestResponse) anonymous = NULL;
+  g_autoptr(MunityTestResponse) foreign = NULL;
+  g_autofree char *path = g_strdup_printf ("/api/users/%" G_GINT64_FORMAT, u->id);
+  g_autofree char *url = NULL;
+  guint status = 0;
+
+  up = raw (shared, u->browser, "POST", "/api/me/avatar", "image/png",
+            (const char *) image_png, sizeof image_png, NULL);
+  assert_status (up, 200);
+  url = g_strdup (image_url_of (user_of (up)));
+  g_assert_nonnull (url);
+
+  /* Not logged in; another origin. */
+  anonymous = api (shared, plain, "DELETE", "/api/me/avatar", NULL, NULL);
+  assert_error (anonymous, 401, "not-logged-in");
+  foreign = api (shared, u->browser, "DELETE", "/api/me/avatar", NULL, "Origin", "http://evil.example", NULL);
+  assert_error (foreign, 403, "forbidden-origin");
+  me = get_me (u);
+  g_assert_cmpstr (image_url_of (user_of (me)), ==, url);
+  g_clear_pointer (&me, munity_test_response_free);
+
+  del = api (shared, u->browser, "DELETE", "/api/me/avatar", NULL, NULL);
+  assert_status (del, 200);
+  check_user (user_of (del), u->id, "Picture", "Remover", u->email);
+  g_assert_cmpstr (node_kind (json_object_get_member (user_of (del), "imageUrl")), ==, "null");
+
+  me = get_me (u);
+  g_assert_cmpstr (node_kind (json_object_get_member (user_of (me), "imageUrl")), ==, "null");
+  other = api (shared, viewer->browser, "GET", path, NULL, NULL);
+  g_assert_cmpstr (node_kind (json_object_get_member (user_of (other), "imageUrl")), ==, "null");
+
+  /* The file is deleted (asynchronously, after the answer). */
+  for (guint i = 0; i < 100; i++)
+    {
+      g_autoptr(MunityTestResponse) picture = raw (shared, plain, "GET", url, NULL, NULL, 0, NULL);
+
+      status = picture->status;
+      if (status == 404)
+        break;
+      g_usleep (50 * 1000);
+    }
+  g_assert_cmpuint (status, ==, 404);
+
+  /* Removing no picture is no error. */
+  again = api (shared, u->browser, "DELETE", "/api/me/avatar", NULL, NULL);
+  assert_status (again, 200);
+  g_assert_cmpstr (node_kind (json_object_get_member (user_of (again), "imageUrl")), ==, "null");
+}
+
 int
 main (int    argc,
       char **argv)
@@ -2214,6 +2278,7 @@ main (int    argc,
   g_test_add_func ("/api/avatar/bad-image", test_avatar_bad_image);
   g_test_add_func ("/api/avatar/too-large", test_avatar_too_large);
   g_test_add_func ("/api/avatar/errors", test_avatar_errors);
+  g_test_add_func ("/api/avatar/delete", test_avatar_delete);
   /* A sub-suite added last runs last. */
   g_test_add_func ("/api/zz/no-server-errors", test_no_server_errors);
 

@@ -41,6 +41,7 @@ typedef struct {
   guint                    close_code;
   guint                    n_frames;
   GHashTable              *list;    /* user id → first name (owned) */
+  GHashTable              *status;  /* user id → "online" or "idle" (owned) */
   GString                 *log;     /* "J5 L5 U5:Name " after onlineUsers */
 } Ws;
 
@@ -160,6 +161,18 @@ api_online_count (MunityTestDaemon *d,
 
 /* ---- WebSocket clients, checked on every frame -------------------------- */
 
+/* Keeps the user's status as the frame shows it. */
+static void
+note_status (Ws         *ws,
+             JsonObject *user)
+{
+  gint64 id = json_object_get_int_member (user, "id");
+
+  g_assert_true (json_object_has_member (user, "status"));
+  g_hash_table_insert (ws->status, g_memdup2 (&id, sizeof id),
+                       g_strdup (json_object_get_string_member (user, "status")));
+}
+
 static void
 ws_got (SoupWebsocketConnection *conn,
         gint                     type,
@@ -196,6 +209,7 @@ ws_got (SoupWebsocketConnection *conn,
           g_assert_false (g_hash_table_contains (ws->list, &id));
           g_hash_table_insert (ws->list, g_memdup2 (&id, sizeof id),
                                g_strdup (json_object_get_string_member (user, "first")));
+          note_status (ws, user);
         }
     }
   else if (g_str_equal (event, "userJoined"))
@@ -207,6 +221,7 @@ ws_got (SoupWebsocketConnection *conn,
       g_assert_false (g_hash_table_contains (ws->list, &id));
       g_hash_table_insert (ws->list, g_memdup2 (&id, sizeof id),
                            g_strdup (json_object_get_string_member (json_node_get_object (payload), "first")));
+      note_status (ws, json_node_get_object (payload));
       g_string_append_printf (ws->log, "J%" G_GINT64_FORMAT " ", id);
     }
   else if (g_str_equal (event, "userLeft"))
@@ -226,6 +241,7 @@ ws_got (SoupWebsocketConnection *conn,
       g_assert_true (g_hash_table_contains (ws->list, &id));
       g_hash_table_insert (ws->list, g_memdup2 (&id, sizeof id),
                            g_strdup (json_object_get_string_member (user, "first")));
+      note_status (ws, user);
       g_string_append_printf (ws->log, "U%" G_GINT64_FORMAT ":%s ", id,
                               json_object_get_string_member (user, "first"));
     }
@@ -275,6 +291,7 @@ ws_open (MunityTestDaemon *d,
   ws->label = g_strdup (label);
   ws->user = u;
   ws->list = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
+  ws->status = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
   ws->log = g_string_new (NULL);
   ws->msg = soup_message_new ("GET", url);
   soup_message_headers_append (soup_message_get_request_headers (ws->msg), "Cookie",
@@ -307,6 +324,7 @@ ws_free (Ws *ws)
     }
   g_clear_object (&ws->msg);
   g_hash_table_unref (ws->list);
+  g_hash_table_unref (ws->status);
   g_string_free (ws->log, TRUE);
   g_free (ws->label);
   g_free (ws);
@@ -488,6 +506,72 @@ test_user_updated (Fixture *f, gconstpointer data)
   WAIT_FOR (g_strcmp0 (g_hash_table_lookup (own->list, &c->id), "Renamed") == 0, 3000);
 
   ws_free (own);
+  ws_free (observer);
+}
+
+static gboolean
+status_is (Ws         *ws,
+           gint64      id,
+           const char *status)
+{
+  return g_strcmp0 (g_hash_table_lookup (ws->status, &id), status) == 0;
+}
+
+static void
+set_status (Ws         *ws,
+            const char *status)
+{
+  g_autofree char *text = g_strdup_printf ("{\"event\":\"setStatus\",\"data\":{\"status\":\"%s\"}}", status);
+
+  soup_websocket_connection_send_text (ws->conn, text);
+}
+
+/* A user with a tab on node 0 and one on node 1 is idle when both are,
+ * as every node shows it; a node that starts later reads it from the
+ * database. */
+static void
+test_status (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GPtrArray) users = g_ptr_array_new_with_free_func ((GDestroyNotify) user_free);
+  g_autoptr(MunityTestDaemon) late = NULL;
+  g_autofree char *late_name = g_strdup_printf ("t%u-late", fixture_serial);
+  User *a = user_new (f->nodes[0]);
+  User *o = user_new (f->nodes[2]);
+  Ws *observer, *tab1, *tab2, *late_observer;
+
+  g_ptr_array_add (users, a);
+  g_ptr_array_add (users, o);
+  observer = ws_open (f->nodes[2], o, NULL, "O@2");
+  tab1 = ws_open (f->nodes[0], a, NULL, "A#1@0");
+  tab2 = ws_open (f->nodes[1], a, NULL, "A#2@1");
+  WAIT_FOR (has (observer, a->id), 3000);
+  g_assert_true (status_is (observer, a->id, "online"));
+
+  /* One tab idle: still online everywhere. */
+  set_status (tab1, "idle");
+  pump (1500);
+  g_assert_true (status_is (observer, a->id, "online"));
+  g_assert_true (status_is (tab2, a->id, "online"));
+  g_assert_false (logged (observer, "U", a->id));
+
+  /* The other, on another node, too: idle everywhere. */
+  set_status (tab2, "idle");
+  WAIT_FOR (status_is (observer, a->id, "idle") && status_is (tab1, a->id, "idle") &&
+            status_is (tab2, a->id, "idle"), 3000);
+
+  /* A node that starts now learns it from cluster_sockets. */
+  late = node_start (late_name);
+  late_observer = ws_open (late, o, NULL, "O@late");
+  WAIT_FOR (has (late_observer, a->id) && status_is (late_observer, a->id, "idle"), 5000);
+
+  /* Online again from node 0: everywhere, the late node included. */
+  set_status (tab1, "online");
+  WAIT_FOR (status_is (observer, a->id, "online") && status_is (late_observer, a->id, "online") &&
+            status_is (tab2, a->id, "online"), 3000);
+
+  ws_free (late_observer);
+  ws_free (tab1);
+  ws_free (tab2);
   ws_free (observer);
 }
 
@@ -995,6 +1079,7 @@ main (int   argc,
   ADD ("/cluster/multi-tab/across-nodes", test_multi_tab);
   ADD ("/cluster/logout/closes-other-nodes", test_logout);
   ADD ("/cluster/user-updated/from-another-node", test_user_updated);
+  ADD ("/cluster/status/idle-on-one-node-seen-on-others", test_status);
   ADD ("/cluster/disconnect/dbus-on-another-node", test_dbus_disconnect);
   ADD ("/cluster/churn/random", test_random_churn);
   ADD ("/cluster/operator/node-list", test_operator_view);

@@ -645,7 +645,7 @@ test_sequence (Fixture       *f,
   s1 = munity_test_model_open_socket (&f->model, 1);
   events = take_events (f);
   g_assert_cmpstr (events, ==,
-                   "added users/1 {Id=1, ImageUrl='', Name='Ada Lovelace', Sockets=1}\n"
+                   "added users/1 {Id=1, ImageUrl='', Name='Ada Lovelace', Sockets=1, Status='online'}\n"
                    "UserJoined 1 'Ada Lovelace' ''\n"
                    "changed / {OnlineCount=1, SocketCount=1}\n");
   since = f->added_since;
@@ -706,7 +706,7 @@ test_sequence (Fixture       *f,
   munity_test_model_open_socket (&f->model, 1);
   events = take_events (f);
   g_assert_cmpstr (events, ==,
-                   "added users/1 {Id=1, ImageUrl='', Name='Ada Lovelace', Sockets=1}\n"
+                   "added users/1 {Id=1, ImageUrl='', Name='Ada Lovelace', Sockets=1, Status='online'}\n"
                    "UserJoined 1 'Ada Lovelace' ''\n"
                    "changed / {OnlineCount=1, SocketCount=1}\n");
   g_assert_cmpint (f->added_since, >, since);
@@ -784,6 +784,40 @@ test_user_updated (Fixture       *f,
   g_assert_cmpstr (events, ==, "");
 }
 
+/* Status: idle once every socket of the user is idle, announced with
+ * PropertiesChanged like the other details, through the same interval. */
+static void
+test_status (Fixture       *f,
+             gconstpointer  data)
+{
+  g_autofree char *events = NULL;
+  MunitySocket *a, *b;
+
+  munity_test_model_user_info (&f->model, 3, "Ada", "Lovelace", NULL);
+  a = munity_test_model_open_socket (&f->model, 3);
+  b = munity_test_model_open_socket (&f->model, 3);
+  g_free (take_events (f));
+
+  munity_presence_set_socket_idle (f->model.presence, a, TRUE);
+  events = take_events (f);
+  g_assert_cmpstr (events, ==, "");
+  g_clear_pointer (&events, g_free);
+
+  munity_presence_set_socket_idle (f->model.presence, b, TRUE);
+  events = take_events (f);
+  g_assert_cmpstr (events, ==, "changed users/3 {Status='idle'}\n");
+  g_clear_pointer (&events, g_free);
+
+  /* Back within the interval: held until it ends. */
+  munity_presence_set_socket_idle (f->model.presence, b, FALSE);
+  events = take_events (f);
+  g_assert_cmpstr (events, ==, "");
+  g_clear_pointer (&events, g_free);
+  munity_test_model_advance (&f->model, MUNITY_PRESENCE_UPDATE_INTERVAL_MS);
+  events = take_events (f);
+  g_assert_cmpstr (events, ==, "changed users/3 {Status='online'}\n");
+}
+
 /* 100 socket changes in one main-loop iteration: one PropertiesChanged per
  * object, with the final values. */
 static void
@@ -797,7 +831,7 @@ test_coalescing (Fixture       *f,
     g_ptr_array_add (sockets, munity_test_model_open_socket (&f->model, 1));
   barrier (f);
   g_assert_cmpuint (f->events->len, ==, 4);
-  g_assert_cmpstr (f->events->pdata[0], ==, "added users/1 {Id=1, ImageUrl='', Name='User Tester', Sockets=1}");
+  g_assert_cmpstr (f->events->pdata[0], ==, "added users/1 {Id=1, ImageUrl='', Name='User Tester', Sockets=1, Status='online'}");
   g_assert_cmpstr (f->events->pdata[1], ==, "UserJoined 1 'User Tester' ''");
   /* one per object, in no particular order between the objects */
   g_assert_cmpuint (count_events (f, "changed users/1 {Sockets=100}"), ==, 1);
@@ -1224,6 +1258,7 @@ main (int   argc,
   ADD ("/dbus/signals/sequence", test_sequence);
   ADD ("/dbus/signals/user-updated", test_user_updated);
   ADD ("/dbus/signals/coalescing", test_coalescing);
+  ADD ("/dbus/signals/status", test_status);
   ADD ("/dbus/object-manager", test_object_manager);
   ADD ("/dbus/introspection", test_introspection);
   ADD ("/dbus/name/lost", test_name_lost);

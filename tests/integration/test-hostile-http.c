@@ -147,6 +147,19 @@ assert_json_error (GString    *resp,
   g_assert_cmpstr (type, ==, "application/json");
 }
 
+/* A 429 or 503 busy says when to try again: Retry-After, whole seconds,
+ * a sensible number (doc/api.md, General errors). */
+static void
+assert_retry_after (GString *resp)
+{
+  g_autofree char *value = header_of (resp, "Retry-After");
+  guint64 seconds = 0;
+
+  if (value == NULL)
+    g_error ("no Retry-After in: %.300s", resp->str);
+  g_assert_true (g_ascii_string_to_unsigned (value, 10, 1, 60, &seconds, NULL));
+}
+
 static GString *
 get (guint16     port,
      const char *path)
@@ -411,6 +424,7 @@ test_emfile_recovers (void)
       if (status_of (resp) == 503)
         {
           assert_json_error (resp, 503, "busy");
+          assert_retry_after (resp);
           n_busy++;
         }
     }
@@ -501,6 +515,7 @@ test_slow_and_idle_clients (void)
           if (status_of (resp) == 429)
             {
               assert_json_error (resp, 429, "rate-limited");
+              assert_retry_after (resp);
               n_refused++;
             }
         }

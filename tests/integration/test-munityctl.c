@@ -187,6 +187,8 @@ test_online_json (Fixture       *f,
   munity_test_model_open_socket (&f->model, 7);
   munity_test_model_open_socket (&f->model, 7);
   lingering = munity_test_model_open_socket (&f->model, 9);
+  /* Idle when it lingers: it keeps the status it had. */
+  munity_presence_set_socket_idle (f->model.presence, lingering, TRUE);
   munity_presence_remove_socket (f->model.presence, lingering);
 
   run_ctl (&run, "online", "--json");
@@ -199,8 +201,9 @@ test_online_json (Fixture       *f,
   g_assert_cmpuint (json_array_get_length (array), ==, 3);
 
   o = json_array_get_object_element (array, 0);
-  g_assert_cmpuint (json_object_get_size (o), ==, 5);
+  g_assert_cmpuint (json_object_get_size (o), ==, 6);
   g_assert_cmpint (json_object_get_int_member (o, "id"), ==, 42);
+  g_assert_cmpstr (json_object_get_string_member (o, "status"), ==, "online");
   g_assert_cmpstr (json_object_get_string_member (o, "name"), ==, "Ada Lovelace");
   g_assert_cmpstr (json_object_get_string_member (o, "imageUrl"), ==, "/avatars/42-3f9a.webp");
   g_assert_cmpint (json_object_get_int_member (o, "sockets"), ==, 1);
@@ -217,6 +220,7 @@ test_online_json (Fixture       *f,
   o = json_array_get_object_element (array, 2);
   g_assert_cmpint (json_object_get_int_member (o, "id"), ==, 9);
   g_assert_cmpint (json_object_get_int_member (o, "sockets"), ==, 0);
+  g_assert_cmpstr (json_object_get_string_member (o, "status"), ==, "idle");
 }
 
 static void
@@ -229,7 +233,7 @@ test_online_table (Fixture       *f,
 
   munity_test_model_user_info (&f->model, 42, "Ada", "Lovelace", NULL);
   munity_test_model_user_info (&f->model, 1234, "Grace", "Hopper", NULL);
-  munity_test_model_open_socket (&f->model, 42);
+  munity_presence_set_socket_idle (f->model.presence, munity_test_model_open_socket (&f->model, 42), TRUE);
   munity_test_model_open_socket (&f->model, 1234);
   munity_test_model_open_socket (&f->model, 1234);
 
@@ -241,9 +245,10 @@ test_online_table (Fixture       *f,
   g_assert_nonnull (strstr (lines[0], "NAME"));
   g_assert_nonnull (strstr (lines[0], "SOCKETS"));
   g_assert_true (g_str_has_suffix (lines[0], "ONLINE SINCE"));
-  /* columns line up */
-  g_assert_true (g_str_has_prefix (lines[1], "42    Ada Lovelace  "));
-  g_assert_true (g_str_has_prefix (lines[2], "1234  Grace Hopper  "));
+  /* columns line up; STATUS between NAME and SOCKETS */
+  g_assert_true (g_str_has_prefix (lines[0], "ID    NAME          STATUS  SOCKETS  "));
+  g_assert_true (g_str_has_prefix (lines[1], "42    Ada Lovelace  idle    1 "));
+  g_assert_true (g_str_has_prefix (lines[2], "1234  Grace Hopper  online  2 "));
   g_assert_cmpuint (strstr (lines[0], "SOCKETS") - lines[0], ==, strstr (lines[2], "2 ") - lines[2]);
   g_assert_cmpstr (lines[3], ==, "");
 }

@@ -256,7 +256,8 @@ is_string (JsonNode *node)
          json_node_get_value_type (node) == G_TYPE_STRING;
 }
 
-/* A user as §3 sends it: exactly id, first, last, imageUrl. Returns the id. */
+/* A user as §3 sends it: exactly id, first, last, imageUrl, status.
+ * Returns the id. */
 static gint64
 check_user_payload (Ws       *ws,
                     JsonNode *node)
@@ -270,10 +271,13 @@ check_user_payload (Ws       *ws,
     g_test_message ("%s: a user is not an object: %s", ws->label, text);
   g_assert_true (node != NULL && JSON_NODE_HOLDS_OBJECT (node));
   o = json_node_get_object (node);
-  if (json_object_get_size (o) != 4)
-    g_test_message ("%s: a user payload must have exactly id, first, last, imageUrl: %s",
+  if (json_object_get_size (o) != 5)
+    g_test_message ("%s: a user payload must have exactly id, first, last, imageUrl, status: %s",
                     ws->label, text);
-  g_assert_cmpuint (json_object_get_size (o), ==, 4);
+  g_assert_cmpuint (json_object_get_size (o), ==, 5);
+  g_assert_true (is_string (json_object_get_member (o, "status")));
+  g_assert_true (g_str_equal (json_object_get_string_member (o, "status"), "online") ||
+                 g_str_equal (json_object_get_string_member (o, "status"), "idle"));
   g_assert_true (is_int (json_object_get_member (o, "id")));
   g_assert_true (is_string (json_object_get_member (o, "first")));
   g_assert_true (is_string (json_object_get_member (o, "last")));
@@ -596,6 +600,7 @@ api_online (Fixture *fx,
       g_assert_true (is_string (json_object_get_member (user, "last")));
       g_assert_true (json_object_has_member (user, "imageUrl"));
       g_assert_true (is_string (json_object_get_member (user, "bio")));
+      g_assert_true (is_string (json_object_get_member (user, "status")));
       g_hash_table_insert (ids, g_memdup2 (&id, sizeof id),
                            json_node_copy (json_array_get_element (array, i)));
     }
@@ -2097,6 +2102,20 @@ test_events_picture_updated (Fixture       *fx,
   served = api (fx, "GET", image, NULL, NULL);
   g_assert_cmpuint (served->status, ==, 200);
   barrier (fx, wb, a1, a2, NULL);
+
+  /* Removing it (DELETE /api/me/avatar) is announced to everyone too. */
+  {
+    g_autoptr(MunityTestResponse) removed = api (fx, "DELETE", "/api/me/avatar", a->cookie, NULL);
+
+    g_assert_cmpuint (removed->status, ==, 200);
+    for (guint i = 0; i < G_N_ELEMENTS (all); i++)
+      {
+        JsonObject *o = ws_next_user (all[i], "userUpdated", a);
+        g_assert_true (JSON_NODE_HOLDS_NULL (json_object_get_member (o, "imageUrl")));
+        g_assert_cmpstr (json_object_get_string_member (o, "first"), ==, a->first);
+      }
+    ws_next_user (fx->sentinel, "userUpdated", a);
+  }
 }
 
 /* The first name of @u in @ws's replayed list, or NULL. */
@@ -2448,6 +2467,298 @@ expect_errors (Ws    *ws,
       g_autofree char *text = node_text (data);
       g_assert_cmpstr (text, ==, "{\"code\":\"bad-message\"}");
     }
+}
+
+
+
+/* ---- last seen ----------------------------------------------------------------- */
+
+/* GET /api/users/:id of @u as @viewer sees it. */
+static JsonObject *
+profile_of (Fixture *fx,
+            User    *viewer,
+            User    *u)
+{
+  g_autofree char *path = g_strdup_printf ("/api/users/%" G_GINT64_FORMAT, u->id);
+  g_autoptr(MunityTestResponse) resp = api (fx, "GET", path, viewer->cookie, NULL);
+  JsonObject *root;
+
+  g_assert_cmpuint (resp->status, ==, 200);
+  root = munity_test_response_object (resp);
+  g_assert_nonnull (root);
+  return json_object_ref (json_object_get_object_member (root, "user"));
+}
+
+/* lastSeen as µs since the epoch; it must be ISO 8601 UTC to the second,
+ * ending in Z. */
+static gint64
+last_seen_us (JsonObject *user)
+{
+  const char *text = json_object_get_string_member (user, "lastSeen");
+  g_autoptr(GDateTime) when = NULL;
+
+  g_assert_nonnull (text);
+  g_test_message ("lastSeen %s", text);
+  g_assert_cmpuint (strlen (text), ==, strlen ("2026-12-01T13:53:24Z"));
+  g_assert_true (g_regex_match_simple ("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$", text, 0, 0));
+  when = g_date_time_new_from_iso8601 (text, NULL);
+  g_assert_nonnull (when);
+  return g_date_time_to_unix (when) * G_USEC_PER_SEC;
+}
+
+static gboolean
+is_null_member (JsonObject *o,
+                const char *name)
+{
+  return json_object_has_member (o, name) && JSON_NODE_HOLDS_NULL (json_object_get_member (o, name));
+}
+
+/* lastSeen is null while online, lingering included; set once the grace
+ * is over, to when the user left. */
+static void
+test_last_seen_after_grace (Fixture       *fx,
+                            gconstpointer  data)
+{
+  User *a = &users[24], *b = &users[25];
+  Ws *wb = ws_open (fx, b);
+  Ws *a1 = ws_open (fx, a);
+  g_autoptr(JsonObject) online = NULL;
+  g_autoptr(JsonObject) lingering = NULL;
+  g_autoptr(JsonObject) away = NULL;
+  gint64 closed, left, seen;
+
+  ws_next_user (wb, "userJoined", a);
+  online = profile_of (fx, b, a);
+  g_assert_true (json_object_get_boolean_member (online, "online"));
+  g_assert_true (is_null_member (online, "lastSeen"));
+
+  closed = g_get_real_time ();
+  ws_close_wait (a1);
+  lingering = profile_of (fx, b, a);
+  g_assert_true (json_object_get_boolean_member (lingering, "online"));
+  g_assert_true (is_null_member (lingering, "lastSeen"));
+
+  ws_next_user (wb, "userLeft", a);
+  left = g_get_real_time ();
+  /* Written in the next iteration or so: bounded. */
+  for (guint i = 0; i < 100; i++)
+    {
+      g_clear_pointer (&away, json_object_unref);
+      away = profile_of (fx, b, a);
+      if (!is_null_member (away, "lastSeen"))
+        break;
+      pump (50);
+    }
+  g_assert_false (json_object_get_boolean_member (away, "online"));
+  seen = last_seen_us (away);
+  /* After the grace began, by the database's clock (this host's), to the
+   * second. */
+  g_assert_cmpint (seen, >=, closed - 2 * G_USEC_PER_SEC);
+  g_assert_cmpint (seen, <=, left + 2 * G_USEC_PER_SEC);
+}
+
+/* Logout leaves at once, and is recorded; a clean shutdown records those
+ * still online (best effort). */
+static void
+test_last_seen_logout_and_shutdown (Fixture       *fx,
+                                    gconstpointer  data)
+{
+  User *a = &users[26], *b = &users[27], *c = &users[28];
+  Ws *wb = ws_open (fx, b);
+  Ws *wc = ws_open (fx, c);
+  Ws *a1;
+  g_autofree char *cookie = login (fx, a);
+  g_autofree char *sql = NULL;
+  g_autoptr(JsonObject) away = NULL;
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+  guint ms = 0;
+
+  ws_next_user (wb, "userJoined", c);
+  a1 = ws_open_with (fx, a, cookie, NULL);
+  ws_next_user (wb, "userJoined", a);
+  logout (fx, cookie);
+  ws_next_user (wb, "userLeft", a);
+  for (guint i = 0; i < 100; i++)
+    {
+      g_clear_pointer (&away, json_object_unref);
+      away = profile_of (fx, b, a);
+      if (!is_null_member (away, "lastSeen"))
+        break;
+      pump (50);
+    }
+  last_seen_us (away);
+  WAIT_UNTIL (a1->closed, QUICK_MS, "waiting for the logged-out socket to close");
+  g_assert_cmpuint (a1->close_code, ==, 4001);
+
+  sql = g_strdup_printf ("SELECT coalesce (last_seen::text, 'never') FROM users WHERE id = %" G_GINT64_FORMAT, c->id);
+  before = munity_test_pg_query_value (pg, sql);
+  g_assert_cmpint (kill (munity_test_daemon_pid (fx->d), SIGTERM), ==, 0);
+  WAIT_UNTIL (wc->closed, 6000, "waiting for the close at shutdown");
+  WAIT_UNTIL (!munity_test_daemon_is_running (fx->d), 6000, "waiting for munityd to exit");
+  g_assert_cmpint (munity_test_daemon_stop (fx->d, &ms), ==, 0);
+  fx->stopped = TRUE;
+  after = munity_test_pg_query_value (pg, sql);
+  g_test_message ("last_seen of a user online at shutdown: %s, then %s", before, after);
+  g_assert_cmpstr (after, !=, "never");
+  g_assert_cmpstr (after, !=, before);
+}
+
+/* ---- status ------------------------------------------------------------------ */
+
+static void
+send_text (Ws         *ws,
+           const char *text)
+{
+  if (ws->raw)
+    g_assert_true (raw_send (ws, OP_TEXT, TRUE, text, strlen (text)));
+  else
+    soup_websocket_connection_send_text (ws->conn, text);
+}
+
+static const char set_idle[] = "{\"event\":\"setStatus\",\"data\":{\"status\":\"idle\"}}";
+static const char set_online[] = "{\"event\":\"setStatus\",\"data\":{\"status\":\"online\"}}";
+
+static const char *
+status_in_list (Ws   *ws,
+                User *u)
+{
+  JsonNode *node = g_hash_table_lookup (ws->list, &u->id);
+
+  g_assert_nonnull (node);
+  return json_object_get_string_member (json_node_get_object (node), "status");
+}
+
+/* data must be exactly {"status": "online"|"idle"}: anything else is a bad
+ * message, counted like the others, and changes nothing. */
+static void
+test_status_bad_shapes (Fixture       *fx,
+                        gconstpointer  data)
+{
+  User *a = &users[0], *b = &users[1];
+  Ws *wb = ws_open (fx, b);
+  Ws *a1 = ws_open (fx, a);
+  Ws *a2 = raw_open_user (fx, a);
+  const char *bad[] = {
+    "{\"event\":\"setStatus\",\"data\":{\"status\":\"IDLE\"}}",
+    "{\"event\":\"setStatus\",\"data\":{\"status\":\"Online\"}}",
+    "{\"event\":\"setStatus\",\"data\":{\"status\":\"away\"}}",
+    "{\"event\":\"setStatus\",\"data\":{\"status\":\"idle\",\"since\":1}}",
+    "{\"event\":\"setStatus\",\"data\":\"idle\"}",
+    "{\"event\":\"setStatus\",\"data\":{\"status\":true}}",
+    "{\"event\":\"setStatus\",\"data\":{}}",
+    "{\"event\":\"setStatus\",\"data\":null}",
+    "{\"event\":\"setStatus\"}",
+    "{\"event\":\"setStatus\",\"data\":{\"status\":\"idle\"},\"extra\":0}",
+  };
+
+  ws_next_user (wb, "userJoined", a);
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      send_text (a1, bad[i]);
+      send_text (a2, bad[i]);
+    }
+  expect_errors (a1, G_N_ELEMENTS (bad));
+  expect_errors (a2, G_N_ELEMENTS (bad));
+  /* Nothing else was sent, and a stays online. */
+  barrier (fx, wb, a1, a2, NULL);
+  g_assert_cmpstr (status_in_list (wb, a), ==, "online");
+  g_assert_true (a1->open && a2->open);
+  g_assert_cmpuint (wb->n_errors, ==, 0);
+}
+
+/* Two tabs, one idle: still online, nothing sent. Both idle: one
+ * userUpdated to everyone, the user's own sockets included. Saying it
+ * again: nothing. */
+static void
+test_status_two_tabs (Fixture       *fx,
+                      gconstpointer  data)
+{
+  User *a = &users[0], *b = &users[1], *c = &users[2];
+  Ws *wb = ws_open (fx, b);
+  Ws *a1 = ws_open (fx, a);
+  Ws *a2 = raw_open_user (fx, a);
+  Ws *all[4];
+  Ws *wc, *a3;
+  JsonObject *o;
+
+  ws_next_user (wb, "userJoined", a);
+  g_assert_cmpstr (status_in_list (wb, a), ==, "online");
+
+  send_text (a1, set_idle);
+  barrier (fx, wb, a1, a2, NULL);   /* the sentinel comes online */
+  g_assert_cmpstr (status_in_list (wb, a), ==, "online");
+  all[0] = wb;
+  all[1] = a1;
+  all[2] = a2;
+  all[3] = fx->sentinel;
+
+  send_text (a2, set_idle);
+  for (guint i = 0; i < G_N_ELEMENTS (all); i++)
+    {
+      o = ws_next_user (all[i], "userUpdated", a);
+      g_assert_cmpstr (json_object_get_string_member (o, "status"), ==, "idle");
+      g_assert_cmpstr (json_object_get_string_member (o, "first"), ==, a->first);
+    }
+
+  /* Repeated, from either tab: nothing. */
+  send_text (a2, set_idle);
+  send_text (a1, set_idle);
+  barrier (fx, wb, a1, a2, NULL);
+
+  /* Everywhere: a new socket's snapshot, /api/online. */
+  wc = ws_open (fx, c);
+  g_assert_cmpstr (status_in_list (fx->sentinel, a), ==, "idle");
+  g_assert_cmpstr (status_in_list (wc, a), ==, "idle");
+  g_assert_cmpstr (status_in_list (wc, c), ==, "online");
+  for (guint i = 0; i < G_N_ELEMENTS (all); i++)
+    ws_next_user (all[i], "userJoined", c);
+  {
+    g_autoptr(GHashTable) online = api_online (fx, b);
+    JsonObject *api_user = json_node_get_object (g_hash_table_lookup (online, &a->id));
+    g_assert_cmpstr (json_object_get_string_member (api_user, "status"), ==, "idle");
+  }
+
+  /* One tab back: online again (within the update interval of a second). */
+  send_text (a1, set_online);
+  for (guint i = 0; i < G_N_ELEMENTS (all); i++)
+    {
+      o = ws_next_user (all[i], "userUpdated", a);
+      g_assert_cmpstr (json_object_get_string_member (o, "status"), ==, "online");
+    }
+  ws_next_user (wc, "userUpdated", a);
+
+  /* Idle again, then a new tab (online) makes the user online. */
+  send_text (a1, set_idle);
+  o = ws_next_user (wb, "userUpdated", a);
+  g_assert_cmpstr (json_object_get_string_member (o, "status"), ==, "idle");
+  a3 = ws_open (fx, a);
+  o = ws_next_user (wb, "userUpdated", a);
+  g_assert_cmpstr (json_object_get_string_member (o, "status"), ==, "online");
+  /* The new tab's own list says so too, by its snapshot or the update
+   * (held up to a second after the last one). */
+  WAIT_UNTIL (g_str_equal (status_in_list (a3, a), "online"), QUICK_MS, "waiting for a3 to see a online");
+}
+
+/* The tab that was online closes: the user's other tabs are all idle. */
+static void
+test_status_online_tab_closes (Fixture       *fx,
+                               gconstpointer  data)
+{
+  User *a = &users[0], *b = &users[1];
+  Ws *wb = ws_open (fx, b);
+  Ws *a1 = ws_open (fx, a);
+  Ws *a2 = ws_open (fx, a);
+  JsonObject *o;
+
+  ws_next_user (wb, "userJoined", a);
+  send_text (a1, set_idle);
+  barrier (fx, wb, NULL);
+  ws_close_wait (a2);
+  o = ws_next_user (wb, "userUpdated", a);
+  ws_next_user (fx->sentinel, "userUpdated", a);
+  g_assert_cmpstr (json_object_get_string_member (o, "status"), ==, "idle");
+  ws_assert_list (wb, a, b, NULL);
 }
 
 static void
@@ -3487,6 +3798,11 @@ main (int    argc,
   ADD ("/ws/slow-reader/closed-others-get-everything", &rename_storm, test_slow_reader);
   ADD ("/ws/shutdown/sigterm-1001", &grace_1s, test_shutdown_1001);
   ADD ("/ws/online/api-matches-snapshot", &grace_5s, test_online_matches_snapshot);
+  ADD ("/ws/status/bad-shapes", &grace_1s, test_status_bad_shapes);
+  ADD ("/ws/status/two-tabs", &grace_1s, test_status_two_tabs);
+  ADD ("/ws/status/online-tab-closes", &grace_1s, test_status_online_tab_closes);
+  ADD ("/ws/last-seen/after-grace", &grace_1s, test_last_seen_after_grace);
+  ADD ("/ws/last-seen/logout-and-shutdown", &grace_5s, test_last_seen_logout_and_shutdown);
   ADD ("/ws/churn/random", &grace_0, test_churn);
   /* Misbehaving clients and races last: an abort there hides nothing. */
   ADD ("/ws/limits/not-json", &grace_1s, test_limits_not_json);

@@ -906,6 +906,242 @@ test_end_socket_relayed_close (Fixture *f, gconstpointer data)
   g_assert_cmpstr (f->events->str, ==, "J1 +1 +1 -1 -1 L1 ");
 }
 
+/* ---- status: idle when every socket is idle ------------------------------ */
+
+static const char *
+status_of (Fixture *f, gint64 id)
+{
+  return munity_user_get_status (munity_presence_lookup_user (f->presence, id));
+}
+
+static void
+test_status_starts_online (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) s = open_socket (f, 1, "a");
+
+  g_assert_false (munity_socket_get_idle (s));
+  g_assert_cmpstr (status_of (f, 1), ==, "online");
+  g_assert_false (munity_user_is_idle (munity_presence_lookup_user (f->presence, 1)));
+}
+
+static void
+test_status_one_tab_idle_stays_online (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) a = open_socket (f, 1, "a");
+  g_autoptr(MunitySocket) b = open_socket (f, 1, "a");
+
+  g_string_truncate (f->events, 0);
+  munity_presence_set_socket_idle (f->presence, a, TRUE);
+  g_assert_true (munity_socket_get_idle (a));
+  g_assert_cmpstr (status_of (f, 1), ==, "online");
+  g_assert_cmpstr (f->events->str, ==, "");
+
+  /* Both idle: one announcement. */
+  munity_presence_set_socket_idle (f->presence, b, TRUE);
+  g_assert_cmpstr (status_of (f, 1), ==, "idle");
+  g_assert_cmpstr (f->events->str, ==, "U1 ");
+}
+
+static void
+test_status_repeated_announces_nothing (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) a = open_socket (f, 1, "a");
+
+  g_string_truncate (f->events, 0);
+  munity_presence_set_socket_idle (f->presence, a, TRUE);
+  munity_presence_set_socket_idle (f->presence, a, TRUE);
+  advance (f, INTERVAL_MS * 2);
+  munity_presence_set_socket_idle (f->presence, a, TRUE);
+  g_assert_cmpstr (f->events->str, ==, "U1 ");
+  munity_presence_set_socket_idle (f->presence, a, FALSE);
+  munity_presence_set_socket_idle (f->presence, a, FALSE);
+  g_assert_cmpstr (status_of (f, 1), ==, "online");
+  g_assert_cmpstr (f->events->str, ==, "U1 U1 ");
+}
+
+/* A status change goes through the interval of profile changes: a flip
+ * and back inside it is never announced, and a rename held meanwhile is
+ * not lost. */
+static void
+test_status_coalesced (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) a = open_socket (f, 1, "a");
+
+  g_string_truncate (f->events, 0);
+  munity_presence_set_socket_idle (f->presence, a, TRUE);   /* at once */
+  g_assert_cmpstr (f->events->str, ==, "U1 ");
+  advance (f, 100);
+  munity_presence_set_socket_idle (f->presence, a, FALSE);  /* held */
+  rename_to (f, 1, "Ada", 2);                               /* held too */
+  munity_presence_set_socket_idle (f->presence, a, TRUE);   /* back: still held */
+  g_assert_cmpstr (status_of (f, 1), ==, "idle");
+  g_assert_cmpstr (first_of (f, 1), ==, "User1");
+  g_assert_cmpstr (f->events->str, ==, "U1 ");
+  advance (f, INTERVAL_MS);
+  /* The rename goes out with the status as it is now: idle. */
+  g_assert_cmpstr (f->events->str, ==, "U1 U1 ");
+  g_assert_cmpstr (first_of (f, 1), ==, "Ada");
+  g_assert_cmpstr (status_of (f, 1), ==, "idle");
+
+  /* A flip and back inside the interval: nothing at its end. */
+  advance (f, 10);
+  munity_presence_set_socket_idle (f->presence, a, FALSE);
+  munity_presence_set_socket_idle (f->presence, a, TRUE);
+  advance (f, INTERVAL_MS);
+  g_assert_cmpstr (f->events->str, ==, "U1 U1 ");
+  g_assert_cmpuint (count_updates (f), ==, 2);
+}
+
+static void
+test_status_new_tab_makes_online (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) a = open_socket (f, 1, "a");
+  g_autoptr(MunitySocket) b = NULL;
+
+  munity_presence_set_socket_idle (f->presence, a, TRUE);
+  advance (f, INTERVAL_MS);
+  g_string_truncate (f->events, 0);
+  b = open_socket (f, 1, "a");
+  g_assert_cmpstr (status_of (f, 1), ==, "online");
+  g_assert_cmpstr (f->events->str, ==, "+1 U1 ");
+
+  /* The online tab closes: the user is idle again. */
+  advance (f, INTERVAL_MS);
+  munity_presence_remove_socket (f->presence, b);
+  g_assert_cmpstr (status_of (f, 1), ==, "idle");
+  g_assert_cmpstr (f->events->str, ==, "+1 U1 -1 U1 ");
+}
+
+static void
+test_status_lingering_keeps (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) a = open_socket (f, 1, "a");
+  g_autoptr(MunitySocket) b = NULL;
+
+  munity_presence_set_socket_idle (f->presence, a, TRUE);
+  advance (f, INTERVAL_MS);
+  munity_presence_remove_socket (f->presence, a);
+  g_assert_cmpstr (status_of (f, 1), ==, "idle");
+  /* A reload within the grace: online again, announced. */
+  g_string_truncate (f->events, 0);
+  b = open_socket (f, 1, "a");
+  g_assert_cmpstr (status_of (f, 1), ==, "online");
+  g_assert_cmpstr (f->events->str, ==, "+1 U1 ");
+}
+
+static void
+test_status_remote_socket_joins_idle (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) remote = munity_socket_new_remote (7, "r1", 1, "b");
+  g_autoptr(MunitySocket) local = NULL;
+
+  /* Not in the model yet (a resync): the flag is kept, the user joins idle. */
+  munity_presence_set_socket_idle (f->presence, remote, TRUE);
+  munity_presence_add_socket (f->presence, remote, user_info (f, 1));
+  g_assert_cmpstr (status_of (f, 1), ==, "idle");
+  g_assert_cmpstr (f->events->str, ==, "J1 +1 ");
+  local = open_socket (f, 1, "a");
+  g_assert_cmpstr (status_of (f, 1), ==, "online");
+  g_assert_cmpstr (f->events->str, ==, "J1 +1 +1 U1 ");
+}
+
+static void
+count_changed (MunityPresence *presence, MunityUser *user, MunitySocket *socket, guint *n)
+{
+  (*n)++;
+}
+
+static void
+test_status_socket_changed_signal (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) a = open_socket (f, 1, "a");
+  g_autoptr(MunitySocket) b = open_socket (f, 1, "a");
+  guint n = 0;
+
+  g_signal_connect (f->presence, "socket-changed", G_CALLBACK (count_changed), &n);
+  munity_presence_set_socket_idle (f->presence, a, TRUE);
+  munity_presence_set_socket_idle (f->presence, a, TRUE);
+  munity_presence_set_socket_idle (f->presence, b, TRUE);
+  /* Once per change of a socket, whether or not the user's changes. */
+  g_assert_cmpuint (n, ==, 2);
+}
+
+/* ---- who records a leave (last seen) ------------------------------------- */
+
+typedef struct {
+  guint  n_left;
+  gboolean left_here;
+} LeftHere;
+
+static void
+record_left_here (MunityPresence *presence, MunityUser *user, LeftHere *out)
+{
+  out->n_left++;
+  out->left_here = munity_user_left_here (user);
+}
+
+static void
+test_left_here (Fixture *f, gconstpointer data)
+{
+  LeftHere out = { 0, };
+
+  g_signal_connect (f->presence, "user-left", G_CALLBACK (record_left_here), &out);
+  {
+    /* Our socket was the last: ours to record. */
+    g_autoptr(MunitySocket) remote = open_remote (f, 7, "r1", 1, "b");
+    g_autoptr(MunitySocket) local = open_socket (f, 1, "a");
+
+    munity_presence_remove_socket (f->presence, remote);
+    munity_presence_remove_socket (f->presence, local);
+    advance (f, 2000);
+    g_assert_cmpuint (out.n_left, ==, 1);
+    g_assert_true (out.left_here);
+  }
+  {
+    /* The other node's socket was the last: that node records it. */
+    g_autoptr(MunitySocket) local = open_socket (f, 2, "a");
+    g_autoptr(MunitySocket) remote = open_remote (f, 7, "r2", 2, "b");
+
+    munity_presence_remove_socket (f->presence, local);
+    munity_presence_remove_socket (f->presence, remote);
+    advance (f, 2000);
+    g_assert_cmpuint (out.n_left, ==, 2);
+    g_assert_false (out.left_here);
+  }
+  {
+    /* A dead node's users are recorded by the reaper, not by every node. */
+    g_autoptr(MunitySocket) remote = open_remote (f, 7, "r3", 3, "b");
+
+    munity_presence_remove_node_sockets (f->presence, 7);
+    g_assert_cmpuint (out.n_left, ==, 3);
+    g_assert_false (out.left_here);
+  }
+  {
+    /* Disconnected here, with a socket elsewhere: ours. */
+    g_autoptr(MunitySocket) remote = open_remote (f, 7, "r4", 4, "b");
+
+    munity_presence_disconnect_user (f->presence, 4, MUNITY_CLOSE_DISCONNECTED);
+    g_assert_cmpuint (out.n_left, ==, 4);
+    g_assert_true (out.left_here);
+  }
+  {
+    /* Our socket closed because another node logged the user out: theirs. */
+    g_autoptr(MunitySocket) local = open_socket (f, 5, "a");
+
+    munity_presence_end_socket (f->presence, local, MUNITY_CLOSE_LOGGED_OUT, "logged out");
+    g_assert_cmpuint (out.n_left, ==, 5);
+    g_assert_false (out.left_here);
+  }
+  {
+    /* Logged out here: ours. */
+    g_autoptr(MunitySocket) remote = open_remote (f, 7, "r6", 6, "s");
+
+    munity_presence_end_session (f->presence, 6, "s");
+    g_assert_cmpuint (out.n_left, ==, 6);
+    g_assert_true (out.left_here);
+  }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -940,6 +1176,15 @@ main (int   argc,
   ADD ("/presence/cluster/logout-relays", test_remote_logout_relays);
   ADD ("/presence/cluster/disconnect-counts-cluster", test_remote_disconnect_counts_cluster);
   ADD ("/presence/cluster/end-socket", test_end_socket_relayed_close);
+  ADD ("/presence/status/starts-online", test_status_starts_online);
+  ADD ("/presence/status/one-tab-idle-stays-online", test_status_one_tab_idle_stays_online);
+  ADD ("/presence/status/repeated-announces-nothing", test_status_repeated_announces_nothing);
+  ADD ("/presence/status/coalesced", test_status_coalesced);
+  ADD ("/presence/status/new-tab-makes-online", test_status_new_tab_makes_online);
+  ADD ("/presence/status/lingering-keeps", test_status_lingering_keeps);
+  ADD ("/presence/status/remote-socket-joins-idle", test_status_remote_socket_joins_idle);
+  ADD ("/presence/status/socket-changed-signal", test_status_socket_changed_signal);
+  ADD ("/presence/last-seen/left-here", test_left_here);
 #undef ADD
   g_test_add_func ("/presence/grace/zero", test_zero_grace_leaves_at_once);
   g_test_add_func ("/presence/grace/real-timer", test_real_timer);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "munity-avatar.h"
+#include "munity-presence.h"
 #include "munity-protocol.h"
 
 static void
@@ -147,6 +148,103 @@ test_avatar_names (void)
   g_assert_cmpstr (munity_avatar_name_type ("42-0123456789abcdef.gif"), ==, "image/gif");
 }
 
+/* setStatus must be exactly one of two objects; anything else is a bad
+ * message (doc/protocol.md §3). */
+static void
+test_client_set_status (void)
+{
+  static const struct { const char *text; MunityClientEvent event; gboolean idle; } cases[] = {
+    { "{\"event\":\"setStatus\",\"data\":{\"status\":\"idle\"}}", MUNITY_CLIENT_EVENT_SET_STATUS, TRUE },
+    { "{\"event\":\"setStatus\",\"data\":{\"status\":\"online\"}}", MUNITY_CLIENT_EVENT_SET_STATUS, FALSE },
+    { " { \"data\" : {\"status\":\"idle\"} , \"event\":\"setStatus\" } ", MUNITY_CLIENT_EVENT_SET_STATUS, TRUE },
+    { "{\"event\":\"setStatus\",\"data\":{\"status\":\"IDLE\"}}", MUNITY_CLIENT_EVENT_BAD, FALSE },
+    { "{\"event\":\"setStatus\",\"data\":{\"status\":\"away\"}}", MUNITY_CLIENT_EVENT_BAD, FALSE },
+    { "{\"event\":\"setStatus\",\"data\":{\"status\":\"idle\",\"x\":1}}", MUNITY_CLIENT_EVENT_BAD, FALSE },
+    { "{\"event\":\"setStatus\",\"data\":{}}", MUNITY_CLIENT_EVENT_BAD, FALSE },
+    { "{\"event\":\"setStatus\",\"data\":\"idle\"}", MUNITY_CLIENT_EVENT_BAD, FALSE },
+    { "{\"event\":\"setStatus\",\"data\":null}", MUNITY_CLIENT_EVENT_BAD, FALSE },
+    { "{\"event\":\"setStatus\",\"data\":[\"idle\"]}", MUNITY_CLIENT_EVENT_BAD, FALSE },
+    { "{\"event\":\"setStatus\"}", MUNITY_CLIENT_EVENT_BAD, FALSE },
+    { "{\"event\":\"setStatus\",\"data\":{\"status\":1}}", MUNITY_CLIENT_EVENT_BAD, FALSE },
+    { "{\"event\":\"setStatus\",\"data\":{\"status\":null}}", MUNITY_CLIENT_EVENT_BAD, FALSE },
+    { "{\"event\":\"setStatus\",\"data\":{\"status\":{\"a\":1}}}", MUNITY_CLIENT_EVENT_BAD, FALSE },
+    { "{\"event\":\"setstatus\",\"data\":{\"status\":\"idle\"}}", MUNITY_CLIENT_EVENT_BAD, FALSE },
+    { "{\"event\":{\"a\":1},\"data\":{\"status\":\"idle\"}}", MUNITY_CLIENT_EVENT_BAD, FALSE },
+    { "{\"event\":\"setStatus\",\"data\":{\"status\":\"idle\"},\"id\":1}", MUNITY_CLIENT_EVENT_BAD, FALSE },
+    { "{\"event\":\"hello\",\"data\":{}}", MUNITY_CLIENT_EVENT_BAD, FALSE },
+    { "[\"setStatus\"]", MUNITY_CLIENT_EVENT_BAD, FALSE },
+    { "\"setStatus\"", MUNITY_CLIENT_EVENT_BAD, FALSE },
+    { "not json", MUNITY_CLIENT_EVENT_BAD, FALSE },
+    { "", MUNITY_CLIENT_EVENT_BAD, FALSE },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      gboolean idle = !cases[i].idle;
+
+      g_test_message ("%s", cases[i].text);
+      g_assert_cmpint (munity_protocol_parse_client_event (cases[i].text, strlen (cases[i].text), &idle), ==,
+                       cases[i].event);
+      g_assert_cmpint (idle, ==, cases[i].idle);
+    }
+}
+
+static void
+test_user_json_status (void)
+{
+  g_autoptr(MunityPresence) presence = munity_presence_new (0);
+  g_autoptr(MunityUserInfo) info = munity_user_info_new (7, "Ada", "Lovelace", "ada@example.org", "bio", NULL);
+  g_autoptr(MunitySocket) socket = munity_socket_new (7, "s");
+  MunityUser *user = munity_presence_add_socket (presence, socket, info);
+  g_autofree char *online = munity_protocol_user_json (user);
+  g_autofree char *idle = NULL;
+  g_autoptr(JsonNode) listed = NULL;
+  g_autofree char *listed_text = NULL;
+
+  g_assert_cmpstr (online, ==, "{\"id\":7,\"first\":\"Ada\",\"last\":\"Lovelace\",\"imageUrl\":null,\"status\":\"online\"}");
+  munity_presence_set_socket_idle (presence, socket, TRUE);
+  idle = munity_protocol_user_json (user);
+  g_assert_cmpstr (idle, ==, "{\"id\":7,\"first\":\"Ada\",\"last\":\"Lovelace\",\"imageUrl\":null,\"status\":\"idle\"}");
+  listed = munity_protocol_online_user_to_json (user);
+  listed_text = json_to_string (listed, FALSE);
+  g_assert_cmpstr (listed_text, ==,
+                   "{\"id\":7,\"first\":\"Ada\",\"last\":\"Lovelace\",\"imageUrl\":null,\"status\":\"idle\",\"bio\":\"bio\"}");
+  munity_presence_remove_socket (presence, socket);
+}
+
+static void
+test_profile_json (void)
+{
+  g_autoptr(MunityPresence) presence = munity_presence_new (1000);
+  g_autoptr(MunityUserInfo) info = munity_user_info_new (7, "Ada", "Lovelace", "ada@example.org", "", NULL);
+  g_autoptr(MunitySocket) socket = munity_socket_new (7, "s");
+  g_autoptr(JsonNode) never = munity_protocol_profile_to_json (info, NULL);
+  g_autofree char *never_text = json_to_string (never, FALSE);
+  MunityUser *user;
+
+  g_assert_cmpstr (never_text, ==,
+                   "{\"id\":7,\"first\":\"Ada\",\"last\":\"Lovelace\",\"imageUrl\":null,\"bio\":\"\","
+                   "\"online\":false,\"lastSeen\":null}");
+
+  /* 2026-12-01T13:53:24.5Z: shown to the second */
+  info->last_seen = G_GINT64_CONSTANT (1796133204) * G_USEC_PER_SEC + 500000;
+  {
+    g_autoptr(JsonNode) away = munity_protocol_profile_to_json (info, NULL);
+    g_autofree char *text = json_to_string (away, FALSE);
+    g_assert_nonnull (strstr (text, "\"online\":false,\"lastSeen\":\"2026-12-01T13:53:24Z\""));
+  }
+
+  /* Online (lingering too): no last seen. */
+  user = munity_presence_add_socket (presence, socket, info);
+  munity_presence_remove_socket (presence, socket);
+  g_assert_true (munity_user_is_lingering (user));
+  {
+    g_autoptr(JsonNode) here = munity_protocol_profile_to_json (info, user);
+    g_autofree char *text = json_to_string (here, FALSE);
+    g_assert_nonnull (strstr (text, "\"online\":true,\"lastSeen\":null"));
+  }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -159,6 +257,9 @@ main (int   argc,
   g_test_add_func ("/protocol/parse/bad", test_parse_bad);
   g_test_add_func ("/protocol/server-frames", test_server_frames);
   g_test_add_func ("/protocol/snapshot-concatenation", test_snapshot_concatenation);
+  g_test_add_func ("/protocol/client/set-status", test_client_set_status);
+  g_test_add_func ("/protocol/user-json/status", test_user_json_status);
+  g_test_add_func ("/protocol/user-json/profile", test_profile_json);
   g_test_add_func ("/avatar/sniff", test_avatar_sniff);
   g_test_add_func ("/avatar/names", test_avatar_names);
 
