@@ -21,14 +21,8 @@
 static MunityTestPg *pg;
 static SoupSession  *http;
 static guint         n_registered;
-static const char    password[] = "correct horse battery staple";
 
-typedef struct {
-  gint64  id;
-  char   *first;
-  char   *email;
-  char   *cookie;   /* (owned) "munity_session=…" */
-} User;
+typedef MunityTestUser User;
 
 typedef struct {
   char                    *label;   /* (owned) */
@@ -45,35 +39,8 @@ typedef struct {
   GString                 *log;     /* "J5 L5 U5:Name " after onlineUsers */
 } Ws;
 
-/* ---- loop helpers ------------------------------------------------------ */
-
-static gboolean
-flag_cb (gpointer data)
-{
-  *(gboolean *) data = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-static void
-pump (guint ms)
-{
-  gboolean done = FALSE;
-
-  g_timeout_add (ms, flag_cb, &done);
-  while (!done)
-    g_main_context_iteration (NULL, TRUE);
-}
-
-/* Pumps until @cond holds, at most @ms; returns how long it took. */
-#define WAIT_FOR(cond, ms) \
-  G_STMT_START { \
-    gint64 _deadline = g_get_monotonic_time () + (gint64) (ms) * 1000; \
-    while (!(cond) && g_get_monotonic_time () < _deadline) \
-      pump (10); \
-    if (!(cond)) \
-      g_test_message ("timed out after %u ms waiting for %s", (guint) (ms), #cond); \
-    g_assert_true (cond); \
-  } G_STMT_END
+#define pump munity_test_pump
+#define WAIT_FOR MUNITY_TEST_WAIT_FOR
 
 /* ---- nodes and users --------------------------------------------------- */
 
@@ -93,35 +60,12 @@ node_start (const char *name)
 static User *
 user_new (MunityTestDaemon *d)
 {
-  User *u = g_new0 (User, 1);
-  g_autofree char *email = g_strdup_printf ("cluster-%u-%d@example.org", n_registered++, (int) getpid ());
-  g_autofree char *url = munity_test_daemon_url (d, "/api/register");
-  g_autofree char *body = NULL;
-  g_autoptr(MunityTestResponse) resp = NULL;
-  g_autofree char *set_cookie = NULL;
+  g_autofree char *first = g_strdup_printf ("First%u", ++n_registered);
 
-  u->first = g_strdup_printf ("First%u", n_registered);
-  body = munity_test_json_object ("first", u->first, "last", "Tester", "email", email,
-                                  "password", password, NULL);
-  resp = munity_test_http (http, "POST", url, "application/json", body, -1, NULL);
-  g_assert_cmpuint (resp->status, ==, 201);
-  u->id = json_object_get_int_member (json_object_get_object_member (munity_test_response_object (resp), "user"), "id");
-  u->email = g_strdup (email);
-  set_cookie = munity_test_response_set_cookie (resp, "munity_session");
-  g_assert_nonnull (set_cookie);
-  *strchr (set_cookie, ';') = '\0';
-  u->cookie = g_strdup (set_cookie);
-  return u;
+  return munity_test_user_register (http, d, first, "Tester");
 }
 
-static void
-user_free (User *u)
-{
-  g_free (u->first);
-  g_free (u->email);
-  g_free (u->cookie);
-  g_free (u);
-}
+#define user_free munity_test_user_free
 
 /* A second session of @u (another browser), through @d. */
 static char *
@@ -133,7 +77,7 @@ login (MunityTestDaemon *d,
   g_autoptr(MunityTestResponse) resp = NULL;
   char *set_cookie;
 
-  body = munity_test_json_object ("email", u->email, "password", password, NULL);
+  body = munity_test_json_object ("email", u->email, "password", MUNITY_TEST_PASSWORD, NULL);
   resp = munity_test_http (http, "POST", url, "application/json", body, -1, NULL);
   g_assert_cmpuint (resp->status, ==, 200);
   set_cookie = munity_test_response_set_cookie (resp, "munity_session");

@@ -2314,8 +2314,9 @@ test_dbus_disconnect (Fixture       *fx,
   wb = ws_open (fx, b);
   a1 = ws_open (fx, a);
   a2 = raw_open_user (fx, a);
-  c1 = ws_open (fx, c);
+  /* a's join first: c's handshake could otherwise overtake a's. */
   ws_next_user (wb, "userJoined", a);
+  c1 = ws_open (fx, c);
   ws_next_user (wb, "userJoined", c);
   ws_close_wait (c1);   /* c lingers */
 

@@ -1090,3 +1090,66 @@ munity_test_json_object (const char *first_key,
   root = json_builder_get_root (builder);
   return json_to_string (root, FALSE);
 }
+
+/* ---- the main loop, and users of a running munityd ---------------------- */
+
+static gboolean
+pump_done_cb (gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+void
+munity_test_pump (guint ms)
+{
+  gboolean done = FALSE;
+
+  g_timeout_add (ms, pump_done_cb, &done);
+  while (!done)
+    g_main_context_iteration (NULL, TRUE);
+}
+
+MunityTestUser *
+munity_test_user_register (SoupSession      *session,
+                           MunityTestDaemon *d,
+                           const char       *first,
+                           const char       *last)
+{
+  static guint serial;
+  MunityTestUser *u = g_new0 (MunityTestUser, 1);
+  g_autofree char *url = munity_test_daemon_url (d, "/api/register");
+  g_autofree char *body = NULL;
+  g_autoptr(MunityTestResponse) resp = NULL;
+  char *set_cookie;
+
+  u->email = g_strdup_printf ("user-%u-%d-%" G_GINT64_FORMAT "@example.org", serial++, (int) getpid (),
+                              g_get_real_time ());
+  u->first = g_strdup (first);
+  u->last = g_strdup (last);
+  body = munity_test_json_object ("first", first, "last", last, "email", u->email,
+                                  "password", MUNITY_TEST_PASSWORD, NULL);
+  resp = munity_test_http (session, "POST", url, "application/json", body, -1, NULL);
+  if (resp->status != 201)
+    g_test_message ("register %s: %u %s", u->email, resp->status, munity_test_response_text (resp));
+  g_assert_cmpuint (resp->status, ==, 201);
+  u->id = json_object_get_int_member (json_object_get_object_member (munity_test_response_object (resp), "user"),
+                                      "id");
+  set_cookie = munity_test_response_set_cookie (resp, "munity_session");
+  g_assert_nonnull (set_cookie);
+  *strchr (set_cookie, ';') = '\0';
+  u->cookie = set_cookie;
+  return u;
+}
+
+void
+munity_test_user_free (MunityTestUser *user)
+{
+  if (user == NULL)
+    return;
+  g_free (user->first);
+  g_free (user->last);
+  g_free (user->email);
+  g_free (user->cookie);
+  g_free (user);
+}

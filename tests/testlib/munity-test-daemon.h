@@ -157,6 +157,44 @@ const char       *munity_test_response_content_type (MunityTestResponse *resp);
 char             *munity_test_response_set_cookie  (MunityTestResponse *resp,
                                                     const char         *name);
 
+/* ---- the main loop, and users of a running munityd ---------------------- */
+
+/* Runs the default main context for @ms milliseconds. */
+void              munity_test_pump             (guint ms);
+
+/* Pumps until @cond holds, at most @ms milliseconds, then asserts it
+ * (saying what it waited for). */
+#define MUNITY_TEST_WAIT_FOR(cond, ms) \
+  G_STMT_START { \
+    gint64 _deadline = g_get_monotonic_time () + (gint64) (ms) * 1000; \
+    while (!(cond) && g_get_monotonic_time () < _deadline) \
+      munity_test_pump (10); \
+    if (!(cond)) \
+      g_test_message ("timed out after %u ms waiting for %s", (guint) (ms), #cond); \
+    g_assert_true (cond); \
+  } G_STMT_END
+
+/* A user registered through POST /api/register, and its session. */
+typedef struct {
+  gint64  id;
+  char   *first;    /* (owned) as registered (renames are the test's to track) */
+  char   *last;     /* (owned) */
+  char   *email;    /* (owned) */
+  char   *cookie;   /* (owned) "munity_session=…", for a Cookie header */
+} MunityTestUser;
+
+/* Registers a new user (a unique e-mail address, a fixed good password)
+ * through @d; asserts 201. */
+MunityTestUser   *munity_test_user_register    (SoupSession      *session,
+                                                MunityTestDaemon *d,
+                                                const char       *first,
+                                                const char       *last);
+void              munity_test_user_free        (MunityTestUser   *user);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (MunityTestUser, munity_test_user_free)
+
+/* The password munity_test_user_register() gives every user. */
+#define MUNITY_TEST_PASSWORD "correct horse battery staple"
+
 /* ---- processes, files, SQL ---------------------------------------------- */
 
 /* How many processes (other than this one, zombies excluded) have @needle in
