@@ -559,10 +559,14 @@ typedef struct {
   int       want_offset;   /* of the setWindow sent */
   gboolean  win_broken;    /* an op did not apply: wait for an onlineWindow */
   int64_t   win_since;     /* when its onlineWindow came */
-  int       ring_user[4];  /* joins already timed, against shift-ins */
-  int64_t   ring_join[4];
-  int       ring_pos;
+  GArray   *timed;         /* of Timed: joins already timed here (shift-ins are not) */
 } Client;
+
+/* A user's join, timed on some window socket. */
+typedef struct {
+  int     user;
+  int64_t joined;
+} Timed;
 
 enum { W_FIRST, W_SET, W_ON };
 
@@ -1023,7 +1027,9 @@ window_snapshot (Client     *c,
  * timed here before (a user can leave the window and come back). */
 static void
 window_time_join (Client *c,
-                  int     u)
+                  int     u,
+                  int     index,
+                  int     slack)
 {
   int64_t joined = join_time[u];
   Counters *me = &counters[proc_index];
@@ -1033,12 +1039,25 @@ window_time_join (Client *c,
   if (!churn_phase || joined < churn_start_us || joined <= c->win_since || c->win_query != 0 ||
       join_pos[u] < c->win_offset || join_pos[u] >= c->win_offset + WINDOW_LIMIT)
     return;
-  for (guint k = 0; k < G_N_ELEMENTS (c->ring_user); k++)
-    if (c->ring_user[k] == u && c->ring_join[k] == joined)
-      return;
-  c->ring_user[c->ring_pos] = u;
-  c->ring_join[c->ring_pos] = joined;
-  c->ring_pos = (c->ring_pos + 1) % G_N_ELEMENTS (c->ring_user);
+  /* Inserted where it joined, give or take the frame's other changes: a
+   * user that joined at the edge and was pushed out before the frame
+   * came in later, when a leave pulled it in (not its join's delivery). */
+  if (ABS (index - (join_pos[u] - c->win_offset)) > slack)
+    return;
+  /* Timed here already: the user left the window (moved by others) and
+   * came back. Joins of users since gone or back again are forgotten. */
+  if (c->timed == NULL)
+    c->timed = g_array_new (FALSE, FALSE, sizeof (Timed));
+  for (guint k = 0; k < c->timed->len; k++)
+    {
+      Timed *t = &g_array_index (c->timed, Timed, k);
+
+      if (t->user == u && t->joined == joined)
+        return;
+      if (!online[t->user] || join_time[t->user] != t->joined)
+        g_array_remove_index_fast (c->timed, k--);
+    }
+  g_array_append_val (c->timed, ((Timed) { u, joined }));
   b = hist_bucket (now_us () - joined);
   me->hist_join[b]++;
   if (n_nodes > 1 && node_of[u] >= 0 && node_of[c->user] >= 0)
@@ -1068,6 +1087,7 @@ window_changes (Client     *c,
 {
   const char *p = text;
   int64_t total;
+  int slack = 2;   /* the ops in the frame, and two */
 
   counters[proc_index].win_changes++;
   if (c->win_state == W_FIRST)
@@ -1084,6 +1104,8 @@ window_changes (Client     *c,
   if (c->win_broken)
     return;
   c->win_total = (int) total;
+  for (const char *m = p; (m = memmem (m, (size_t) (end - m), "{\"op\":\"", 7)) != NULL; m += 7)
+    slack++;
   while (!expect (&p, end, "]}}"))
     {
       int64_t index, id = 0;
@@ -1127,7 +1149,7 @@ window_changes (Client     *c,
           memmove (c->win + index + 1, c->win + index, (c->win_len - index) * sizeof (int));
           c->win[index] = u;
           c->win_len++;
-          window_time_join (c, u);
+          window_time_join (c, u, (int) index, slack);
           break;
         case 1:
           if (index >= c->win_len)
@@ -1659,10 +1681,23 @@ run_child (int index, int first, int count)
             /* With windows, the one who joins is not the one who leaves:
              * a user leaves and comes back lag ticks later, so that a
              * window sees a real leave and a real join, not a user who
-             * went and came back within one 100 ms frame (an update). */
+             * went and came back within one 100 ms frame (an update).
+             * The first lag to come back leave before the clock starts,
+             * and the totals settle. */
             int lag = MAX (n_churn / 2, 1);
             Counters *me = &counters[proc_index];
 
+            if (window_mode)
+              {
+                for (int i = n_clients - lag; i < n_clients; i++)
+                  if (clients[i].state == C_OPEN)
+                    client_close (&clients[i]);
+                for (end = now_us () + 1500000; now_us () < end;)
+                  pump (10);
+                start = next = now_us ();
+                end = start + (int64_t) opt_churn_s * 1000000;
+                me->win_changes = 0;
+              }
             churn_start_us = start;
             churn_phase = TRUE;
             ack ();
@@ -1681,7 +1716,7 @@ run_child (int index, int first, int count)
                         client_close (c);
                         me->churn_events++;
                       }
-                    if (!window_mode || (k >= lag && j->state == C_CLOSED))
+                    if (!window_mode || j->state == C_CLOSED)
                       {
                         join_time[j->user] = 0;
                         client_start (j);
@@ -2985,9 +3020,9 @@ main (int argc, char *argv[])
           memset (counters[i].hist_leave_same, 0, sizeof counters[i].hist_leave_same);
           memset (counters[i].hist_leave_cross, 0, sizeof counters[i].hist_leave_cross);
         }
-      c0 = nodes_cpu_seconds (node_cpu0);
       broadcast_cmd ('C');
-      wait_acks ();
+      wait_acks ();   /* the clock starts (after the first users left, with windows) */
+      c0 = nodes_cpu_seconds (node_cpu0);
       wait_acks ();
       c1 = nodes_cpu_seconds (node_cpu1);
       events = sum_counter (G_STRUCT_OFFSET (Counters, churn_events));
