@@ -17,6 +17,13 @@
  * turn (SIGTERM) while its clients reconnect to the others: no userLeft
  * may reach any socket for a user who reconnected within the grace.
  *
+ * With --view window the sockets watch windows of the list instead
+ * (doc/protocol.md §8): each applies every windowChanged to the window it
+ * holds and checks it on every frame; --window-mix of them scroll or
+ * search; after each phase every window must be exactly the one computed
+ * from who is online, and the figures are frames per event, the delivery
+ * of a join or leave that lands in a window, and server CPU per event.
+ *
  * Bounded: every phase has a deadline; loopback only.
  */
 #include "config.h"
@@ -24,9 +31,11 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <locale.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <glib.h>
+#include <json-glib/json-glib.h>
 #include <libpq-fe.h>
 #include <math.h>
 #include <netinet/in.h>
@@ -75,6 +84,9 @@ static gboolean opt_reuse_port = FALSE;
 static int opt_kill_node = -1;
 static int opt_grace_ms = 0;
 static gboolean opt_rolling_restart = FALSE;
+static char *opt_view = NULL;
+static int opt_window_mix = 10;
+static int opt_seed = 1;
 
 static GOptionEntry entries[] = {
   { "users", 'n', 0, G_OPTION_ARG_INT, &opt_users, "Users (one socket each) for the storm (default 1000)", "N" },
@@ -95,6 +107,9 @@ static GOptionEntry entries[] = {
   { "reuse-port", 0, 0, G_OPTION_ARG_NONE, &opt_reuse_port, "Every client connects to the first node's address (started nodes share one port with --reuse-port) and the kernel spreads them", NULL },
   { "kill-node", 0, 0, G_OPTION_ARG_INT, &opt_kill_node, "At the end, SIGKILL node I (0-based) and time until its users have left every other node's sockets", "I" },
   { "grace-ms", 0, 0, G_OPTION_ARG_INT, &opt_grace_ms, "The --leave-grace-ms of started munityd (default 0)", "G" },
+  { "view", 0, 0, G_OPTION_ARG_STRING, &opt_view, "full (the whole list, default) or window (/ws?view=window, doc/protocol.md §8: every frame checked, windows compared with who is online after each phase)", "full|window" },
+  { "window-mix", 0, 0, G_OPTION_ARG_INT, &opt_window_mix, "With --view window: the share of sockets that, after their first window, scroll to a random offset or search (half each; default 10)", "P" },
+  { "seed", 0, 0, G_OPTION_ARG_INT, &opt_seed, "With --view window: the seed of the names, queries and offsets (default 1)", "S" },
   { "rolling-restart", 0, 0, G_OPTION_ARG_NONE, &opt_rolling_restart, "After the idle phase, SIGTERM and start again every started node in turn while its clients reconnect to the others (needs --munityd, --nodes N >= 2, --grace-ms > 0): no userLeft for users who reconnected within the grace", NULL },
   { NULL }
 };
@@ -172,6 +187,13 @@ typedef struct {
   uint64_t rolling_late;         /* reconnected after the grace */
   uint64_t rolling_unreconnected;
   uint64_t rolling_not_1001;     /* a stopping node's socket closed otherwise */
+  /* --view window */
+  uint64_t win_changes;          /* windowChanged frames (from the churn's start) */
+  uint64_t win_windows;          /* onlineWindow frames */
+  uint64_t churn_events;         /* joins and leaves made in the churn */
+  uint64_t win_mismatches;       /* windows not the expected one, last check */
+  uint64_t win_checked;          /* windows compared, last check */
+  int64_t  win_settled_us;       /* when every window here was exact */
 } Counters;
 
 /* Per user, shared, for --rolling-restart: written by the process that
@@ -191,6 +213,9 @@ static Counters *counters;     /* shared, one per process */
 static int16_t *node_of;       /* shared, per user: its socket's node, -1 unknown */
 static Roll *roll;             /* shared, per user */
 static uint16_t *src_port;     /* shared, per user: its socket's source port */
+static uint8_t *online;        /* shared, per user: its socket is open (101 seen, not closed) */
+static int32_t *online_tree;   /* shared, --view window: a Fenwick tree of online by rank */
+static int32_t *join_pos;      /* shared, per user: its place in the whole list when it joined */
 static int n_processes;
 
 static int
@@ -206,6 +231,155 @@ static double
 bucket_value (int b)
 {
   return pow (2.0, (b + 0.5) / 8.0);
+}
+
+/* ---- names, and what window sockets watch (--view window) ----------------- */
+
+enum { PLAN_STAY, PLAN_SCROLL, PLAN_SEARCH };
+
+#define WINDOW_LIMIT 50
+#define WINDOW_QUERIES 64
+#define WINDOW_CAP (2 * WINDOW_LIMIT + 2)   /* the longest a window gets within a frame's ops */
+
+/* A query a searching socket sends; queries->pdata[0] is "" (everyone). */
+typedef struct {
+  char *text;       /* as sent */
+  char *folded;     /* g_utf8_casefold() of it */
+  char *json;       /* as onlineWindow echoes it */
+  int  *by_rank;    /* the users it matches, in list order */
+  int   n_matches;
+} WinQuery;
+
+static gboolean window_mode;
+static char **user_first;     /* per user index */
+static char **user_last;
+static char **user_folded;    /* "First Last", case-folded */
+static int *user_rank;        /* place in the list: collation key, then id */
+static GPtrArray *queries;    /* of WinQuery */
+static uint8_t *plan_of;      /* per user: PLAN_* */
+static uint8_t *query_of;     /* per user: index into queries */
+
+static const char *const first_names[] = {
+  "Ada", "Alan", "Amélie", "Anders", "Anna", "Ananya", "Ben", "Björn", "Carla", "Chen",
+  "Chiara", "Dana", "Daniel", "Élodie", "Emil", "Erik", "Fatima", "Frida", "Grace", "Hana",
+  "Ibrahim", "Ingrid", "Jan", "João", "Jürgen", "Karin", "Kenji", "Lars", "Léa", "Lena",
+  "Liam", "Linus", "Maria", "Mateo", "Mia", "Nadia", "Noah", "Øyvind", "Olga", "Omar",
+  "Paula", "Priya", "Rosa", "Sara", "Søren", "Tomás", "Yuki", "Zoë",
+};
+
+static const char *const last_names[] = {
+  "Andersen", "Bauer", "Brown", "Castro", "Costa", "da Silva", "de la Cruz", "Dubois", "Eriksson", "Fischer",
+  "García", "Hansen", "Hoffmann", "Ivanova", "Jensen", "Kowalski", "Kumar", "Larsen", "López", "Martin",
+  "McDonald", "Meier", "Müller", "Nakamura", "Nguyen", "Nielsen", "Novák", "O'Neill", "Olsen", "Pérez",
+  "Petrov", "Rossi", "Santos", "Schmidt", "Schulz", "Smith", "Søndergaard", "Suzuki", "Tanaka", "van Dijk",
+  "Wagner", "Wang", "Weber", "Williams", "Wójcik", "Yılmaz", "Zhang", "Ziegler",
+};
+
+static int
+compare_rank (gconstpointer a,
+              gconstpointer b,
+              gpointer      user_data)
+{
+  char **keys = user_data;
+  int ia = *(const int *) a, ib = *(const int *) b;
+  int order = strcmp (keys[ia], keys[ib]);
+
+  /* ids grow with the index */
+  return order != 0 ? order : ia < ib ? -1 : ia > ib;
+}
+
+static WinQuery *
+win_query_new (const char *text,
+               const int  *by_rank,
+               int         n)
+{
+  WinQuery *q = g_new0 (WinQuery, 1);
+  g_autoptr(JsonNode) node = json_node_init_string (json_node_alloc (), text);
+
+  q->text = g_strdup (text);
+  q->folded = g_utf8_casefold (text, -1);
+  q->json = json_to_string (node, FALSE);
+  q->by_rank = g_new (int, MAX (n, 1));
+  for (int r = 0; r < n; r++)
+    if (q->folded[0] == '\0' || strstr (user_folded[by_rank[r]], q->folded) != NULL)
+      q->by_rank[q->n_matches++] = by_rank[r];
+  return q;
+}
+
+/* Names for @n users: "Load User N" in full-list mode (what the earlier
+ * figures were measured with); with --view window, first and last names
+ * drawn from the lists above (some not ASCII, many alike: the id breaks
+ * ties), their order, the pool of queries (a piece of some user's name,
+ * of two to four characters, in upper or lower case at times) and each
+ * socket's plan. Called after setlocale(): g_utf8_collate_key() follows
+ * LC_COLLATE, as it does in munityd, which inherits the environment. */
+static void
+names_prepare (int n)
+{
+  g_autoptr(GRand) rand = g_rand_new_with_seed ((guint32) opt_seed);
+  g_autofree int *by_rank = g_new (int, n);
+  char **keys;
+
+  user_first = g_new0 (char *, n + 1);
+  user_last = g_new0 (char *, n + 1);
+  for (int u = 0; u < n; u++)
+    {
+      if (!window_mode)
+        {
+          user_first[u] = g_strdup ("Load");
+          user_last[u] = g_strdup_printf ("User %d", u + 1);
+          continue;
+        }
+      user_first[u] = g_strdup (first_names[g_rand_int_range (rand, 0, G_N_ELEMENTS (first_names))]);
+      user_last[u] = g_strdup (last_names[g_rand_int_range (rand, 0, G_N_ELEMENTS (last_names))]);
+    }
+  if (!window_mode)
+    return;
+
+  user_folded = g_new0 (char *, n + 1);
+  keys = g_new0 (char *, n + 1);
+  user_rank = g_new (int, n);
+  for (int u = 0; u < n; u++)
+    {
+      g_autofree char *name = g_strconcat (user_first[u], " ", user_last[u], NULL);
+
+      user_folded[u] = g_utf8_casefold (name, -1);
+      keys[u] = g_utf8_collate_key (name, -1);
+      by_rank[u] = u;
+    }
+  g_qsort_with_data (by_rank, n, sizeof (int), compare_rank, keys);
+  for (int r = 0; r < n; r++)
+    user_rank[by_rank[r]] = r;
+  g_strfreev (keys);
+
+  queries = g_ptr_array_new ();
+  g_ptr_array_add (queries, win_query_new ("", by_rank, n));
+  for (int k = 1; k < WINDOW_QUERIES; k++)
+    {
+      int v = g_rand_int_range (rand, 0, n);
+      g_autofree char *name = g_strconcat (user_first[v], " ", user_last[v], NULL);
+      glong len = g_utf8_strlen (name, -1);
+      glong start = g_rand_int_range (rand, 0, (gint32) len - 1);
+      glong chars = MIN (g_rand_int_range (rand, 2, 5), len - start);
+      const char *from = g_utf8_offset_to_pointer (name, start);
+      const char *to = g_utf8_offset_to_pointer (from, chars);
+      g_autofree char *piece = g_strndup (from, (gsize) (to - from));
+      int casing = g_rand_int_range (rand, 0, 3);
+      g_autofree char *text = casing == 0 ? g_utf8_strup (piece, -1)
+                              : casing == 1 ? g_utf8_strdown (piece, -1) : g_strdup (piece);
+
+      g_ptr_array_add (queries, win_query_new (text, by_rank, n));
+    }
+
+  plan_of = g_new0 (uint8_t, n);
+  query_of = g_new0 (uint8_t, n);
+  for (int u = 0; u < n; u++)
+    if (g_rand_int_range (rand, 0, 100) < opt_window_mix)
+      {
+        plan_of[u] = g_rand_boolean (rand) ? PLAN_SCROLL : PLAN_SEARCH;
+        if (plan_of[u] == PLAN_SEARCH)
+          query_of[u] = (uint8_t) g_rand_int_range (rand, 1, WINDOW_QUERIES);
+      }
 }
 
 /* ---- users and sessions ------------------------------------------------- */
@@ -236,9 +410,19 @@ prepare_users (const char *conninfo,
   g_autoptr(GString) hashes = g_string_new ("{");
   g_autoptr(GString) ids = g_string_new ("{");
   g_autofree char *tag = g_strdup_printf ("%" G_GINT64_FORMAT, g_get_real_time ());
-  g_autofree char *count = g_strdup_printf ("%d", n);
-  const char *params[2] = { tag, count };
+  g_autoptr(GString) firsts = g_string_new (NULL);
+  g_autoptr(GString) lasts = g_string_new (NULL);
+  const char *params[3];
   PGresult *res;
+
+  for (int i = 0; i < n; i++)
+    {
+      g_string_append_printf (firsts, "%s%s", i ? "\n" : "", user_first[i]);
+      g_string_append_printf (lasts, "%s%s", i ? "\n" : "", user_last[i]);
+    }
+  params[0] = tag;
+  params[1] = firsts->str;
+  params[2] = lasts->str;
 
   if (PQstatus (conn) != CONNECTION_OK)
     {
@@ -249,9 +433,10 @@ prepare_users (const char *conninfo,
 
   res = PQexecParams (conn,
                       "INSERT INTO users (first, last, email, password_hash)"
-                      " SELECT 'Load', 'User ' || g, 'load-' || $1 || '-' || g || '@bench.invalid', 'not-a-hash'"
-                      " FROM generate_series(1, $2::int) g ORDER BY g RETURNING id",
-                      2, NULL, params, NULL, NULL, 0);
+                      " SELECT f, l, 'load-' || $1 || '-' || g || '@bench.invalid', 'not-a-hash'"
+                      " FROM unnest(string_to_array($2, E'\\n'), string_to_array($3, E'\\n'))"
+                      " WITH ORDINALITY AS t(f, l, g) ORDER BY g RETURNING id",
+                      3, NULL, params, NULL, NULL, 0);
   if (PQresultStatus (res) != PGRES_TUPLES_OK || PQntuples (res) != n)
     {
       g_printerr ("munity-load: inserting users failed: %s", PQerrorMessage (conn));
@@ -364,7 +549,26 @@ typedef struct {
   uint8_t   carry[64];     /* snapshot scanning across reads */
   int       carry_len;
   GString  *http;          /* handshake response */
+  /* --view window: the window held, as user indices */
+  int      *win;
+  int       win_len;
+  int       win_total;
+  int       win_offset;
+  int       win_query;     /* index into queries */
+  int       win_state;     /* W_* */
+  int       want_offset;   /* of the setWindow sent */
+  gboolean  win_broken;    /* an op did not apply: wait for an onlineWindow */
+  int64_t   win_since;     /* when its onlineWindow came */
+  GArray   *timed;         /* of Timed: joins already timed here (shift-ins are not) */
 } Client;
+
+/* A user's join, timed on some window socket. */
+typedef struct {
+  int     user;
+  int64_t joined;
+} Timed;
+
+enum { W_FIRST, W_SET, W_ON };
 
 static Users users;
 static Client *clients;
@@ -592,6 +796,454 @@ handle_small_frame (Client *c, const char *text, size_t len)
   /* userUpdated, error: nothing to replay */
 }
 
+/* ---- window sockets (--view window) ----------------------------------------
+ *
+ * Each window socket holds its window as user indices and applies every
+ * windowChanged to it; after every frame it checks what a client can
+ * (doc/protocol.md §8): the ops' indexes in range, min(limit, max(0,
+ * total − offset)) users, in list order (the ranks computed from the
+ * names munity-load made), each matching the query. Frames are read by
+ * their exact shape, as munityd writes them, not by a JSON parser: the
+ * client must stay cheaper than the server.
+ */
+
+static gboolean churn_phase;    /* time the deliveries of churn events */
+static int64_t churn_start_us;
+
+/* The whole list's online users counted by rank in a Fenwick tree that
+ * every process updates atomically: a user's place in the list when it
+ * joins, to tell a join that lands in a window from a user pulled into
+ * it later by a leave before it. Exact when no other event is in flight. */
+static void
+online_tree_add (int u,
+                 int delta)
+{
+  for (int i = user_rank[u] + 1; i <= users.n; i += i & -i)
+    __atomic_fetch_add (&online_tree[i], delta, __ATOMIC_RELAXED);
+}
+
+static int
+online_before (int u)
+{
+  int n = 0;
+
+  for (int i = user_rank[u]; i > 0; i -= i & -i)
+    n += __atomic_load_n (&online_tree[i], __ATOMIC_RELAXED);
+  return n;
+}
+
+static gboolean
+expect (const char **p,
+        const char  *end,
+        const char  *literal)
+{
+  size_t n = strlen (literal);
+
+  if ((size_t) (end - *p) < n || memcmp (*p, literal, n) != 0)
+    return FALSE;
+  *p += n;
+  return TRUE;
+}
+
+static gboolean
+read_uint (const char **p,
+           const char  *end,
+           int64_t     *out)
+{
+  const char *q = *p;
+  int64_t v = 0;
+
+  if (q >= end || *q < '0' || *q > '9')
+    return FALSE;
+  while (q < end && *q >= '0' && *q <= '9' && v < G_MAXINT64 / 10 - 10)
+    v = v * 10 + (*q++ - '0');
+  *p = q;
+  *out = v;
+  return TRUE;
+}
+
+/* The user index of @id, or -1 (a violation: munity-load made every
+ * user a window may hold). */
+static int
+window_user (Client     *c,
+             int64_t     id)
+{
+  int64_t u = id - users.first_id;
+
+  if (u < 0 || u >= users.n)
+    {
+      violation (c, "a user munity-load did not make in a window:", id);
+      return -1;
+    }
+  return (int) u;
+}
+
+static void
+window_broken (Client     *c,
+               const char *what,
+               int64_t     id)
+{
+  violation (c, what, id);
+  c->win_broken = TRUE;
+}
+
+static void
+window_send_set (Client *c)
+{
+  WinQuery *q = queries->pdata[query_of[c->user]];
+  int offset = plan_of[c->user] == PLAN_SCROLL ? g_random_int_range (0, users.n) : 0;
+  g_autofree char *payload = g_strdup_printf ("{\"event\":\"setWindow\",\"data\":{\"offset\":%d,\"limit\":%d,\"query\":%s}}",
+                                              offset, WINDOW_LIMIT, q->json);
+  size_t len = strlen (payload), h = 0;
+  uint8_t frame[1024];
+
+  g_assert (len < 1000);
+  frame[h++] = 0x81;
+  if (len < 126)
+    frame[h++] = (uint8_t) (0x80 | len);
+  else
+    {
+      frame[h++] = 0x80 | 126;
+      frame[h++] = (uint8_t) (len >> 8);
+      frame[h++] = (uint8_t) len;
+    }
+  memset (frame + h, 0, 4);   /* a zero mask leaves the payload as it is */
+  h += 4;
+  memcpy (frame + h, payload, len);
+  if (write (c->fd, frame, h + len) != (ssize_t) (h + len))
+    window_broken (c, "could not send setWindow", 0);
+  c->want_offset = offset;
+  c->win_state = W_SET;
+}
+
+static void
+window_verify (Client *c)
+{
+  WinQuery *q = queries->pdata[c->win_query];
+  int want = MIN (WINDOW_LIMIT, MAX (0, c->win_total - c->win_offset));
+
+  if (c->win_len != want)
+    {
+      window_broken (c, "window length is not min(limit, total - offset); total", c->win_total);
+      return;
+    }
+  for (int i = 0; i < c->win_len; i++)
+    {
+      int u = c->win[i];
+
+      if (i > 0 && user_rank[c->win[i - 1]] >= user_rank[u])
+        {
+          window_broken (c, "window out of order (or twice) at user", users.first_id + u);
+          return;
+        }
+      if (q->folded[0] != '\0' && strstr (user_folded[u], q->folded) == NULL)
+        {
+          window_broken (c, "window user not matching the query:", users.first_id + u);
+          return;
+        }
+    }
+}
+
+static void
+window_check_complete (Client *c)
+{
+  WinQuery *q = queries->pdata[c->win_query];
+
+  /* After the storm everyone is online: the total is everyone who matches. */
+  if (!c->complete && c->win_state == W_ON && !c->win_broken && c->win_total == q->n_matches)
+    {
+      c->complete = TRUE;
+      counters[proc_index].complete++;
+      counters[proc_index].storm_done_us = now_us ();
+    }
+}
+
+static void
+window_snapshot (Client     *c,
+                 const char *text,
+                 const char *end)
+{
+  const char *p = text;
+  int query = c->win_state == W_SET ? query_of[c->user] : 0;
+  int want_offset = c->win_state == W_SET ? c->want_offset : 0;
+  WinQuery *q = queries->pdata[query];
+  int64_t total, offset, limit;
+  int n = 0;
+
+  counters[proc_index].win_windows++;
+  if (c->win_state == W_ON)
+    {
+      window_broken (c, "onlineWindow not asked for", 0);
+      return;
+    }
+  if (!expect (&p, end, "{\"event\":\"onlineWindow\",\"data\":{\"total\":") || !read_uint (&p, end, &total) ||
+      !expect (&p, end, ",\"offset\":") || !read_uint (&p, end, &offset) ||
+      !expect (&p, end, ",\"limit\":") || !read_uint (&p, end, &limit) ||
+      !expect (&p, end, ",\"query\":") || !expect (&p, end, q->json) || !expect (&p, end, ",\"users\":[") ||
+      offset != want_offset || limit != WINDOW_LIMIT)
+    {
+      window_broken (c, c->win_state == W_FIRST ? "first frame is not onlineWindow (offset 0, limit 50, query \"\")"
+                                                : "onlineWindow is not the window asked for", 0);
+      return;
+    }
+  /* every user object, and nothing else, starts with {"id": */
+  for (;;)
+    {
+      const char *m = memmem (p, (size_t) (end - p), id_mark, ID_MARK_LEN);
+      int64_t id;
+      int u;
+
+      if (m == NULL)
+        break;
+      p = m + ID_MARK_LEN;
+      if (!read_uint (&p, end, &id) || (u = window_user (c, id)) < 0)
+        {
+          c->win_broken = TRUE;
+          return;
+        }
+      if (n == WINDOW_CAP)
+        {
+          window_broken (c, "onlineWindow with too many users:", n);
+          return;
+        }
+      c->win[n++] = u;
+    }
+  c->win_len = n;
+  c->win_total = (int) total;
+  c->win_offset = (int) offset;
+  c->win_query = query;
+  c->win_broken = FALSE;
+  c->win_since = now_us ();
+  c->got_snapshot = TRUE;
+  window_verify (c);
+  if (c->win_state == W_FIRST && plan_of[c->user] != PLAN_STAY)
+    window_send_set (c);
+  else
+    c->win_state = W_ON;
+  window_check_complete (c);
+}
+
+/* An insert of a user who joined in the churn after this window came, not
+ * timed here before (a user can leave the window and come back). */
+static void
+window_time_join (Client *c,
+                  int     u,
+                  int     index,
+                  int     slack)
+{
+  int64_t joined = join_time[u];
+  Counters *me = &counters[proc_index];
+  int b;
+
+  /* Only where the place the user joined at is known: the whole list. */
+  if (!churn_phase || joined < churn_start_us || joined <= c->win_since || c->win_query != 0 ||
+      join_pos[u] < c->win_offset || join_pos[u] >= c->win_offset + WINDOW_LIMIT)
+    return;
+  /* Inserted where it joined, give or take the frame's other changes: a
+   * user that joined at the edge and was pushed out before the frame
+   * came in later, when a leave pulled it in (not its join's delivery). */
+  if (ABS (index - (join_pos[u] - c->win_offset)) > slack)
+    return;
+  /* Timed here already: the user left the window (moved by others) and
+   * came back. Joins of users since gone or back again are forgotten. */
+  if (c->timed == NULL)
+    c->timed = g_array_new (FALSE, FALSE, sizeof (Timed));
+  for (guint k = 0; k < c->timed->len; k++)
+    {
+      Timed *t = &g_array_index (c->timed, Timed, k);
+
+      if (t->user == u && t->joined == joined)
+        return;
+      if (!online[t->user] || join_time[t->user] != t->joined)
+        g_array_remove_index_fast (c->timed, k--);
+    }
+  g_array_append_val (c->timed, ((Timed) { u, joined }));
+  b = hist_bucket (now_us () - joined);
+  me->hist_join[b]++;
+  if (n_nodes > 1 && node_of[u] >= 0 && node_of[c->user] >= 0)
+    (node_of[u] == node_of[c->user] ? me->hist_join_same : me->hist_join_cross)[b]++;
+}
+
+/* A remove of a user who really left in the churn (and is not back). */
+static void
+window_time_leave (Client *c,
+                   int     u)
+{
+  Counters *me = &counters[proc_index];
+  int b;
+
+  if (!churn_phase || online[u] || leave_time[u] < churn_start_us)
+    return;
+  b = hist_bucket (now_us () - leave_time[u]);
+  me->hist_leave[b]++;
+  if (n_nodes > 1 && node_of[u] >= 0 && node_of[c->user] >= 0)
+    (node_of[u] == node_of[c->user] ? me->hist_leave_same : me->hist_leave_cross)[b]++;
+}
+
+static void
+window_changes (Client     *c,
+                const char *text,
+                const char *end)
+{
+  const char *p = text;
+  int64_t total;
+  int slack = 2;   /* the ops in the frame, and two */
+
+  counters[proc_index].win_changes++;
+  if (c->win_state == W_FIRST)
+    {
+      window_broken (c, "windowChanged before onlineWindow", 0);
+      return;
+    }
+  if (!expect (&p, end, "{\"event\":\"windowChanged\",\"data\":{\"total\":") || !read_uint (&p, end, &total) ||
+      !expect (&p, end, ",\"ops\":["))
+    {
+      window_broken (c, "unexpected shape of windowChanged", 0);
+      return;
+    }
+  if (c->win_broken)
+    return;
+  c->win_total = (int) total;
+  for (const char *m = p; (m = memmem (m, (size_t) (end - m), "{\"op\":\"", 7)) != NULL; m += 7)
+    slack++;
+  while (!expect (&p, end, "]}}"))
+    {
+      int64_t index, id = 0;
+      int kind, u = -1;
+      const char *next;
+
+      if (expect (&p, end, "{\"op\":\"insert\",\"index\":"))
+        kind = 0;
+      else if (expect (&p, end, "{\"op\":\"remove\",\"index\":"))
+        kind = 1;
+      else if (expect (&p, end, "{\"op\":\"update\",\"index\":"))
+        kind = 2;
+      else
+        {
+          window_broken (c, "unexpected op in windowChanged", 0);
+          return;
+        }
+      if (!read_uint (&p, end, &index) ||
+          (kind != 1 && (!expect (&p, end, ",\"user\":{\"id\":") || !read_uint (&p, end, &id))))
+        {
+          window_broken (c, "unexpected shape of an op", 0);
+          return;
+        }
+      if (kind != 1 && (u = window_user (c, id)) < 0)
+        {
+          c->win_broken = TRUE;
+          return;
+        }
+      /* the next op, or the end of the list: "]}}" */
+      next = memmem (p, (size_t) (end - p), "{\"op\":\"", 7);
+      p = next != NULL ? next : MAX (p, end - 3);
+
+      switch (kind)
+        {
+        case 0:
+          if (index > c->win_len || c->win_len == WINDOW_CAP)
+            {
+              window_broken (c, "insert beyond the window's end: index", index);
+              return;
+            }
+          memmove (c->win + index + 1, c->win + index, (c->win_len - index) * sizeof (int));
+          c->win[index] = u;
+          c->win_len++;
+          window_time_join (c, u, (int) index, slack);
+          break;
+        case 1:
+          if (index >= c->win_len)
+            {
+              window_broken (c, "remove beyond the window's end: index", index);
+              return;
+            }
+          window_time_leave (c, c->win[index]);
+          memmove (c->win + index, c->win + index + 1, (c->win_len - index - 1) * sizeof (int));
+          c->win_len--;
+          break;
+        default:
+          if (index >= c->win_len)
+            {
+              window_broken (c, "update beyond the window's end: index", index);
+              return;
+            }
+          c->win[index] = u;
+          break;
+        }
+    }
+  window_verify (c);
+  window_check_complete (c);
+}
+
+static void
+window_frame (Client     *c,
+              const char *text,
+              size_t      len)
+{
+  static const char changed[] = "{\"event\":\"windowChanged\"";
+  static const char window[] = "{\"event\":\"onlineWindow\"";
+
+  if (len > sizeof changed && memcmp (text, changed, sizeof changed - 1) == 0)
+    window_changes (c, text, text + len);
+  else if (len > sizeof window && memcmp (text, window, sizeof window - 1) == 0)
+    window_snapshot (c, text, text + len);
+  else
+    window_broken (c, c->win_state == W_FIRST ? "first frame is not onlineWindow" : "not a window event on a window socket", 0);
+}
+
+/* How many open sockets here do not hold exactly the window computed from
+ * who is online (the shared flags): run when nothing changes any more. */
+static uint64_t
+window_compare (gboolean tell,
+                uint64_t *checked)
+{
+  int *on[WINDOW_QUERIES] = { NULL };
+  int n_on[WINDOW_QUERIES] = { 0 };
+  uint64_t bad = 0;
+  int told = 0;
+
+  *checked = 0;
+  for (int i = 0; i < n_clients; i++)
+    {
+      Client *c = &clients[i];
+      int q = c->win_query, want;
+
+      if (c->state != C_OPEN)
+        continue;
+      (*checked)++;
+      if (c->win_state != W_ON || c->win_broken)
+        {
+          if (tell && told++ < 5)
+            g_printerr ("munity-load: user %d's window socket is %s\n", c->user,
+                        c->win_broken ? "broken" : "still waiting for its window");
+          bad++;
+          continue;
+        }
+      if (on[q] == NULL)
+        {
+          WinQuery *wq = queries->pdata[q];
+
+          on[q] = g_new (int, MAX (wq->n_matches, 1));
+          for (int r = 0; r < wq->n_matches; r++)
+            if (online[wq->by_rank[r]])
+              on[q][n_on[q]++] = wq->by_rank[r];
+        }
+      want = MIN (WINDOW_LIMIT, MAX (0, n_on[q] - c->win_offset));
+      if (c->win_total != n_on[q] || c->win_len != want ||
+          memcmp (c->win, on[q] + MIN (c->win_offset, n_on[q]), want * sizeof (int)) != 0)
+        {
+          if (tell && told++ < 5)
+            g_printerr ("munity-load: user %d's window (query %s, offset %d) holds %d of total %d,"
+                        " expected %d of %d\n", c->user, ((WinQuery *) queries->pdata[q])->json,
+                        c->win_offset, c->win_len, c->win_total, want, n_on[q]);
+          bad++;
+        }
+    }
+  for (int q = 0; q < WINDOW_QUERIES; q++)
+    g_free (on[q]);
+  return bad;
+}
+
 static void
 client_close (Client *c)
 {
@@ -604,6 +1256,12 @@ client_close (Client *c)
     pending_handshakes--;
   c->fd = -1;
   c->state = C_CLOSED;
+  if (window_mode && online[c->user])
+    online_tree_add (c->user, -1);
+  online[c->user] = 0;
+  c->win_len = 0;
+  c->win_state = W_FIRST;
+  c->win_broken = FALSE;
   c->count = 0;
   c->got_snapshot = FALSE;
   c->complete = FALSE;
@@ -614,7 +1272,8 @@ client_close (Client *c)
   c->carry_len = 0;
   if (c->payload)
     g_byte_array_set_size (c->payload, 0);
-  memset (c->seen, 0, words_per_set * sizeof (uint64_t));
+  if (c->seen != NULL)
+    memset (c->seen, 0, words_per_set * sizeof (uint64_t));
 }
 
 static void
@@ -676,7 +1335,7 @@ client_feed_frames (Client *c, const uint8_t *data, size_t len)
           c->payload_left = plen;
           if (plen == 0)
             continue;
-          if (c->opcode == 0x1 && !c->got_snapshot && plen > 4096)
+          if (c->opcode == 0x1 && !c->got_snapshot && plen > 4096 && !window_mode)
             c->big = TRUE;
           else if (c->payload == NULL)
             c->payload = g_byte_array_new ();
@@ -712,7 +1371,9 @@ client_feed_frames (Client *c, const uint8_t *data, size_t len)
             else if (c->opcode == 0x1)
               {
                 const char *text = (const char *) c->payload->data;
-                if (!c->got_snapshot)
+                if (window_mode)
+                  window_frame (c, text, c->payload->len);
+                else if (!c->got_snapshot)
                   {
                     if (c->payload->len > 25 && memcmp (text, "{\"event\":\"onlineUsers\"", 22) == 0)
                       {
@@ -794,10 +1455,11 @@ client_send_handshake (Client *c)
 {
   char req[512];
   int len = snprintf (req, sizeof req,
-                      "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+                      "GET /ws%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
                       "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                       "Sec-WebSocket-Version: 13\r\nCookie: munity_session=%s\r\n\r\n",
-                      nodes[target_node (c->user)].port, users.tokens[c->user]);
+                      window_mode ? "?view=window" : "", nodes[target_node (c->user)].port,
+                      users.tokens[c->user]);
   struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
 
   if (write (c->fd, req, len) != len)
@@ -857,6 +1519,12 @@ client_readable (Client *c)
           counters[proc_index].opened++;
           counters[proc_index].storm_last_open_us = now_us ();
           join_time[c->user] = now_us ();
+          online[c->user] = 1;
+          if (window_mode)
+            {
+              online_tree_add (c->user, 1);
+              join_pos[c->user] = online_before (c->user);
+            }
           if (c->http->len > used)
             client_feed_frames (c, (const uint8_t *) c->http->str + used, c->http->len - used);
           g_string_truncate (c->http, 0);
@@ -959,7 +1627,10 @@ run_child (int index, int first, int count)
     {
       clients[i].fd = -1;
       clients[i].user = first + i;
-      clients[i].seen = g_new0 (uint64_t, words_per_set);
+      if (window_mode)
+        clients[i].win = g_new (int, WINDOW_CAP);
+      else
+        clients[i].seen = g_new0 (uint64_t, words_per_set);
     }
   epfd = epoll_create1 (EPOLL_CLOEXEC);
 
@@ -1007,7 +1678,28 @@ run_child (int index, int first, int count)
             int64_t interval = opt_churn_rate > 0 ? (int64_t) 1000000 * n_processes / opt_churn_rate : 1000000;
             int64_t next = start;
             int k = 0;
+            /* With windows, the one who joins is not the one who leaves:
+             * a user leaves and comes back lag ticks later, so that a
+             * window sees a real leave and a real join, not a user who
+             * went and came back within one 100 ms frame (an update).
+             * The first lag to come back leave before the clock starts,
+             * and the totals settle. */
+            int lag = MAX (n_churn / 2, 1);
+            Counters *me = &counters[proc_index];
 
+            if (window_mode)
+              {
+                for (int i = n_clients - lag; i < n_clients; i++)
+                  if (clients[i].state == C_OPEN)
+                    client_close (&clients[i]);
+                for (end = now_us () + 1500000; now_us () < end;)
+                  pump (10);
+                start = next = now_us ();
+                end = start + (int64_t) opt_churn_s * 1000000;
+                me->win_changes = 0;
+              }
+            churn_start_us = start;
+            churn_phase = TRUE;
             ack ();
             while (now_us () < end)
               {
@@ -1015,14 +1707,21 @@ run_child (int index, int first, int count)
                 if (t >= next)
                   {
                     Client *c = &clients[n_clients - n_churn + (k % n_churn)];
+                    Client *j = window_mode ? &clients[n_clients - n_churn + ((k + n_churn - lag % n_churn) % n_churn)] : c;
+
                     /* one leave and one join */
                     if (c->state == C_OPEN)
                       {
                         leave_time[c->user] = now_us ();
                         client_close (c);
+                        me->churn_events++;
                       }
-                    join_time[c->user] = 0;
-                    client_start (c);
+                    if (!window_mode || j->state == C_CLOSED)
+                      {
+                        join_time[j->user] = 0;
+                        client_start (j);
+                        me->churn_events++;
+                      }
                     k++;
                     next += interval;
                   }
@@ -1032,6 +1731,7 @@ run_child (int index, int first, int count)
             end = now_us () + 2000000;
             while (now_us () < end)
               pump (10);
+            churn_phase = FALSE;
             ack ();
           }
           break;
@@ -1256,6 +1956,43 @@ run_child (int index, int first, int count)
             while (now_us () < deadline)
               pump (5);
             rolling_phase = FALSE;
+            ack ();
+          }
+          break;
+
+        case 'X': /* --view window, after a phase: once the deliveries
+                   * settled (totals go out at most once a second), every
+                   * window must be exactly the one computed from who is
+                   * online; checked again until it is, for 10 s at most */
+          {
+            Counters *me = &counters[proc_index];
+            int64_t start = now_us ();
+            int64_t deadline = start + 1500000 + 10 * 1000000;
+            int64_t next_check = start + 1500000;
+            uint64_t bad = 0, checked = 0;
+
+            me->phase_start_us = start;
+            me->win_settled_us = 0;
+            for (;;)
+              {
+                pump (10);
+                if (now_us () < next_check)
+                  continue;
+                bad = window_compare (FALSE, &checked);
+                if (bad == 0)
+                  {
+                    me->win_settled_us = now_us ();
+                    break;
+                  }
+                if (now_us () >= deadline)
+                  {
+                    window_compare (TRUE, &checked);
+                    break;
+                  }
+                next_check = now_us () + 100000;
+              }
+            me->win_mismatches = bad;
+            me->win_checked = checked;
             ack ();
           }
           break;
@@ -1996,6 +2733,31 @@ rolling_restart_run (void)
   return ok && user_left == 0 && unreconnected == 0 && not_1001 == 0;
 }
 
+/* --view window, after a phase: every child compares its windows with
+ * the expected ones once deliveries settled. Returns the mismatches. */
+static uint64_t
+window_check_run (const char *phase)
+{
+  g_autofree char *k_checked = g_strdup_printf ("%s_windows_checked", phase);
+  g_autofree char *k_bad = g_strdup_printf ("%s_window_mismatches", phase);
+  g_autofree char *k_settle = g_strdup_printf ("%s_window_settle_seconds", phase);
+  uint64_t bad;
+  int64_t settle = 0;
+
+  broadcast_cmd ('X');
+  wait_acks ();
+  bad = sum_counter (G_STRUCT_OFFSET (Counters, win_mismatches));
+  for (int i = 0; i < n_processes && settle >= 0; i++)
+    settle = counters[i].win_settled_us > 0 ? MAX (settle, counters[i].win_settled_us - counters[i].phase_start_us) : -1;
+  put (k_checked, "%" G_GUINT64_FORMAT, sum_counter (G_STRUCT_OFFSET (Counters, win_checked)));
+  put (k_bad, "%" G_GUINT64_FORMAT, bad);
+  /* from the end of the phase; the first comparison is at 1.5 s */
+  put (k_settle, "%.3f", settle >= 0 ? settle / 1e6 : -1.0);
+  if (bad > 0)
+    g_printerr ("munity-load: %" G_GUINT64_FORMAT " windows are not the expected one after the %s\n", bad, phase);
+  return bad;
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -2008,7 +2770,10 @@ main (int argc, char *argv[])
   uint64_t frames_storm, violations, storm_complete = 0;
   gboolean leave_storm_failed = FALSE, kill_failed = FALSE, rolling_failed = FALSE;
   gboolean cluster = FALSE;
+  uint64_t window_mismatches = 0;
   int per_process;
+
+  setlocale (LC_ALL, "");   /* g_utf8_collate_key() as munityd has it */
 
   g_option_context_set_summary (context,
     "Measures munityd's WebSocket presence: join storm, memory, idle CPU, churn latency,\n"
@@ -2030,6 +2795,19 @@ main (int argc, char *argv[])
     }
   if (!parse_nodes ())
     return 2;
+  if (opt_view != NULL && !g_str_equal (opt_view, "full") && !g_str_equal (opt_view, "window"))
+    {
+      g_printerr ("munity-load: --view full or --view window\n");
+      return 2;
+    }
+  window_mode = opt_view != NULL && g_str_equal (opt_view, "window");
+  if (window_mode && (opt_leave_storm || opt_kill_node >= 0 || opt_rolling_restart ||
+                      opt_window_mix < 0 || opt_window_mix > 100))
+    {
+      g_printerr ("munity-load: --view window has no --leave-storm, --kill-node or --rolling-restart yet;"
+                  " --window-mix 0..100\n");
+      return 2;
+    }
   cluster = opt_nodes != NULL;
   if (opt_kill_node >= n_nodes || (opt_kill_node >= 0 && opt_munityd == NULL && nodes[opt_kill_node].pid <= 0))
     {
@@ -2060,6 +2838,7 @@ main (int argc, char *argv[])
     }
 
   rss0 = nodes_rss_kib (FALSE);
+  names_prepare (opt_users);
   if (!prepare_users (opt_database, opt_users, &users))
     {
       stop_daemon ();
@@ -2078,6 +2857,16 @@ main (int argc, char *argv[])
   node_of = mmap (NULL, sizeof (int16_t) * users.n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   roll = mmap (NULL, sizeof (Roll) * users.n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   src_port = mmap (NULL, sizeof (uint16_t) * users.n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  online = mmap (NULL, users.n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  memset (online, 0, users.n);
+  if (window_mode)
+    {
+      online_tree = mmap (NULL, sizeof (int32_t) * (users.n + 1), PROT_READ | PROT_WRITE,
+                          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+      join_pos = mmap (NULL, sizeof (int32_t) * users.n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+      memset (online_tree, 0, sizeof (int32_t) * (users.n + 1));
+      memset (join_pos, 0, sizeof (int32_t) * users.n);
+    }
   memset (join_time, 0, sizeof (int64_t) * users.n);
   memset (leave_time, 0, sizeof (int64_t) * users.n);
   memset (counters, 0, sizeof (Counters) * n_processes);
@@ -2153,6 +2942,22 @@ main (int argc, char *argv[])
       put ("cpu_us_per_frame", "%.3f", frames_storm > 0 ? cpu_storm * 1e6 / frames_storm : 0.0);
     }
   }
+  if (window_mode)
+    {
+      int scrolling = 0, searching = 0;
+
+      for (int u = 0; u < users.n; u++)
+        {
+          scrolling += plan_of[u] == PLAN_SCROLL;
+          searching += plan_of[u] == PLAN_SEARCH;
+        }
+      put ("window_mix", "%d", opt_window_mix);
+      put ("window_sockets_scrolling", "%d", scrolling);
+      put ("window_sockets_searching", "%d", searching);
+      put ("storm_online_windows", "%" G_GUINT64_FORMAT, sum_counter (G_STRUCT_OFFSET (Counters, win_windows)));
+      put ("storm_window_changes", "%" G_GUINT64_FORMAT, sum_counter (G_STRUCT_OFFSET (Counters, win_changes)));
+      window_mismatches += window_check_run ("storm");
+    }
   if (opt_reuse_port)
     map_sockets_to_nodes ();
 
@@ -2201,11 +3006,13 @@ main (int argc, char *argv[])
   /* ---- churn ---- */
   if (opt_churn_rate > 0)
     {
-      double p50, p99, max;
-      uint64_t n;
+      double c0, c1;
+      uint64_t events;
 
       for (int i = 0; i < n_processes; i++)
         {
+          counters[i].win_changes = 0;
+          counters[i].churn_events = 0;
           memset (counters[i].hist_join, 0, sizeof counters[i].hist_join);
           memset (counters[i].hist_leave, 0, sizeof counters[i].hist_leave);
           memset (counters[i].hist_join_same, 0, sizeof counters[i].hist_join_same);
@@ -2214,11 +3021,44 @@ main (int argc, char *argv[])
           memset (counters[i].hist_leave_cross, 0, sizeof counters[i].hist_leave_cross);
         }
       broadcast_cmd ('C');
+      wait_acks ();   /* the clock starts (after the first users left, with windows) */
+      c0 = nodes_cpu_seconds (node_cpu0);
       wait_acks ();
-      wait_acks ();
-      percentiles (G_STRUCT_OFFSET (Counters, hist_join), &p50, &p99, &max, &n);
+      c1 = nodes_cpu_seconds (node_cpu1);
+      events = sum_counter (G_STRUCT_OFFSET (Counters, churn_events));
       put ("churn_rate", "%d", opt_churn_rate);
       put ("churn_seconds", "%d", opt_churn_s);
+      put ("churn_events", "%" G_GUINT64_FORMAT, events);
+      put ("churn_cpu_seconds", "%.3f", c1 - c0);
+      /* the whole phase, its 2 s of settling included, over its joins and leaves */
+      put ("cpu_per_event_us", "%.1f", events > 0 ? (c1 - c0) * 1e6 / events : 0.0);
+    }
+  if (opt_churn_rate > 0 && window_mode)
+    {
+      uint64_t events = sum_counter (G_STRUCT_OFFSET (Counters, churn_events));
+      uint64_t changes = sum_counter (G_STRUCT_OFFSET (Counters, win_changes));
+      double per_event = events > 0 ? (double) changes / events : 0.0;
+
+      put ("window_frames_churn", "%" G_GUINT64_FORMAT, changes);
+      put ("window_frames_per_event", "%.2f", per_event);
+      put ("window_frames_per_event_pct", "%.4f", per_event * 100.0 / users.n);
+      put_latency ("window_join", G_STRUCT_OFFSET (Counters, hist_join));
+      put_latency ("window_leave", G_STRUCT_OFFSET (Counters, hist_leave));
+      if (cluster)
+        {
+          put_latency ("same_node_window_join", G_STRUCT_OFFSET (Counters, hist_join_same));
+          put_latency ("cross_node_window_join", G_STRUCT_OFFSET (Counters, hist_join_cross));
+          put_latency ("same_node_window_leave", G_STRUCT_OFFSET (Counters, hist_leave_same));
+          put_latency ("cross_node_window_leave", G_STRUCT_OFFSET (Counters, hist_leave_cross));
+        }
+      window_mismatches += window_check_run ("churn");
+    }
+  else if (opt_churn_rate > 0)
+    {
+      double p50, p99, max;
+      uint64_t n;
+
+      percentiles (G_STRUCT_OFFSET (Counters, hist_join), &p50, &p99, &max, &n);
       put ("join_deliveries", "%" G_GUINT64_FORMAT, n);
       put ("join_p50_ms", "%.2f", p50 / 1000);
       put ("join_p99_ms", "%.2f", p99 / 1000);
@@ -2281,6 +3121,8 @@ main (int argc, char *argv[])
 
   violations = sum_counter (G_STRUCT_OFFSET (Counters, violations));
   put ("violations", "%" G_GUINT64_FORMAT, violations);
+  if (window_mode)
+    put ("window_mismatches", "%" G_GUINT64_FORMAT, window_mismatches);
   put ("closed_by_server", "%" G_GUINT64_FORMAT, sum_counter (G_STRUCT_OFFSET (Counters, closed_by_server)));
 
   broadcast_cmd ('Q');
@@ -2318,5 +3160,5 @@ main (int argc, char *argv[])
   /* A run is good when nothing broke the guarantee and every client got
    * the complete list in the storm; the figures are for people. */
   return violations == 0 && storm_complete == (uint64_t) users.n && !leave_storm_failed && !kill_failed &&
-    !rolling_failed ? 0 : 1;
+    !rolling_failed && window_mismatches == 0 ? 0 : 1;
 }
