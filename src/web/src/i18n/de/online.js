@@ -16,10 +16,8 @@ export default {
   'People online now': 'Personen, die jetzt online sind',
   '(you)': '(du)',
   'Idle': 'Abwesend',
-  '{name}, online': '{name}, online',
-  '{name}, idle': '{name}, abwesend',
-  '{name} (you), online': '{name} (du), online',
-  '{name} (you), idle': '{name} (du), abwesend',
+  ', online': ', online',
+  ', idle': ', abwesend',
   '{name} joined': '{name} ist gekommen',
   '{name} left': '{name} ist gegangen',
 
