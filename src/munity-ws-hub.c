@@ -88,7 +88,7 @@ struct _MunityWsHub
   MunityWsPages  *pages;          /* (owned) the onlineUsers body */
   MunityWsWindows *windows;       /* (owned) the ordered list and its views */
   guint           window_flush_id;
-  gint64          window_last_flush;
+  gint64          window_flush_due;  /* when window_flush_id fires */
   guint           n_open_windows; /* open connections watching a window */
   gboolean        flush_pending;
   guint           n_open;         /* connections in MUNITY_WS_CONN_OPEN */
@@ -512,10 +512,11 @@ static GSourceFuncs flush_source_funcs = {
 
 /* ---- windows ------------------------------------------------------------
  *
- * A change marks the views it touches; a timer then sends each of them
- * one frame, at most every 100 ms (MUNITY_WS_WINDOW_INTERVAL_US): the
- * first change after a quiet spell goes out at the next loop iteration,
- * the ones that follow it are gathered.
+ * A change marks the views it touches; a flush then sends each of them
+ * one frame, at most one every 100 ms per view
+ * (MUNITY_WS_WINDOW_INTERVAL_US): a view's first change after a quiet
+ * spell goes out at the next loop iteration, the ones that follow it are
+ * gathered. One source, armed for the view due first.
  */
 
 static void schedule_window_flush (MunityWsHub *self);
@@ -545,8 +546,7 @@ window_flush_cb (gpointer user_data)
   MunityWsHub *self = user_data;
 
   self->window_flush_id = 0;
-  self->window_last_flush = g_get_monotonic_time ();
-  munity_ws_windows_flush (self->windows, self->window_last_flush, deliver_window, self);
+  munity_ws_windows_flush (self->windows, g_get_monotonic_time (), deliver_window, self);
   schedule_window_flush (self);
   return G_SOURCE_REMOVE;
 }
@@ -554,15 +554,23 @@ window_flush_cb (gpointer user_data)
 static void
 schedule_window_flush (MunityWsHub *self)
 {
-  gint64 due;
+  gint64 due = munity_ws_windows_get_next_due (self->windows);
+  gint64 wait;
 
-  if (self->window_flush_id != 0 || self->closing_all || !munity_ws_windows_has_pending (self->windows))
+  if (self->closing_all || due == G_MAXINT64)
     return;
-  due = self->window_last_flush + MUNITY_WS_WINDOW_INTERVAL_US - g_get_monotonic_time ();
-  if (due <= 0)
+  if (self->window_flush_id != 0)
+    {
+      if (due >= self->window_flush_due)
+        return;
+      g_clear_handle_id (&self->window_flush_id, g_source_remove);
+    }
+  self->window_flush_due = due;
+  wait = due - g_get_monotonic_time ();
+  if (wait <= 0)
     self->window_flush_id = g_idle_add_full (G_PRIORITY_DEFAULT, window_flush_cb, self, NULL);
   else
-    self->window_flush_id = g_timeout_add_full (G_PRIORITY_DEFAULT, (guint) ((due + 999) / 1000),
+    self->window_flush_id = g_timeout_add_full (G_PRIORITY_DEFAULT, (guint) ((wait + 999) / 1000),
                                                 window_flush_cb, self, NULL);
 }
 

@@ -76,6 +76,7 @@ struct _MunityWsWindows {
   Query      *all;       /* the whole list */
   GHashTable *queries;   /* folded text → Query, "" aside */
   GPtrArray  *pending;   /* of MunityWsView */
+  gint64      next_due;  /* when the first pending view may be sent */
   guint       n_views;
 };
 
@@ -153,6 +154,14 @@ query_matches (Query *query,
   return query->folded[0] == '\0' || strstr (entry->folded, query->folded) != NULL;
 }
 
+/* When @view may send what it has pending: a change of its window 100 ms
+ * after its last frame, of its total alone a second after. */
+static gint64
+view_due (MunityWsView *view)
+{
+  return view->last_sent_us + (view->dirty ? MUNITY_WS_WINDOW_INTERVAL_US : MUNITY_WS_WINDOW_TOTAL_INTERVAL_US);
+}
+
 static void
 mark_pending (MunityWsWindows *self,
               MunityWsView    *view)
@@ -162,6 +171,7 @@ mark_pending (MunityWsWindows *self,
       view->pending = TRUE;
       g_ptr_array_add (self->pending, view);
     }
+  self->next_due = MIN (self->next_due, view_due (view));
 }
 
 /* A row was inserted or removed at @position: the views at or after it
@@ -250,6 +260,7 @@ munity_ws_windows_new (void)
   self->all = query_new ("");
   self->queries = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, query_free);
   self->pending = g_ptr_array_new ();
+  self->next_due = G_MAXINT64;
   return self;
 }
 
@@ -399,6 +410,19 @@ munity_ws_windows_has_pending (MunityWsWindows *self)
   return self->pending->len > 0;
 }
 
+/**
+ * munity_ws_windows_get_next_due:
+ * @self: the list
+ *
+ * Returns: the monotonic time from which munity_ws_windows_flush() has
+ *   something to send, or %G_MAXINT64 if nothing is pending
+ */
+gint64
+munity_ws_windows_get_next_due (MunityWsWindows *self)
+{
+  return self->next_due;
+}
+
 /* ---- views ------------------------------------------------------------- */
 
 /* The entries of @view's window now, unowned, in a new array. */
@@ -514,10 +538,13 @@ changed_frame (guint       total,
  * @func: (scope call): called with each view's `windowChanged` frame
  * @user_data: data for @func
  *
- * Sends (through @func) what changed in each window since its last frame.
- * Call it at most every %MUNITY_WS_WINDOW_INTERVAL_US. A view whose total
- * alone changed waits until %MUNITY_WS_WINDOW_TOTAL_INTERVAL_US after its
- * last frame. @func must not open or release views.
+ * Sends (through @func) what changed in each window since its last frame,
+ * for the views whose time has come: a window changes at most once per
+ * %MUNITY_WS_WINDOW_INTERVAL_US, so the first change after a quiet spell
+ * goes out at once and the ones that follow it are gathered; a view whose
+ * total alone changed waits until %MUNITY_WS_WINDOW_TOTAL_INTERVAL_US
+ * after its last frame. Call it again at munity_ws_windows_get_next_due().
+ * @func must not open or release views.
  *
  * Returns: %TRUE if some view still waits (call again later)
  */
@@ -530,11 +557,20 @@ munity_ws_windows_flush (MunityWsWindows  *self,
   g_autoptr(GString) ops = g_string_new (NULL);
   guint kept = 0;
 
+  self->next_due = G_MAXINT64;
   for (guint k = 0; k < self->pending->len; k++)
     {
       MunityWsView *view = self->pending->pdata[k];
-      guint total = view_total (view);
+      guint total;
 
+      if (now_us < view_due (view))
+        {
+          self->pending->pdata[kept++] = view;
+          self->next_due = MIN (self->next_due, view_due (view));
+          continue;
+        }
+
+      total = view_total (view);
       if (view->dirty)
         {
           g_autoptr(GPtrArray) items = view_current (view);
@@ -573,7 +609,10 @@ munity_ws_windows_flush (MunityWsWindows  *self,
         }
 
       if (view->dirty || view->total_dirty)
-        self->pending->pdata[kept++] = view;
+        {
+          self->pending->pdata[kept++] = view;
+          self->next_due = MIN (self->next_due, view_due (view));
+        }
       else
         view->pending = FALSE;
     }
@@ -650,7 +689,8 @@ munity_ws_windows_open_view (MunityWsWindows *self,
   view->limit = limit;
   view->n_refs = 1;
   view->members = g_ptr_array_new ();
-  view->last_sent_us = now_us;
+  /* Its sockets had no windowChanged yet: the first may go at once. */
+  view->last_sent_us = now_us - MUNITY_WS_WINDOW_INTERVAL_US;
   {
     g_autoptr(GPtrArray) items = view_current (view);
     view_publish (view, items);

@@ -13,7 +13,7 @@ G_BEGIN_DECLS
 /* doc/protocol.md §8 */
 #define MUNITY_WS_WINDOW_MAX_LIMIT MUNITY_PROTOCOL_WINDOW_MAX_LIMIT
 #define MUNITY_WS_WINDOW_DEFAULT_LIMIT 50
-/* At most one windowChanged per socket per this many µs... */
+/* At most one windowChanged per window per this many µs... */
 #define MUNITY_WS_WINDOW_INTERVAL_US (100 * 1000)
 /* ...and one that only changes the total per this many. */
 #define MUNITY_WS_WINDOW_TOTAL_INTERVAL_US (1000 * 1000)
@@ -45,6 +45,7 @@ void             munity_ws_windows_remove       (MunityWsWindows  *self,
 guint            munity_ws_windows_get_n_users  (MunityWsWindows  *self);
 guint            munity_ws_windows_get_n_views  (MunityWsWindows  *self);
 gboolean         munity_ws_windows_has_pending  (MunityWsWindows  *self);
+gint64           munity_ws_windows_get_next_due (MunityWsWindows  *self);
 gboolean         munity_ws_windows_flush        (MunityWsWindows  *self,
                                                  gint64            now_us,
                                                  MunityWsViewFunc  func,

@@ -360,6 +360,41 @@ test_shift_and_total (void)
   client_close (&client);
 }
 
+/* A window's first change goes out at once, the next ones no sooner than
+ * 100 ms after it, gathered into one frame. */
+static void
+test_rate (void)
+{
+  g_autoptr(MunityWsWindows) windows = munity_ws_windows_new ();
+  g_autoptr(GHashTable) people = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL, person_free);
+  Client client = { .users = g_ptr_array_new_with_free_func ((GDestroyNotify) json_object_unref) };
+  gint64 now = 5 * SECOND;
+
+  put (windows, people, 1, "Ada");
+  client_open (&client, windows, "", 0, 10, now);
+  g_assert_cmpint (munity_ws_windows_get_next_due (windows), ==, G_MAXINT64);
+
+  put (windows, people, 2, "Bob");
+  g_assert_cmpint (munity_ws_windows_get_next_due (windows), <=, now);
+  g_assert_false (munity_ws_windows_flush (windows, now, deliver, NULL));
+  g_assert_cmpuint (client.n_frames, ==, 1);
+
+  now += TICK / 4;
+  put (windows, people, 3, "Cy");
+  now += TICK / 4;
+  put (windows, people, 4, "Di");
+  g_assert_cmpint (munity_ws_windows_get_next_due (windows), ==, now - TICK / 2 + TICK);
+  g_assert_true (munity_ws_windows_flush (windows, now, deliver, NULL));
+  g_assert_cmpuint (client.n_frames, ==, 1);
+
+  now += TICK / 2;
+  g_assert_false (munity_ws_windows_flush (windows, now, deliver, NULL));
+  g_assert_cmpuint (client.n_frames, ==, 2);
+  assert_client_current (people, &client, TRUE);
+
+  client_close (&client);
+}
+
 /* Two sockets on the same window share one view and one frame. */
 static void
 test_shared_view (void)
@@ -462,6 +497,7 @@ main (int   argc,
 
   g_test_add_func ("/ws-windows/order-and-query", test_order_and_query);
   g_test_add_func ("/ws-windows/shift-and-total", test_shift_and_total);
+  g_test_add_func ("/ws-windows/rate", test_rate);
   g_test_add_func ("/ws-windows/shared-view", test_shared_view);
   g_test_add_func ("/ws-windows/random-churn", test_random_churn);
 
