@@ -8,26 +8,26 @@ import { displayName } from '../common/user.js';
 import { _, ngettext } from '../i18n/index.js';
 import useListMotion from './useListMotion.js';
 
-// The card's accessible name comes from its text: the face is hidden from
-// assistive technology (its initials would be read), the name and "(you)"
-// are read as shown, and the status is said once, in words: "Bob Marley,
-// online". No aria-label: a name that differs from the visible text
-// confuses speech input (WCAG 2.5.3, axe's label-content-name-mismatch).
+function cardLabel(user, you) {
+  const name = displayName(user);
+  if (user.status === 'idle') return you ? _('{name} (you), idle', { name }) : _('{name}, idle', { name });
+  return you ? _('{name} (you), online', { name }) : _('{name}, online', { name });
+}
+
 function Person({ user, you }) {
   const idle = user.status === 'idle';
   return (
     <li className={`person${you ? ' person--you' : ''}${idle ? ' person--idle' : ''}`} data-user-id={user.id}
       data-status={user.status}>
-      <Link className="person__link" to={`/users/${user.id}`}>
-        <span className="person__face" aria-hidden="true">
+      <Link className="person__link" to={`/users/${user.id}`} aria-label={cardLabel(user, you)}>
+        <span className="person__face">
           <Avatar user={user} decorative />
           <span className={`status-dot status-dot--${idle ? 'idle' : 'online'}`} />
         </span>
         <span className="person__text">
           <span className="person__name">{displayName(user)}</span>
-          {you && <>{' '}<span className="person__you">{_('(you)')}</span></>}
-          {idle && <span className="person__status" aria-hidden="true">{_('Idle')}</span>}
-          <span className="visually-hidden">{idle ? _(', idle') : _(', online')}</span>
+          {you && <span className="person__you">{_('(you)')}</span>}
+          {idle && <span className="person__status">{_('Idle')}</span>}
         </span>
       </Link>
     </li>

@@ -16,8 +16,10 @@ export default {
   'People online now': 'Personen, die jetzt online sind',
   '(you)': '(du)',
   'Idle': 'Abwesend',
-  ', online': ', online',
-  ', idle': ', abwesend',
+  '{name}, online': '{name}, online',
+  '{name}, idle': '{name}, abwesend',
+  '{name} (you), online': '{name} (du), online',
+  '{name} (you), idle': '{name} (du), abwesend',
   '{name} joined': '{name} ist gekommen',
   '{name} left': '{name} ist gegangen',
 
