@@ -131,19 +131,19 @@ export default function OnlineList({
         </div>
       )}
       {!windowed && (
-      <div className="online__stage">
-        <ul
-          ref={listRef}
-          className={`online__grid online__grid--${layout}${stale ? ' online__grid--stale' : ''}`}
-          aria-busy={!loaded || stale}
-          aria-label={_('People online now')}
-          data-testid="online-list"
-          data-layout={layout}
-        >
-          {users.map((user) => <Person key={user.id} user={user} you={user.id === viewerId} />)}
-        </ul>
-        <div className="online__ghosts" ref={ghostsRef} aria-hidden="true" />
-      </div>
+        <div className="online__stage">
+          <ul
+            ref={listRef}
+            className={`online__grid online__grid--${layout}${stale ? ' online__grid--stale' : ''}`}
+            aria-busy={!loaded || stale}
+            aria-label={_('People online now')}
+            data-testid="online-list"
+            data-layout={layout}
+          >
+            {users.map((user) => <Person key={user.id} user={user} you={user.id === viewerId} />)}
+          </ul>
+          <div className="online__ghosts" ref={ghostsRef} aria-hidden="true" />
+        </div>
       )}
       <Announcer announcements={announcements} />
     </section>
