@@ -14,8 +14,8 @@ import { execFile, spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import {
-  checkPrerequisites, Daemon, GRACE_MS, launchBrowser, makePng, onlineEntries, onlineIds, openSocket, registerByApi,
-  registerThroughUi, screenshot, sleep, uniqueEmail, until, waitForOnline, watchPage,
+  checkPrerequisites, Daemon, GRACE_MS, launchBrowser, makePng, onlineEntries, onlineIds, openSocket, recordSockets,
+  registerByApi, registerThroughUi, screenshot, sleep, uniqueEmail, until, waitForOnline, watchPage,
 } from './lib.mjs';
 
 const DESKTOP = { width: 1280, height: 800 };
@@ -70,7 +70,7 @@ describe('Online now with a crowd', { timeout: 5 * 60 * 1000 }, () => {
   let bob;
   const crowd = [];     // {user, socket}
   const problems = [];
-  const sentByBob = [];
+  let sentByBob = [];
 
   const statusFrames = () => sentByBob.filter((f) => f.event === 'setStatus').map((f) => f.data.status);
 
@@ -86,13 +86,7 @@ describe('Online now with a crowd', { timeout: 5 * 60 * 1000 }, () => {
     pageA = await contextA.newPage();
     pageB = await contextB.newPage();
     problems.push(watchPage(pageA, 'A'), watchPage(pageB, 'B'));
-    pageB.on('websocket', (ws) => ws.on('framesent', ({ payload }) => {
-      try {
-        sentByBob.push(JSON.parse(payload));
-      } catch {
-        // not ours
-      }
-    }));
+    sentByBob = recordSockets(pageB).sent;
   });
 
   after(async () => {

@@ -241,6 +241,25 @@ export function watchPage(page, label) {
   return problems;
 }
 
+/**
+ * Records the page's WebSockets: `urls`, and `sent`, every JSON frame the
+ * page sent on any of them, parsed.
+ */
+export function recordSockets(page) {
+  const record = { urls: [], sent: [] };
+  page.on('websocket', (ws) => {
+    record.urls.push(ws.url());
+    ws.on('framesent', ({ payload }) => {
+      try {
+        record.sent.push(JSON.parse(payload));
+      } catch {
+        // not ours
+      }
+    });
+  });
+  return record;
+}
+
 export async function screenshot(page, name) {
   mkdirSync(ARTIFACTS, { recursive: true });
   const path = join(ARTIFACTS, `${name}.png`);

@@ -12,8 +12,8 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
-  checkPrerequisites, Daemon, GRACE_MS, launchBrowser, onlineEntries, openSocket, registerByApi, registerThroughUi,
-  screenshot, SOURCE_ROOT, uniqueEmail, until, watchPage,
+  checkPrerequisites, Daemon, GRACE_MS, launchBrowser, onlineEntries, openSocket, recordSockets, registerByApi,
+  registerThroughUi, screenshot, SOURCE_ROOT, uniqueEmail, until, watchPage,
 } from './lib.mjs';
 
 const DESKTOP = { width: 1280, height: 800 };
@@ -69,8 +69,8 @@ describe('Online now as a window', { timeout: 2 * 60 * 1000 }, () => {
   let everyone;            // [{id, name}] in the server's order
   const crowd = [];        // {user, socket}
   const problems = [];
-  const sent = [];         // frames the page sent
-  const urls = [];         // the page's sockets
+  let sent = [];           // frames the page sent
+  let urls = [];           // the page's sockets
 
   const setWindows = () => sent.filter((frame) => frame.event === 'setWindow').map((frame) => frame.data);
   const scrollTo = (where) => page.evaluate((y) => window.scrollTo(0, y === 'end' ? document.documentElement.scrollHeight : y), where);
@@ -86,16 +86,7 @@ describe('Online now as a window', { timeout: 2 * 60 * 1000 }, () => {
     await context.addInitScript(() => localStorage.setItem('munity.view', 'window'));
     page = await context.newPage();
     problems.push(watchPage(page, 'page'));
-    page.on('websocket', (ws) => {
-      urls.push(ws.url());
-      ws.on('framesent', ({ payload }) => {
-        try {
-          sent.push(JSON.parse(payload));
-        } catch {
-          // not ours
-        }
-      });
-    });
+    ({ urls, sent } = recordSockets(page));
   });
 
   after(async () => {
