@@ -11,20 +11,16 @@
 // desktop and phone, go to the artifacts directory.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { connect as netConnect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import {
-  checkPrerequisites, Daemon, GRACE_MS, launchBrowser, makePng, onlineEntries, onlineIds, registerThroughUi, screenshot,
-  sleep, uniqueEmail, until, waitForOnline, watchPage,
+  checkPrerequisites, Daemon, GRACE_MS, launchBrowser, makePng, onlineEntries, onlineIds, openSocket, recordSockets,
+  registerByApi, registerThroughUi, screenshot, sleep, uniqueEmail, until, waitForOnline, watchPage,
 } from './lib.mjs';
 
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
 const IDLE_AFTER_MS = 1500;
-const PASSWORD = 'correct horse battery';
 const CROWD = [
   ['Zoë', 'Ångström'], ['Marie', 'Curie'], ['Alan', 'Turing'], ['Grace', 'Hopper'], ['Katherine', 'Johnson'],
   ['Edsger', 'Dijkstra'], ['Margaret', 'Hamilton'], ['Barbara', 'Liskov'], ['Donald', 'Knuth'],
@@ -42,56 +38,6 @@ async function startBus() {
     if (text.includes('\n')) break;
   }
   return { child, address: text.trim() };
-}
-
-// ---- crowd members: a session and a bare WebSocket each ---------------------
-
-async function registerByApi(url, first, last) {
-  const response = await fetch(`${url}/api/register`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ first, last, email: uniqueEmail(first.toLowerCase().normalize('NFD').replace(/\p{M}/gu, '')), password: PASSWORD }),
-  });
-  assert.equal(response.status, 201, `register ${first} ${last}`);
-  const cookie = response.headers.getSetCookie().find((c) => c.startsWith('munity_session=')).split(';')[0];
-  return { ...(await response.json()).user, cookie };
-}
-
-// Opens /ws as `user` and keeps it open, reading and dropping what comes.
-async function openSocket(port, user) {
-  const socket = netConnect(port, '127.0.0.1');
-  await once(socket, 'connect');
-  socket.write([
-    'GET /ws HTTP/1.1', `Host: 127.0.0.1:${port}`, 'Upgrade: websocket', 'Connection: Upgrade',
-    `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`, 'Sec-WebSocket-Version: 13',
-    `Cookie: ${user.cookie}`, '', '',
-  ].join('\r\n'));
-  // Not `for await`: leaving that loop would destroy the socket.
-  const head = await new Promise((resolve, reject) => {
-    let text = '';
-    const onData = (chunk) => {
-      text += chunk.toString('latin1');
-      if (!text.includes('\r\n\r\n')) return;
-      socket.off('data', onData);
-      resolve(text);
-    };
-    socket.on('data', onData);
-    socket.once('error', reject);
-  });
-  assert.match(head, /^HTTP\/1\.1 101 /, `the handshake of ${user.first}`);
-  socket.on('data', () => {});   // read and drop the frames
-  socket.on('error', () => {});
-  return socket;
-}
-
-// A masked text frame, as a client must send it (RFC 6455 §5.2).
-function sendText(socket, text) {
-  const payload = Buffer.from(text);
-  assert.ok(payload.length < 126);
-  const mask = randomBytes(4);
-  const frame = Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask,
-    Buffer.from(payload.map((byte, i) => byte ^ mask[i % 4]))]);
-  socket.write(frame);
 }
 
 // ---- what a page shows --------------------------------------------------------
@@ -124,7 +70,7 @@ describe('Online now with a crowd', { timeout: 5 * 60 * 1000 }, () => {
   let bob;
   const crowd = [];     // {user, socket}
   const problems = [];
-  const sentByBob = [];
+  let sentByBob = [];
 
   const statusFrames = () => sentByBob.filter((f) => f.event === 'setStatus').map((f) => f.data.status);
 
@@ -140,13 +86,7 @@ describe('Online now with a crowd', { timeout: 5 * 60 * 1000 }, () => {
     pageA = await contextA.newPage();
     pageB = await contextB.newPage();
     problems.push(watchPage(pageA, 'A'), watchPage(pageB, 'B'));
-    pageB.on('websocket', (ws) => ws.on('framesent', ({ payload }) => {
-      try {
-        sentByBob.push(JSON.parse(payload));
-      } catch {
-        // not ours
-      }
-    }));
+    sentByBob = recordSockets(pageB).sent;
   });
 
   after(async () => {

@@ -8,12 +8,14 @@
 //                             (default: tests/browser-artifacts in the cwd)
 //   MUNITY_CHROMIUM           the browser (default: /usr/bin/chromium)
 //   MUNITY_UPDATE_DOC_SCREENSHOT=1  also write doc/online-now.png
+import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { request as httpsRequest } from 'node:https';
-import { createServer } from 'node:net';
+import { connect as netConnect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -239,6 +241,25 @@ export function watchPage(page, label) {
   return problems;
 }
 
+/**
+ * Records the page's WebSockets: `urls`, and `sent`, every JSON frame the
+ * page sent on any of them, parsed.
+ */
+export function recordSockets(page) {
+  const record = { urls: [], sent: [] };
+  page.on('websocket', (ws) => {
+    record.urls.push(ws.url());
+    ws.on('framesent', ({ payload }) => {
+      try {
+        record.sent.push(JSON.parse(payload));
+      } catch {
+        // not ours
+      }
+    });
+  });
+  return record;
+}
+
 export async function screenshot(page, name) {
   mkdirSync(ARTIFACTS, { recursive: true });
   const path = join(ARTIFACTS, `${name}.png`);
@@ -323,6 +344,49 @@ export async function logInThroughUi(page, baseUrl, { email, password }) {
   await page.getByLabel('Password', { exact: true }).fill(password);
   await page.getByRole('button', { name: 'Log in' }).click();
   await page.waitForURL(`${baseUrl}/online`);
+}
+
+// ---- crowd members: a session and a bare WebSocket each ---------------------
+
+export async function registerByApi(url, first, last, password = 'correct horse battery') {
+  const response = await fetch(`${url}/api/register`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ first, last, email: uniqueEmail(first.toLowerCase().normalize('NFD').replace(/\p{M}/gu, '')), password }),
+  });
+  assert.equal(response.status, 201, `register ${first} ${last}`);
+  const cookie = response.headers.getSetCookie().find((c) => c.startsWith('munity_session=')).split(';')[0];
+  return { ...(await response.json()).user, cookie };
+}
+
+/**
+ * Opens `path` (/ws, or /ws?view=window) as `user` and keeps it open,
+ * reading and dropping what comes.
+ */
+export async function openSocket(port, user, path = '/ws') {
+  const socket = netConnect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  socket.write([
+    `GET ${path} HTTP/1.1`, `Host: 127.0.0.1:${port}`, 'Upgrade: websocket', 'Connection: Upgrade',
+    `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`, 'Sec-WebSocket-Version: 13',
+    `Cookie: ${user.cookie}`, '', '',
+  ].join('\r\n'));
+  // Not `for await`: leaving that loop would destroy the socket.
+  const head = await new Promise((resolve_, reject) => {
+    let text = '';
+    const onData = (chunk) => {
+      text += chunk.toString('latin1');
+      if (!text.includes('\r\n\r\n')) return;
+      socket.off('data', onData);
+      resolve_(text);
+    };
+    socket.on('data', onData);
+    socket.once('error', reject);
+  });
+  assert.match(head, /^HTTP\/1\.1 101 /, `the handshake of ${user.first}`);
+  socket.on('data', () => {});   // read and drop the frames
+  socket.on('error', () => {});
+  return socket;
 }
 
 // ---- a picture -------------------------------------------------------------

@@ -106,3 +106,27 @@ describe('OnlineListContainer', () => {
     expect(html).toMatch(/data-testid="online-count">1</);
   });
 });
+
+describe('OnlineList as a window', () => {
+  const windowed = {
+    active: true, offset: 0, limit: 100, query: '', total: 1234, everyone: 1234, answered: 1234,
+    users: [ada], requested: { offset: 0, limit: 100, query: '' }, broken: false, inFlight: [],
+  };
+
+  it('counts everyone in the server\'s total, A–Z only, and says why', () => {
+    const html = render(<OnlineList users={[]} count={0} viewerId={1} loaded connection={live} windowed={windowed} />);
+    expect(html).toContain('>1,234</span>');
+    expect(html).toContain('1,234 people are here right now.');
+    expect(html).toContain('data-mode="window"');
+    expect(html).toMatch(/<option value="joined" disabled="">/);
+    expect(html).toContain('aria-describedby="online-order-note"');
+    expect(html).not.toContain('Compact list');
+  });
+
+  it('says what the server\'s search found', () => {
+    const found = { ...windowed, query: 'ada', total: 12, answered: 12 };
+    const html = render(<OnlineList users={[]} count={0} viewerId={1} loaded connection={live} windowed={found} query="ada" />);
+    expect(html).toContain('12 people match “ada”.');
+    expect(html).toContain('>1,234</span>');
+  });
+});

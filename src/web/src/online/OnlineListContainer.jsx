@@ -1,4 +1,5 @@
-// The Online now screen, fed from the Redux store.
+// The Online now screen, fed from the Redux store: the full list, or the
+// window of a big community's (windowSlice.js).
 import { connect } from 'react-redux';
 import { selectMe } from '../auth/authSlice.js';
 import { selectConnection } from '../socket/connectionSlice.js';
@@ -7,18 +8,21 @@ import {
   chooseLayout, searchChanged, selectAnnouncements, selectLayout, selectOnlineLoaded, selectOnlineUsers, selectQuery,
   selectSort, selectVisibleUsers, sortChanged,
 } from './onlineSlice.js';
+import { selectWindow, windowRequested } from './windowSlice.js';
 
 export function mapStateToProps(state) {
+  const window = selectWindow(state);
   return {
     users: selectVisibleUsers(state),
     count: selectOnlineUsers(state).length,
     viewerId: selectMe(state)?.id ?? null,
-    loaded: selectOnlineLoaded(state),
+    loaded: selectOnlineLoaded(state) || window.active,
     connection: selectConnection(state),
     query: selectQuery(state),
     sort: selectSort(state),
     layout: selectLayout(state),
     announcements: selectAnnouncements(state),
+    windowed: window.active ? window : null,
   };
 }
 
@@ -26,4 +30,5 @@ export default connect(mapStateToProps, {
   onSearch: searchChanged,
   onSort: sortChanged,
   onLayout: chooseLayout,
+  onWindow: windowRequested,
 })(OnlineList);

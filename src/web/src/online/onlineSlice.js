@@ -6,6 +6,7 @@ import { createSelector, createSlice } from '@reduxjs/toolkit';
 import { sessionEnded } from '../auth/sessionActions.js';
 import { displayName, foldForSearch, pickUser } from '../common/user.js';
 import { currentLanguage } from '../i18n/index.js';
+import { onlineWindow } from './windowSlice.js';
 
 export const SORTS = ['name', 'joined'];
 export const LAYOUTS = ['grid', 'compact'];
@@ -121,6 +122,14 @@ const onlineSlice = createSlice({
   extraReducers: (builder) => {
     // A new session starts from nothing, in the layout the viewer likes.
     builder.addCase(sessionEnded, (state) => initialState(state.layout));
+    // A window socket (windowSlice.js): there is no full list to keep, and
+    // nobody's presence can be read from it; the view stays.
+    builder.addCase(onlineWindow, (state) => {
+      state.ids = [];
+      state.byId = {};
+      state.loaded = false;
+      state.announcements = [];
+    });
   },
 });
 
@@ -182,6 +191,9 @@ export const selectVisibleUsers = createSelector(
 );
 
 export const selectOnlineLoaded = (state) => state.online.loaded;
-export const selectIsOnline = (state, id) => id in state.online.byId;
+// With a window socket, only the viewer is known to be online (their tab
+// holds a socket); profiles ask the server for everybody else.
+export const selectIsOnline = (state, id) => id in state.online.byId ||
+  (state.window?.active === true && String(id) === String(state.auth?.me?.id));
 export const selectOnlineUser = (state, id) => state.online.byId[id] ?? null;
 export const selectLeftAt = (state, id) => state.online.leftAt[id] ?? null;

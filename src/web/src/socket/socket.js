@@ -8,7 +8,11 @@
 // event from an old socket (hot reload, reconnect) changes nothing.
 //
 // The server's events become Redux actions: onlineUsers replaces the list,
-// userJoined / userLeft / userUpdated change it. When the server goes away
+// userJoined / userLeft / userUpdated change it; on a window socket
+// (doc/protocol.md §8, ./view.js) onlineWindow and windowChanged feed the
+// window instead, and setWindow() moves it. setView() changes the kind of
+// socket: the old one is closed, and the new one opened once it has gone,
+// so that a tab never holds two. When the server goes away
 // the socket comes back by itself, with exponential backoff and jitter, and
 // at once when the browser says the network is back or the tab is looked at
 // again; the first frame of the new socket (onlineUsers) replaces the list.
@@ -20,9 +24,11 @@
 // on input or when the tab is shown.
 import { sessionEnded } from '../auth/sessionActions.js';
 import { onlineUsers, userJoined, userLeft, userUpdated } from '../online/onlineSlice.js';
+import { onlineWindow, windowChanged } from '../online/windowSlice.js';
 import {
   presenceChanged, socketConnecting, socketDisconnected, socketIdle, socketLive, socketRetrying,
 } from './connectionSlice.js';
+import { forcedView, viewUrl } from './view.js';
 
 export const CLOSE_LOGGED_OUT = 4001;
 export const CLOSE_DISCONNECTED = 4003;
@@ -80,7 +86,18 @@ const HANDLERS = {
   userJoined: (data) => userJoined(data),
   userLeft: (data) => userLeft(data),
   userUpdated: (data) => userUpdated(data),
+  onlineWindow: (data) => {
+    const action = onlineWindow(data);
+    return action.payload ? action : null;
+  },
+  windowChanged: (data) => {
+    const action = windowChanged(data);
+    return action.payload ? action : null;
+  },
 };
+
+// The first frame of each kind of socket: the list is live once it came.
+const FIRST_FRAMES = [onlineUsers.type, onlineWindow.type];
 
 /** Turns one text frame into an action, or null for anything else. */
 export function frameToAction(text) {
@@ -92,6 +109,11 @@ export function frameToAction(text) {
   }
   if (frame === null || typeof frame !== 'object' || !Object.hasOwn(HANDLERS, frame.event)) return null;
   return HANDLERS[frame.event](frame.data);
+}
+
+/** The frame that moves or filters a window socket's window. */
+export function windowFrame({ offset, limit, query }) {
+  return JSON.stringify({ event: 'setWindow', data: { offset, limit, query } });
 }
 
 /** The frame that tells the server this tab's status. */
@@ -113,6 +135,8 @@ export function createSocket({
   win = globalThis.window ?? null,
   doc = globalThis.document ?? null,
   idleAfter = idleAfterMs(),
+  // 'full' or 'window' for good (the test mode, ./view.js), or null.
+  forced = forcedView(),
 } = {}) {
   let wanted = false;      // a session is active and we want a socket
   let current = null;      // the socket we listen to
@@ -123,6 +147,9 @@ export function createSocket({
   let lastInput = now();
   let idleTimer = null;
   let watching = false;    // the window and document listeners are attached
+  let view = forced ?? 'full'; // the kind of socket to open
+  let switching = null;    // the socket being closed to change the view
+  let liveSocket = null;   // the current socket once its first frame came
   const wired = new WeakSet();
 
   function clearRetry() {
@@ -146,7 +173,7 @@ export function createSocket({
   function connect() {
     clearRetry();
     waiting = false;
-    const ws = new WebSocketImpl(typeof url === 'function' ? url() : url);
+    const ws = new WebSocketImpl(viewUrl(typeof url === 'function' ? url() : url, view));
     current = ws;
     dispatch(socketConnecting({ attempt }));
     attach(ws);
@@ -162,12 +189,13 @@ export function createSocket({
     let live = false;
 
     ws.addEventListener('message', (event) => {
-      if (ws !== current || typeof event.data !== 'string') return;
+      if (ws !== current || ws === switching || typeof event.data !== 'string') return;
       const action = frameToAction(event.data);
       if (action === null) return;
       dispatch(action);
-      if (!live && action.type === onlineUsers.type) {
+      if (!live && FIRST_FRAMES.includes(action.type)) {
         live = true;
+        liveSocket = ws;
         attempt = 0;
         dispatch(socketLive());
         // Every socket starts online on the server.
@@ -178,6 +206,13 @@ export function createSocket({
     ws.addEventListener('close', (event) => {
       if (ws !== current) return;
       current = null;
+      if (liveSocket === ws) liveSocket = null;
+      if (ws === switching) {
+        // Closed by setView(): the new kind of socket, at once.
+        switching = null;
+        if (wanted) connect();
+        return;
+      }
       if (!wanted) return;
       const staleSince = live ? now() : null;
 
@@ -301,6 +336,8 @@ export function createSocket({
       unwatch();
       const ws = current;
       current = null;
+      liveSocket = null;
+      switching = null;
       attempt = 0;
       if (ws !== null && ws.readyState <= 1) ws.close(1000, 'bye');
       dispatch(socketIdle());
@@ -312,6 +349,32 @@ export function createSocket({
       watch();
       if (idleTimer === null) armIdleTimer();
       connect();
+    },
+    /**
+     * Makes the socket a full-list ('full') or a window ('window') one: if
+     * the one open is of the other kind, closes it and opens the new kind
+     * when it has closed. Nothing while the test mode forces a view.
+     */
+    setView(next) {
+      if (forced !== null || next === view || (next !== 'full' && next !== 'window')) return;
+      view = next;
+      if (current !== null && switching === null) {
+        switching = current;
+        if (current.readyState <= 1) current.close(1000, 'view');
+      }
+    },
+    /** Sends setWindow on a live window socket; whether it went out. */
+    setWindow(request) {
+      if (view !== 'window' || liveSocket === null || liveSocket !== current || switching !== null) return false;
+      if (liveSocket.readyState !== 1) return false;
+      liveSocket.send(windowFrame(request));
+      return true;
+    },
+    get view() {
+      return view;
+    },
+    get forced() {
+      return forced;
     },
     get socket() {
       return current;

@@ -13,6 +13,8 @@ export default {
   'A–Z': 'A–Z',
   'Recently joined': 'Zuletzt gekommen',
   'Compact list': 'Kompakte Liste',
+  'With this many people online, the list is in A–Z order, and the search looks for the name as you type it.':
+    'Bei so vielen Personen online ist die Liste von A bis Z geordnet, und die Suche findet den Namen so, wie du ihn schreibst.',
   'People online now': 'Personen, die jetzt online sind',
   '(you)': '(du)',
   'Idle': 'Abwesend',
