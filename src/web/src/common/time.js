@@ -28,6 +28,22 @@ export function timeAgo(then, now, { language = currentLanguage(), smallest = 's
   return format.format(0, smallest);
 }
 
+const DURATION_UNITS = [['day', 24 * 3600 * 1000], ['hour', 3600 * 1000], ['minute', 60 * 1000]];
+
+/**
+ * How long `ms` is, in its largest whole unit from days to minutes, as
+ * `language` writes it ("12 minutes", "3 Stunden"); null under a minute.
+ */
+export function duration(ms, { language = currentLanguage() } = {}) {
+  for (const [unit, size] of DURATION_UNITS) {
+    if (ms >= size) {
+      return new Intl.NumberFormat(language, { style: 'unit', unit, unitDisplay: 'long' })
+        .format(Math.floor(ms / size));
+    }
+  }
+  return null;
+}
+
 /** The time now, renewed every `intervalMs` while `running`. */
 export function useNow(intervalMs, running = true) {
   const [now, setNow] = useState(() => Date.now());

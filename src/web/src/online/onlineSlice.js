@@ -44,6 +44,9 @@ function initialState(layout = loadLayout()) {
     // id → when (ms since the epoch) this tab saw the user leave, for
     // "last seen" on a profile before the server's answer says it.
     leftAt: {},
+    // id → when this tab saw the user join (a userJoined, not a snapshot),
+    // for "online for 12 minutes" on a profile.
+    joinedAt: {},
     query: '',
     sort: 'name',
     layout,
@@ -75,6 +78,8 @@ const onlineSlice = createSlice({
         state.ids = [];
         state.byId = {};
         for (const user of action.payload) put(state, user);
+        // A join this tab saw stays known while the user stays online.
+        for (const id of Object.keys(state.joinedAt)) if (!(id in state.byId)) delete state.joinedAt[id];
         state.loaded = true;
       },
       prepare(users) {
@@ -85,10 +90,13 @@ const onlineSlice = createSlice({
       reducer(state, action) {
         const user = action.payload;
         if (!user) return;
-        if (!(user.id in state.byId)) announce(state, 'joined', user);
+        if (!(user.id in state.byId)) {
+          announce(state, 'joined', user);
+          state.joinedAt[user.id] = action.meta.at;
+        }
         put(state, user);
       },
-      prepare: (user) => ({ payload: pickUser(user) }),
+      prepare: (user, at = Date.now()) => ({ payload: pickUser(user), meta: { at } }),
     },
     userLeft: {
       reducer(state, action) {
@@ -96,6 +104,7 @@ const onlineSlice = createSlice({
         if (!(id in state.byId)) return;
         announce(state, 'left', state.byId[id]);
         state.leftAt[id] = action.payload.at;
+        delete state.joinedAt[id];
         delete state.byId[id];
         state.ids = state.ids.filter((other) => other !== id);
       },
@@ -197,3 +206,4 @@ export const selectIsOnline = (state, id) => id in state.online.byId ||
   (state.window?.active === true && String(id) === String(state.auth?.me?.id));
 export const selectOnlineUser = (state, id) => state.online.byId[id] ?? null;
 export const selectLeftAt = (state, id) => state.online.leftAt[id] ?? null;
+export const selectJoinedAt = (state, id) => state.online.joinedAt?.[id] ?? null;

@@ -1,7 +1,8 @@
 import { describe, expect, it, vi } from 'vitest';
 import { sessionEnded } from '../auth/sessionActions.js';
 import reducer, {
-  chooseLayout, LAYOUT_KEY, layoutChanged, loadLayout, onlineUsers, searchChanged, selectIsOnline, selectLeftAt,
+  chooseLayout, LAYOUT_KEY, layoutChanged, loadLayout, onlineUsers, searchChanged, selectIsOnline, selectJoinedAt,
+  selectLeftAt,
   selectOnlineUsers, selectVisibleUsers, sortChanged, userJoined, userLeft, userUpdated,
 } from './onlineSlice.js';
 
@@ -23,6 +24,17 @@ describe('online slice', () => {
     const state = run(onlineUsers([ada, alan]), onlineUsers([grace]));
     expect(names(state)).toEqual(['Grace']);
     expect(state.loaded).toBe(true);
+  });
+
+  it('remembers when this tab saw a user join, not who was there already', () => {
+    const state = run(onlineUsers([ada]), userJoined(alan, 1000), userJoined(alan, 2000), userUpdated(alan));
+    const root = { online: state };
+    expect(selectJoinedAt(root, 1)).toBe(null);
+    expect(selectJoinedAt(root, 2)).toBe(1000);
+    // Still there after a reconnect's snapshot; gone with the user.
+    expect(selectJoinedAt({ online: reducer(state, onlineUsers([ada, alan])) }, 2)).toBe(1000);
+    expect(selectJoinedAt({ online: reducer(state, onlineUsers([ada])) }, 2)).toBe(null);
+    expect(selectJoinedAt({ online: reducer(state, userLeft({ id: 2 })) }, 2)).toBe(null);
   });
 
   it('onlineUsers keeps each user once', () => {

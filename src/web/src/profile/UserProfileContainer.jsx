@@ -4,11 +4,13 @@ import { connect } from 'react-redux';
 import { Link, useParams } from 'react-router';
 import ErrorMessage from '../common/ErrorMessage.jsx';
 import { _ } from '../i18n/index.js';
-import { selectIsOnline, selectLeftAt, selectOnlineLoaded, selectOnlineUser } from '../online/onlineSlice.js';
+import {
+  selectIsOnline, selectJoinedAt, selectLeftAt, selectOnlineLoaded, selectOnlineUser,
+} from '../online/onlineSlice.js';
 import { fetchUser, selectProfileEntry } from './profileSlice.js';
 import ProfileView from './ProfileView.jsx';
 
-function UserProfile({ id, entry, liveUser, online, leftAt, isMe, onFetch }) {
+function UserProfile({ id, entry, liveUser, online, leftAt, joinedAt, isMe, onFetch }) {
   useEffect(() => {
     onFetch(id);
   }, [id, onFetch]);
@@ -37,7 +39,7 @@ function UserProfile({ id, entry, liveUser, online, leftAt, isMe, onFetch }) {
   // The online list is the freshest source of name, picture and status.
   let user = liveUser ? { ...entry.user, ...liveUser } : entry.user;
   if (!online && !user.lastSeen && leftAt) user = { ...user, lastSeen: new Date(leftAt).toISOString() };
-  return <ProfileView user={user} online={online} status={liveUser?.status} isMe={isMe} />;
+  return <ProfileView user={user} online={online} status={liveUser?.status} joinedAt={joinedAt} isMe={isMe} />;
 }
 
 // Until the live list has come, the profile's own `online` says it.
@@ -48,6 +50,7 @@ const mapStateToProps = (state, { id }) => ({
     ? selectIsOnline(state, id)
     : selectProfileEntry(state, id)?.user?.online === true,
   leftAt: selectLeftAt(state, id),
+  joinedAt: selectJoinedAt(state, id),
   isMe: String(state.auth.me?.id) === String(id),
 });
 

@@ -39,6 +39,8 @@ export default {
 
   // Profiles
   'Online, but idle': 'Online, aber abwesend',
+  'Online for {duration}': 'Bereits {duration} online',
+  'Online for {duration}, but idle': 'Bereits {duration} online, aber abwesend',
   'Last seen just now': 'Zuletzt gesehen: gerade eben',
   'Last seen {ago}': 'Zuletzt gesehen {ago}',
   'Not online': 'Nicht online',
