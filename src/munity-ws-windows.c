@@ -59,7 +59,8 @@ struct _MunityWsView {
   guint            n_items;
   guint            total_sent;
   gint64           last_sent_us;
-  gboolean         dirty;       /* the window may have changed */
+  gboolean         dirty;       /* a row of the window may have changed */
+  gboolean         shifted;     /* a change before the window moved its rows */
   gboolean         total_dirty; /* the total may have changed */
   gboolean         pending;     /* in owner->pending */
   GBytes          *snapshot;    /* cached onlineWindow frame */
@@ -154,12 +155,33 @@ query_matches (Query *query,
   return query->folded[0] == '\0' || strstr (entry->folded, query->folded) != NULL;
 }
 
-/* When @view may send what it has pending: a change of its window 100 ms
- * after its last frame, of its total alone a second after. */
+/* How long a view waits to send what its sockets need not see at once:
+ * its total alone, or its rows moved by a change before the window. A
+ * second, and longer for a view watched by many sockets (a frame to each
+ * is a write to each): a node writes these frames at a bounded rate. */
+static gint64
+view_slow_interval (MunityWsView *view)
+{
+  return MAX (MUNITY_WS_WINDOW_TOTAL_INTERVAL_US, (gint64) view->members->len * MUNITY_WS_WINDOW_US_PER_SOCKET);
+}
+
+/* How long a view waits after a frame before it sends a change of its
+ * rows: 100 ms, and longer for a view so many sockets watch that a frame
+ * every 100 ms would be more writes than the node can make (the first
+ * page in a join storm). A change after a quiet spell still goes at once. */
+static gint64
+view_interval (MunityWsView *view)
+{
+  return MAX (MUNITY_WS_WINDOW_INTERVAL_US, (gint64) view->members->len * MUNITY_WS_WINDOW_ROWS_US_PER_SOCKET);
+}
+
+/* When @view may send what it has pending: a change of a row of its
+ * window its interval after its last frame, anything else the slow
+ * interval after it. */
 static gint64
 view_due (MunityWsView *view)
 {
-  return view->last_sent_us + (view->dirty ? MUNITY_WS_WINDOW_INTERVAL_US : MUNITY_WS_WINDOW_TOTAL_INTERVAL_US);
+  return view->last_sent_us + (view->dirty ? view_interval (view) : view_slow_interval (view));
 }
 
 static void
@@ -174,8 +196,9 @@ mark_pending (MunityWsWindows *self,
   self->next_due = MIN (self->next_due, view_due (view));
 }
 
-/* A row was inserted or removed at @position: the views at or after it
- * change; the ones before it only see their total change. */
+/* A row was inserted or removed at @position: the views holding it
+ * change, the ones after it have their rows moved, the ones before it
+ * only see their total change. */
 static void
 query_shifted (MunityWsWindows *self,
                Query           *query,
@@ -187,7 +210,9 @@ query_shifted (MunityWsWindows *self,
   g_hash_table_iter_init (&iter, query->views);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &view))
     {
-      if (position < (guint64) view->offset + view->limit)
+      if (position < view->offset)
+        view->shifted = TRUE;
+      else if (position < (guint64) view->offset + view->limit)
         view->dirty = TRUE;
       else
         view->total_dirty = TRUE;
@@ -540,10 +565,12 @@ changed_frame (guint       total,
  *
  * Sends (through @func) what changed in each window since its last frame,
  * for the views whose time has come: a window changes at most once per
- * %MUNITY_WS_WINDOW_INTERVAL_US, so the first change after a quiet spell
- * goes out at once and the ones that follow it are gathered; a view whose
- * total alone changed waits until %MUNITY_WS_WINDOW_TOTAL_INTERVAL_US
- * after its last frame. Call it again at munity_ws_windows_get_next_due().
+ * %MUNITY_WS_WINDOW_INTERVAL_US, so the first change of its rows after a
+ * quiet spell goes out at once and the ones that follow it are gathered.
+ * A view whose total alone changed, or whose rows only moved because of a
+ * change before it, waits until %MUNITY_WS_WINDOW_TOTAL_INTERVAL_US after
+ * its last frame, or %MUNITY_WS_WINDOW_US_PER_SOCKET per socket watching
+ * it if that is longer (and sends it sooner with a change of its rows). Call it again at munity_ws_windows_get_next_due().
  * @func must not open or release views.
  *
  * Returns: %TRUE if some view still waits (call again later)
@@ -571,11 +598,12 @@ munity_ws_windows_flush (MunityWsWindows  *self,
         }
 
       total = view_total (view);
-      if (view->dirty)
+      if (view->dirty || view->shifted)
         {
           g_autoptr(GPtrArray) items = view_current (view);
 
           view->dirty = FALSE;
+          view->shifted = FALSE;
           g_string_truncate (ops, 0);
           view_diff (view, items, ops);
           if (ops->len > 0)
@@ -596,7 +624,7 @@ munity_ws_windows_flush (MunityWsWindows  *self,
         {
           if (total == view->total_sent)
             view->total_dirty = FALSE;
-          else if (now_us - view->last_sent_us >= MUNITY_WS_WINDOW_TOTAL_INTERVAL_US)
+          else if (now_us - view->last_sent_us >= view_slow_interval (view))
             {
               g_autoptr(GBytes) frame = changed_frame (total, "");
 
@@ -608,7 +636,7 @@ munity_ws_windows_flush (MunityWsWindows  *self,
             }
         }
 
-      if (view->dirty || view->total_dirty)
+      if (view->dirty || view->shifted || view->total_dirty)
         {
           self->pending->pdata[kept++] = view;
           self->next_due = MIN (self->next_due, view_due (view));

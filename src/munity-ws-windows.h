@@ -13,10 +13,15 @@ G_BEGIN_DECLS
 /* doc/protocol.md §8 */
 #define MUNITY_WS_WINDOW_MAX_LIMIT MUNITY_PROTOCOL_WINDOW_MAX_LIMIT
 #define MUNITY_WS_WINDOW_DEFAULT_LIMIT 50
-/* At most one windowChanged per window per this many µs... */
+/* At most one windowChanged per window per this many µs (or this many
+ * per socket on the window, if that is longer)... */
 #define MUNITY_WS_WINDOW_INTERVAL_US (100 * 1000)
-/* ...and one that only changes the total per this many. */
+#define MUNITY_WS_WINDOW_ROWS_US_PER_SOCKET 20
+/* ...and one that only changes the total (or moves the rows of a window
+ * for a change before it) per this many, or this many per socket on the
+ * window if that is longer. */
 #define MUNITY_WS_WINDOW_TOTAL_INTERVAL_US (1000 * 1000)
+#define MUNITY_WS_WINDOW_US_PER_SOCKET 200
 
 typedef struct _MunityWsWindows MunityWsWindows;
 typedef struct _MunityWsView MunityWsView;
