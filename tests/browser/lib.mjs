@@ -355,7 +355,11 @@ export async function registerByApi(url, first, last, password = 'correct horse 
     body: JSON.stringify({ first, last, email: uniqueEmail(first.toLowerCase().normalize('NFD').replace(/\p{M}/gu, '')), password }),
   });
   assert.equal(response.status, 201, `register ${first} ${last}`);
-  const cookie = response.headers.getSetCookie().find((c) => c.startsWith('munity_session=')).split(';')[0];
+  // Not headers.getSetCookie(): Debian 12's Node 18 does not have it. get()
+  // joins several Set-Cookie headers with ", ", which a session token
+  // (base64url) never contains.
+  const cookie = /(?:^|,\s*)(munity_session=[^;,]+)/.exec(response.headers.get('set-cookie') ?? '')?.[1];
+  assert.ok(cookie, `register ${first} ${last}: a session cookie`);
   return { ...(await response.json()).user, cookie };
 }
 
