@@ -687,47 +687,7 @@ test_database_outage (Fixture *f, gconstpointer data)
   ws_free (observer);
 }
 
-static void
-name_appeared_cb (GDBusConnection *connection,
-                  const char      *name,
-                  const char      *owner,
-                  gpointer         user_data)
-{
-  *(gboolean *) user_data = TRUE;
-}
-
-static void
-call_done_cb (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
-{
-  GVariant **reply = user_data;
-  g_autoptr(GError) error = NULL;
-
-  *reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
-  g_assert_no_error (error);
-}
-
-/* A connection to the private @bus, once a munityd owns the name there. */
-static GDBusConnection *
-bus_connect_when_owned (GTestDBus *bus)
-{
-  g_autoptr(GError) error = NULL;
-  GDBusConnection *conn;
-  gboolean appeared = FALSE;
-  guint watch;
-
-  conn = g_dbus_connection_new_for_address_sync (g_test_dbus_get_bus_address (bus),
-                                                 G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-                                                 G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-                                                 NULL, NULL, &error);
-  g_assert_no_error (error);
-  watch = g_bus_watch_name_on_connection (conn, "org.munity.Presence1", G_BUS_NAME_WATCHER_FLAGS_NONE,
-                                          name_appeared_cb, NULL, &appeared, NULL);
-  WAIT_FOR (appeared, 10000);
-  g_bus_unwatch_name (watch);
-  return conn;
-}
+#define bus_connect_when_owned munity_test_bus_connect_when_owned
 
 /* D-Bus Disconnect on a fourth node, which holds no socket of the user:
  * the user's sockets on two other nodes close with 4003, the reply counts
@@ -766,10 +726,7 @@ test_dbus_disconnect (Fixture *f, gconstpointer data)
   pump (500);
 
   t = g_get_monotonic_time ();
-  g_dbus_connection_call (conn, "org.munity.Presence1", "/org/munity/Presence1", "org.munity.Presence1",
-                          "Disconnect", g_variant_new ("(t)", (guint64) a->id), G_VARIANT_TYPE ("(u)"),
-                          G_DBUS_CALL_FLAGS_NONE, 10000, NULL, call_done_cb, &reply);
-  WAIT_FOR (reply != NULL, 10000);
+  reply = munity_test_presence_call (conn, "Disconnect", g_variant_new ("(t)", (guint64) a->id), "(u)");
   g_variant_get (reply, "(u)", &n);
   g_assert_cmpuint (n, ==, 2);
   WAIT_FOR (a0->closed && a1->closed, 3000);

@@ -2247,41 +2247,7 @@ test_events_lingering_user_updated (Fixture       *fx,
 
 /* ---- D-Bus Disconnect ---------------------------------------------------------- */
 
-static void
-name_appeared_cb (GDBusConnection *connection,
-                  const char      *name,
-                  const char      *owner,
-                  gpointer         user_data)
-{
-  *(gboolean *) user_data = TRUE;
-}
-
-static void
-call_done_cb (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
-{
-  GVariant **reply = user_data;
-  g_autoptr(GError) error = NULL;
-
-  *reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
-  g_assert_no_error (error);
-}
-
-static GVariant *
-presence_call (GDBusConnection *bus,
-               const char      *method,
-               GVariant        *args,
-               const char      *reply_type)
-{
-  GVariant *reply = NULL;
-
-  g_dbus_connection_call (bus, "org.munity.Presence1", "/org/munity/Presence1",
-                          "org.munity.Presence1", method, args, G_VARIANT_TYPE (reply_type),
-                          G_DBUS_CALL_FLAGS_NONE, 10000, NULL, call_done_cb, &reply);
-  WAIT_UNTIL (reply != NULL, QUICK_MS, "waiting for %s over D-Bus", method);
-  return reply;
-}
+#define presence_call munity_test_presence_call
 
 /* §3: Disconnect over D-Bus closes every socket of the user with 4003 and
  * the user leaves at once; a lingering user shows on D-Bus with 0 sockets. */
@@ -2290,26 +2256,15 @@ test_dbus_disconnect (Fixture       *fx,
                       gconstpointer  data)
 {
   User *a = &users[0], *b = &users[1], *c = &users[2];
-  g_autoptr(GError) error = NULL;
   g_autoptr(GDBusConnection) bus = NULL;
   g_autoptr(GVariant) reply = NULL;
   g_autoptr(GVariant) list = NULL;
-  gboolean appeared = FALSE;
-  guint watch;
   Ws *wb, *a1, *a2, *c1;
   guint32 closed = 0;
   gint64 t;
   gboolean c_seen = FALSE;
 
-  bus = g_dbus_connection_new_for_address_sync (g_test_dbus_get_bus_address (fx->bus),
-                                                G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-                                                G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-                                                NULL, NULL, &error);
-  g_assert_no_error (error);
-  watch = g_bus_watch_name_on_connection (bus, "org.munity.Presence1", G_BUS_NAME_WATCHER_FLAGS_NONE,
-                                          name_appeared_cb, NULL, &appeared, NULL);
-  WAIT_UNTIL (appeared, QUICK_MS, "waiting for munityd on the bus");
-  g_bus_unwatch_name (watch);
+  bus = munity_test_bus_connect_when_owned (fx->bus);
 
   wb = ws_open (fx, b);
   a1 = ws_open (fx, a);

@@ -1153,3 +1153,61 @@ munity_test_user_free (MunityTestUser *user)
   g_free (user->cookie);
   g_free (user);
 }
+
+/* ---- D-Bus ---------------------------------------------------------------- */
+
+static void
+name_appeared_cb (GDBusConnection *connection,
+                  const char      *name,
+                  const char      *owner,
+                  gpointer         user_data)
+{
+  *(gboolean *) user_data = TRUE;
+}
+
+GDBusConnection *
+munity_test_bus_connect_when_owned (GTestDBus *bus)
+{
+  g_autoptr(GError) error = NULL;
+  GDBusConnection *conn;
+  gboolean appeared = FALSE;
+  guint watch;
+
+  conn = g_dbus_connection_new_for_address_sync (g_test_dbus_get_bus_address (bus),
+                                                 G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                                 G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                 NULL, NULL, &error);
+  g_assert_no_error (error);
+  watch = g_bus_watch_name_on_connection (conn, "org.munity.Presence1", G_BUS_NAME_WATCHER_FLAGS_NONE,
+                                          name_appeared_cb, NULL, &appeared, NULL);
+  MUNITY_TEST_WAIT_FOR (appeared, 10000);
+  g_bus_unwatch_name (watch);
+  return conn;
+}
+
+static void
+call_done_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  GVariant **reply = user_data;
+  g_autoptr(GError) error = NULL;
+
+  *reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+  g_assert_no_error (error);
+}
+
+GVariant *
+munity_test_presence_call (GDBusConnection *conn,
+                           const char      *method,
+                           GVariant        *args,
+                           const char      *reply_type)
+{
+  GVariant *reply = NULL;
+
+  g_dbus_connection_call (conn, "org.munity.Presence1", "/org/munity/Presence1",
+                          "org.munity.Presence1", method, args, G_VARIANT_TYPE (reply_type),
+                          G_DBUS_CALL_FLAGS_NONE, 10000, NULL, call_done_cb, &reply);
+  MUNITY_TEST_WAIT_FOR (reply != NULL, 10000);
+  return reply;
+}

@@ -192,6 +192,18 @@ MunityTestUser   *munity_test_user_register    (SoupSession      *session,
 void              munity_test_user_free        (MunityTestUser   *user);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (MunityTestUser, munity_test_user_free)
 
+/* A connection to the private @bus, once a munityd owns
+ * org.munity.Presence1 there (fails the test after 10 s). */
+GDBusConnection  *munity_test_bus_connect_when_owned (GTestDBus *bus);
+
+/* Calls @method of org.munity.Presence1 on @conn and runs the main loop
+ * until the reply (of @reply_type) comes; fails the test on an error or
+ * after 10 s. @args is consumed if floating. */
+GVariant         *munity_test_presence_call    (GDBusConnection *conn,
+                                                const char      *method,
+                                                GVariant        *args,
+                                                const char      *reply_type);
+
 /* The password munity_test_user_register() gives every user. */
 #define MUNITY_TEST_PASSWORD "correct horse battery staple"
 
