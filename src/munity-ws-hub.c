@@ -294,6 +294,14 @@ bury_dead (MunityWsHub *self)
 
 /* ---- broadcasts -------------------------------------------------------- */
 
+/* Whether a broadcast reaches anyone: a full-list socket is open. With
+ * window sockets only, no event frame is even made. */
+static gboolean
+has_list_sockets (MunityWsHub *self)
+{
+  return !self->closing_all && self->n_open > self->n_open_windows;
+}
+
 static void
 broadcast (MunityWsHub *self,
            GBytes      *frame,
@@ -302,7 +310,7 @@ broadcast (MunityWsHub *self,
   gsize size;
   const guint8 *data = g_bytes_get_data (frame, &size);
 
-  if (self->closing_all || self->n_open == self->n_open_windows)
+  if (!has_list_sockets (self))
     return;
 
   /* Every open socket gets it (a counter: this runs once per event, and
@@ -622,16 +630,19 @@ user_shown (MunityWsHub *self,
             const char  *event)
 {
   g_autoptr(GBytes) fragment = user_fragment_new (user);
-  g_autofree char *json = g_strndup (g_bytes_get_data (fragment, NULL), g_bytes_get_size (fragment));
-  g_autoptr(GBytes) frame = munity_protocol_event_frame (event, json);
-
   g_autofree char *name = munity_user_dup_name (user);
 
   if (joined)
     munity_ws_pages_append (self->pages, munity_user_get_id (user), fragment);
   else
     munity_ws_pages_update (self->pages, munity_user_get_id (user), fragment);
-  broadcast (self, frame, event);
+  if (has_list_sockets (self))
+    {
+      g_autofree char *json = g_strndup (g_bytes_get_data (fragment, NULL), g_bytes_get_size (fragment));
+      g_autoptr(GBytes) frame = munity_protocol_event_frame (event, json);
+
+      broadcast (self, frame, event);
+    }
   munity_ws_windows_put (self->windows, munity_user_get_id (user), name, fragment);
   schedule_window_flush (self);
 }
@@ -663,10 +674,13 @@ void
 munity_ws_hub_user_left (MunityWsHub *self,
                          MunityUser  *user)
 {
-  g_autoptr(GBytes) frame = munity_protocol_user_left_frame (munity_user_get_id (user));
-
   munity_ws_pages_remove (self->pages, munity_user_get_id (user));
-  broadcast (self, frame, "userLeft");
+  if (has_list_sockets (self))
+    {
+      g_autoptr(GBytes) frame = munity_protocol_user_left_frame (munity_user_get_id (user));
+
+      broadcast (self, frame, "userLeft");
+    }
   munity_ws_windows_remove (self->windows, munity_user_get_id (user));
   schedule_window_flush (self);
 }
