@@ -9,11 +9,15 @@
 #include "munity-cluster.h"
 #include "munity-error.h"
 
-/* Heartbeats and the reaper run this often; a node whose heartbeat is
- * older than DEAD_AFTER (the database's clock) is dead, so its users leave
- * at most DEAD_AFTER + HEARTBEAT_MS after its last heartbeat. */
+/* Heartbeats run this often; a node whose heartbeat is older than
+ * DEAD_AFTER (the database's clock) is dead. Each heartbeat also says when
+ * the oldest other heartbeat will be that old, and the reaper runs again
+ * then (REAP_SLACK_MS later), so a dead node is declared dead within a few
+ * milliseconds of DEAD_AFTER after its last heartbeat, not up to a
+ * heartbeat later. */
 #define HEARTBEAT_MS 1000
 #define DEAD_AFTER "10 seconds"
+#define REAP_SLACK_MS 20
 /* PostgreSQL refuses payloads of 8000 bytes or more; leave room for the
  * header the statement puts in front. */
 #define PAYLOAD_MAX 7900
@@ -118,7 +122,9 @@
   " FROM cluster_nodes n LEFT JOIN cluster_sockets s ON s.node_id = n.id" \
   " WHERE n.id <> $1 AND ($2::bigint = 0 OR n.id = $2::bigint)"
 
-/* $1 own node id, $2 whether to reap: heartbeat, then the reaper. The
+/* $1 own node id, $2 whether to reap: heartbeat, then the reaper; the
+ * third column is how many milliseconds remain until the oldest heartbeat
+ * of a node left alive is DEAD_AFTER old (NULL: no other node). The
  * reaper also records when the dead nodes' users left (those with no
  * socket on a live node): it is the one node that deletes the row, so
  * each leave is written once (doc/protocol.md §3, last seen). The CTEs
@@ -132,7 +138,9 @@
   "            AND NOT EXISTS (SELECT 1 FROM cluster_sockets o" \
   "                            WHERE o.user_id = u.id AND o.node_id NOT IN (SELECT id FROM dead)))," \
   " told AS (SELECT pg_notify ('" MUNITY_CLUSTER_CHANNEL "', 'd ' || id) FROM dead)" \
-  " SELECT (SELECT count(*) FROM hb), (SELECT count(*) FROM told)"
+  " SELECT (SELECT count(*) FROM hb), (SELECT count(*) FROM told)," \
+  "  (SELECT ceil (extract (epoch FROM min (heartbeat) + interval '" DEAD_AFTER "' - now ()) * 1000)::bigint" \
+  "   FROM cluster_nodes WHERE id <> $1 AND id NOT IN (SELECT id FROM dead))"
 
 /* The node list for the operators (munity_cluster_list_nodes()). */
 #define NODES_SQL \
@@ -241,6 +249,7 @@ struct _MunityCluster
   gboolean         draining;
 
   guint            heartbeat_id;
+  guint            reap_id;     /* the reaper's run when a heartbeat grows old */
   GArray          *node_rows;   /* (owned) of NodeRow: cluster_nodes as last read */
   gboolean         nodes_in_flight;
   gboolean         nodes_again; /* read them again when the answer comes */
@@ -272,6 +281,7 @@ static void drain (MunityCluster *self);
 static void node_resync (MunityCluster *self, Node *node);
 static void handle_note (MunityCluster *self, Note *note);
 static void nodes_refresh (MunityCluster *self);
+static gboolean reap_timer_cb (gpointer user_data);
 
 static void
 out_op_free (OutOp *op)
@@ -337,6 +347,7 @@ munity_cluster_dispose (GObject *object)
 
   g_clear_handle_id (&self->flush_id, g_source_remove);
   g_clear_handle_id (&self->heartbeat_id, g_source_remove);
+  g_clear_handle_id (&self->reap_id, g_source_remove);
   g_clear_handle_id (&self->retry_id, g_source_remove);
   if (self->db != NULL)
     g_signal_handlers_disconnect_by_data (self->db, self);
@@ -675,13 +686,34 @@ munity_cluster_socket_added (MunityCluster *self,
   g_hash_table_insert (self->unsent_adds, socket, g_queue_peek_tail_link (&self->out));
 }
 
+/* A socket of another node that the model ended with a close code (a
+ * logout or a disconnect made here): the node that holds it closes it. A
+ * signal handler per remote socket would do the same for ~370 bytes more
+ * per socket (the closure, its notifiers, a weak reference). */
+static void
+remote_socket_ended (MunityCluster *self,
+                     MunitySocket  *socket)
+{
+  OutOp *op;
+
+  if (self->stopping || !munity_socket_get_ended (socket) || munity_socket_get_close_code (socket) == 0)
+    return;
+  op = out_op_new ('c', NULL);
+  op->node_id = munity_socket_get_node_id (socket);
+  op->socket_id = g_strdup (munity_socket_get_id (socket));
+  op->code = munity_socket_get_close_code (socket);
+  out_push (self, op);
+}
+
 /**
  * munity_cluster_socket_removed:
  * @self: the cluster
  * @user: the socket's user
  * @socket: the socket
  *
- * The model's #MunityPresence::socket-removed, for sockets of this node.
+ * The model's #MunityPresence::socket-removed: a socket of this node is
+ * unpublished; one of another node that the model ended (logout,
+ * disconnect) is closed by that node.
  */
 void
 munity_cluster_socket_removed (MunityCluster *self,
@@ -691,7 +723,10 @@ munity_cluster_socket_removed (MunityCluster *self,
   GList *unsent;
 
   if (munity_socket_get_node_id (socket) != 0)
-    return;
+    {
+      remote_socket_ended (self, socket);
+      return;
+    }
 
   g_hash_table_remove (self->local, munity_socket_get_id (socket));
   if (self->stopping)
@@ -752,25 +787,6 @@ munity_cluster_socket_changed (MunityCluster *self,
     return;
   op = out_op_new ('s', socket);
   op->idle = munity_socket_get_idle (socket);
-  out_push (self, op);
-}
-
-/* A remote socket the model ended (logout or disconnect made here): the
- * node that holds it closes it. */
-static void
-on_remote_close_requested (MunitySocket  *socket,
-                           guint          code,
-                           const char    *reason,
-                           MunityCluster *self)
-{
-  OutOp *op;
-
-  if (self->stopping)
-    return;
-  op = out_op_new ('c', NULL);
-  op->node_id = munity_socket_get_node_id (socket);
-  op->socket_id = g_strdup (munity_socket_get_id (socket));
-  op->code = code;
   out_push (self, op);
 }
 
@@ -1203,7 +1219,6 @@ node_add_socket (MunityCluster *self,
                                      g_strcmp0 (session, "-") == 0 ? NULL : session);
   /* Not in the model yet: the flag is all there is to set. */
   munity_presence_set_socket_idle (self->presence, socket, idle);
-  g_signal_connect_object (socket, "close-requested", G_CALLBACK (on_remote_close_requested), self, 0);
   g_hash_table_insert (node->sockets, (gpointer) munity_socket_get_id (socket), g_object_ref (socket));
   push_add (self, socket);
 }
@@ -1745,6 +1760,15 @@ heartbeat_done (MunityCluster *self,
   /* No row of ours: declared dead while cut off. */
   const char *updated = res != NULL ? PQgetvalue (res, 0, 0) : NULL;
   const char *reaped = res != NULL ? PQgetvalue (res, 0, 1) : NULL;
+  gint64 left_ms;
+
+  if (res != NULL && !PQgetisnull (res, 0, 2) && !self->stopping && self->reap_id == 0)
+    {
+      left_ms = MAX (g_ascii_strtoll (PQgetvalue (res, 0, 2), NULL, 10), 0) + REAP_SLACK_MS;
+      /* Sooner than the next heartbeat, which would reap anyway */
+      if (left_ms < HEARTBEAT_MS)
+        self->reap_id = g_timeout_add ((guint) left_ms, reap_timer_cb, self);
+    }
 
   if (g_strcmp0 (updated, "0") == 0)
     {
@@ -1801,26 +1825,47 @@ nodes_refresh (MunityCluster *self)
   statement_send (self, NODES_SQL, 0, NULL, &self->nodes_in_flight, nodes_read, NULL);
 }
 
-static gboolean
-heartbeat_timer_cb (gpointer user_data)
+/* The heartbeat statement, which reaps when this node has been listening
+ * long enough. */
+static void
+heartbeat_send (MunityCluster *self)
 {
-  MunityCluster *self = user_data;
   g_autofree char *id = NULL;
   const char *params[2];
   gboolean reap;
 
-  /* Read the node list in step with the heartbeats, whose age it shows. */
-  if (self->node_id != 0 && !self->stopping)
-    nodes_refresh (self);
   if (self->node_id == 0 || self->sync_in_flight || self->heartbeat_in_flight || self->stopping)
-    return G_SOURCE_CONTINUE;
+    return;
 
   reap = self->listening_since != 0 && g_get_monotonic_time () - self->listening_since >= REAP_AFTER_US;
   id = id_text (self->node_id);
   params[0] = id;
   params[1] = reap ? "true" : "false";
   statement_send (self, HEARTBEAT_SQL, 2, params, &self->heartbeat_in_flight, heartbeat_done, NULL);
+}
+
+static gboolean
+heartbeat_timer_cb (gpointer user_data)
+{
+  MunityCluster *self = user_data;
+
+  /* Read the node list in step with the heartbeats, whose age it shows. */
+  if (self->node_id != 0 && !self->stopping)
+    nodes_refresh (self);
+  heartbeat_send (self);
   return G_SOURCE_CONTINUE;
+}
+
+/* A heartbeat is about to grow DEAD_AFTER old: an early heartbeat, which
+ * reaps. */
+static gboolean
+reap_timer_cb (gpointer user_data)
+{
+  MunityCluster *self = user_data;
+
+  self->reap_id = 0;
+  heartbeat_send (self);
+  return G_SOURCE_REMOVE;
 }
 
 /**
@@ -1892,6 +1937,7 @@ munity_cluster_stop_async (MunityCluster       *self,
   self->stopping = TRUE;
   g_clear_handle_id (&self->flush_id, g_source_remove);
   g_clear_handle_id (&self->heartbeat_id, g_source_remove);
+  g_clear_handle_id (&self->reap_id, g_source_remove);
   g_clear_handle_id (&self->retry_id, g_source_remove);
 
   if (self->node_id == 0)

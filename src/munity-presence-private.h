@@ -49,8 +49,8 @@ void        munity_user_set_linger_link   (MunityUser     *self,
 gboolean    munity_socket_is_attached     (MunitySocket   *self);
 void        munity_socket_set_attached    (MunitySocket   *self,
                                            gboolean        attached);
-void        munity_socket_set_ended       (MunitySocket   *self,
-                                           gboolean        ended);
+void        munity_socket_end             (MunitySocket   *self,
+                                           guint           close_code);
 void        munity_socket_set_idle        (MunitySocket   *self,
                                            gboolean        idle);
 

@@ -645,7 +645,7 @@ close_sockets (MunityPresence *self,
 
   for (guint i = 0; i < sockets->len; i++)
     {
-      munity_socket_set_ended (sockets->pdata[i], TRUE);
+      munity_socket_end (sockets->pdata[i], code);
       if (detach_socket (self, sockets->pdata[i], &owner))
         munity_socket_request_close (sockets->pdata[i], code, reason);
     }
@@ -664,7 +664,7 @@ end_socket (MunityPresence *self,
 {
   MunityUser *user = NULL;
 
-  munity_socket_set_ended (socket, TRUE);
+  munity_socket_end (socket, code);
   g_object_ref (socket);
   if (detach_socket (self, socket, &user))
     {

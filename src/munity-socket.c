@@ -32,6 +32,7 @@ struct _MunitySocket
   gint64    node_id;   /* 0: held by this munityd; else the cluster node's id */
   gboolean  attached;  /* in the presence model */
   gboolean  ended;     /* removed by the model itself (logout, disconnect) */
+  guint     close_code; /* with ended: the close code asked for; 0: none */
   gboolean  idle;      /* the client said it is idle (setStatus) */
 };
 
@@ -157,6 +158,24 @@ munity_socket_get_ended (MunitySocket *self)
 }
 
 /**
+ * munity_socket_get_close_code:
+ * @self: a socket
+ *
+ * For a socket the model ended (munity_socket_get_ended()): the close code
+ * it asked the socket's transport for (a logout, a disconnect), or 0 when
+ * it asked for none (a dead node's socket, one closed elsewhere). The
+ * cluster relays it for sockets of other nodes, which have no transport
+ * here. Meaningful in #MunityPresence::socket-removed handlers.
+ *
+ * Returns: a WebSocket close code, or 0
+ */
+guint
+munity_socket_get_close_code (MunitySocket *self)
+{
+  return self->close_code;
+}
+
+/**
  * munity_socket_get_id:
  * @self: a socket
  *
@@ -245,9 +264,12 @@ munity_socket_set_attached (MunitySocket *self,
   self->attached = attached;
 }
 
+/* Taken out by the model; a close with @close_code is asked for unless
+ * it is 0. */
 void
-munity_socket_set_ended (MunitySocket *self,
-                         gboolean      ended)
+munity_socket_end (MunitySocket *self,
+                   guint         close_code)
 {
-  self->ended = ended;
+  self->ended = TRUE;
+  self->close_code = close_code;
 }

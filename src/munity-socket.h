@@ -30,6 +30,7 @@ MunitySocket *munity_socket_new_remote      (gint64        node_id,
 const char   *munity_socket_get_id          (MunitySocket *self);
 gint64        munity_socket_get_node_id     (MunitySocket *self);
 gboolean      munity_socket_get_ended       (MunitySocket *self);
+guint         munity_socket_get_close_code  (MunitySocket *self);
 gboolean      munity_socket_get_idle        (MunitySocket *self);
 gint64        munity_socket_get_user_id     (MunitySocket *self);
 const char   *munity_socket_get_session     (MunitySocket *self);

@@ -613,12 +613,14 @@ hub_conn_watch (MunityWsHub *self,
  * model's signals.
  */
 
+/* Kept while the user is online (the windows' entry): copied to its exact
+ * size, not kept in the generator's buffer, which is up to twice as big. */
 static GBytes *
 user_fragment_new (MunityUser *user)
 {
-  char *json = munity_protocol_user_json (user);
+  g_autofree char *json = munity_protocol_user_json (user);
 
-  return g_bytes_new_take (json, strlen (json));
+  return g_bytes_new (json, strlen (json));
 }
 
 /* Lists @user in the snapshot, last (@joined) or where it is, and

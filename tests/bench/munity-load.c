@@ -178,6 +178,7 @@ typedef struct {
   uint64_t kill_other_leaves;  /* userLeft for a user not on the killed node */
   int64_t  kill_us;            /* set by the parent: when it sent SIGKILL */
   int64_t  kill_done_us;       /* no observer lists a killed node's user */
+  int64_t  kill_first_us;      /* the first userLeft of a killed node's user */
   /* --rolling-restart: the parent sets the node to stop and, once it is
    * up again, when; the counters are the child's */
   int      rolling_node;
@@ -672,7 +673,11 @@ remove_user (Client *c, int64_t id)
   if (kill_phase)
     {
       if (node_of[u] == opt_kill_node)
-        c->on_killed--;
+        {
+          c->on_killed--;
+          if (counters[proc_index].kill_first_us == 0)
+            counters[proc_index].kill_first_us = now_us ();
+        }
       else
         counters[proc_index].kill_other_leaves++;
     }
@@ -2571,13 +2576,13 @@ static gboolean
 kill_phase_run (void)
 {
   Node *victim = &nodes[opt_kill_node];
-  int64_t t_kill, done = 0;
+  int64_t t_kill, done = 0, first = 0;
   uint64_t observers;
 
   if (opt_reuse_port)
     map_sockets_to_nodes ();
   for (int i = 0; i < n_processes; i++)
-    counters[i].kill_us = counters[i].kill_done_us = 0;
+    counters[i].kill_us = counters[i].kill_done_us = counters[i].kill_first_us = 0;
   put ("kill_node", "%d", opt_kill_node);
   put ("kill_node_users", "%d", node_sockets (opt_kill_node));
   broadcast_cmd ('K');
@@ -2609,7 +2614,12 @@ kill_phase_run (void)
         }
       done = MAX (done, counters[i].kill_done_us);
     }
+  for (int i = 0; i < n_processes; i++)
+    if (counters[i].kill_first_us > 0 && (first == 0 || counters[i].kill_first_us < first))
+      first = counters[i].kill_first_us;
   put ("kill_observers", "%" G_GUINT64_FORMAT, observers);
+  /* Detection (the heartbeat grown old) apart from the fan-out */
+  put ("kill_first_leave_seconds", "%.3f", first > 0 ? MAX (first - t_kill, 0) / 1e6 : -1.0);
   put ("kill_gone_seconds", "%.3f", done > 0 ? MAX (done - t_kill, 0) / 1e6 : -1.0);
   put ("kill_other_leaves", "%" G_GUINT64_FORMAT, sum_counter (G_STRUCT_OFFSET (Counters, kill_other_leaves)));
   if (done == 0)
