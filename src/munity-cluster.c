@@ -27,6 +27,9 @@
  * declare the others dead before they could send one. */
 #define REAP_AFTER_US ((gint64) 10 * G_USEC_PER_SEC)
 #define SOCKET_ID_MAX 32
+/* A `p` operation longer than this (a long bio) is not sent: the others
+ * fetch that user, as they do for an older node's `+`. */
+#define PROFILE_OP_MAX 640
 
 /**
  * MunityCluster:
@@ -50,7 +53,10 @@
  *   (a socket opened; SESSION `-` when none), `- SOCKET` (closed: the
  *   grace applies), `! SOCKET` (ended by logout or disconnect: no grace),
  *   `s SOCKET 0|1` (the socket became online or idle, `setStatus`; also
- *   sent after a `+` of an idle socket), `u USER` (the user's profile
+ *   sent after a `+` of an idle socket), `p USER VERSION FIRST LAST IMAGE
+ *   BIO` (the details of a user whose first socket follows: the others
+ *   need not fetch them; each field `=` and URI-escaped, IMAGE `-` when
+ *   none; left out when long), `u USER` (the user's profile
  *   changed: fetch it), `c NODE SOCKET CODE`
  *   (close that node's socket with CODE: a logout or a disconnect made
  *   on the sender).
@@ -65,8 +71,9 @@
  * Local changes are queued and published once per main-loop iteration in
  * one statement (rows, seq and NOTIFY together), one statement at a time.
  * Remote operations go through a FIFO whose head waits while a user's
- * details are fetched (batched, `WHERE id = ANY($1)`), so the model sees
- * them in order and the guarantee of doc/protocol.md §3 holds everywhere.
+ * details are fetched (batched, `WHERE id = ANY($1)`) when no `p` brought
+ * them, so the model sees them in order and the guarantee of
+ * doc/protocol.md §3 holds everywhere.
  *
  * When the LISTEN connection comes back after an outage (notifications
  * may be lost), the node registers again if it was declared dead,
@@ -790,6 +797,48 @@ munity_cluster_socket_changed (MunityCluster *self,
   out_push (self, op);
 }
 
+/* One field of a `p` operation: never empty, no space, no newline. */
+static void
+append_field (GString    *line,
+              const char *text)
+{
+  g_autofree char *escaped = g_uri_escape_string (text, "/:@", TRUE);
+
+  g_string_append (line, " =");
+  g_string_append (line, escaped);
+}
+
+/* `p` for the user of a socket being published, when it is their only
+ * socket in the cluster (with more, the others have the user already) and
+ * the line is short; else NULL. */
+static char *
+profile_op (MunityCluster *self,
+            MunitySocket  *socket)
+{
+  MunityUser *user = munity_presence_lookup_user (self->presence, munity_socket_get_user_id (socket));
+  MunityUserInfo *info;
+  GString *line;
+
+  if (user == NULL || munity_user_get_n_sockets (user) != 1)
+    return NULL;
+  info = munity_user_get_info (user);
+  line = g_string_new (NULL);
+  g_string_printf (line, "p %" G_GINT64_FORMAT " %" G_GINT64_FORMAT, info->id, info->version);
+  append_field (line, info->first);
+  append_field (line, info->last);
+  if (info->image_url != NULL)
+    append_field (line, info->image_url);
+  else
+    g_string_append (line, " -");
+  append_field (line, info->bio != NULL ? info->bio : "");
+  if (line->len > PROFILE_OP_MAX)
+    {
+      g_string_free (line, TRUE);
+      return NULL;
+    }
+  return g_string_free (line, FALSE);
+}
+
 static const char *
 session_or_dash (MunitySocket *socket)
 {
@@ -866,11 +915,16 @@ flush_cb (gpointer user_data)
       switch (op->kind)
         {
         case '+':
-          user = g_strdup_printf ("%" G_GINT64_FORMAT, munity_socket_get_user_id (op->socket));
-          /* Four words, as nodes without status read them; the status
-           * follows as its own operation. */
-          line = g_strdup_printf (munity_socket_get_idle (op->socket) ? "+ %s %s %s\ns %s 1" : "+ %s %s %s",
-                                  id, user, session_or_dash (op->socket), id);
+          {
+            g_autofree char *profile = profile_op (self, op->socket);
+
+            user = g_strdup_printf ("%" G_GINT64_FORMAT, munity_socket_get_user_id (op->socket));
+            /* Four words, as nodes without status read them; the details
+             * come before, the status after, as operations of their own. */
+            line = g_strdup_printf (munity_socket_get_idle (op->socket) ? "%s%s+ %s %s %s\ns %s 1" : "%s%s+ %s %s %s",
+                                    profile != NULL ? profile : "", profile != NULL ? "\n" : "",
+                                    id, user, session_or_dash (op->socket), id);
+          }
           break;
         case 's':
           line = g_strdup_printf ("s %s %d", id, op->idle ? 1 : 0);
@@ -1237,6 +1291,46 @@ node_remove_socket (MunityCluster *self,
   g_object_unref (value);
 }
 
+static char *
+field_parse (const char *word)
+{
+  if (word[0] != '=')
+    return NULL;
+  return g_uri_unescape_string (word + 1, NULL);
+}
+
+/* `p`: a user's details, for the `+` that follows; a cached copy as new
+ * or newer stays. Anything malformed is left out: the `+` fetches. */
+static void
+profile_apply (MunityCluster *self,
+               char         **w)
+{
+  gint64 id = g_ascii_strtoll (w[1], NULL, 10);
+  gint64 version = g_ascii_strtoll (w[2], NULL, 10);
+  g_autofree char *first = field_parse (w[3]);
+  g_autofree char *last = field_parse (w[4]);
+  g_autofree char *image = g_str_equal (w[5], "-") ? NULL : field_parse (w[5]);
+  g_autofree char *bio = field_parse (w[6]);
+  MunityUserInfo *cached = g_hash_table_lookup (self->cache, &id);
+  MunityUserInfo *info;
+
+  if (id <= 0 || first == NULL || last == NULL || bio == NULL || (image == NULL && !g_str_equal (w[5], "-")) ||
+      !g_utf8_validate (first, -1, NULL) || !g_utf8_validate (last, -1, NULL) ||
+      !g_utf8_validate (bio, -1, NULL) || (image != NULL && !g_utf8_validate (image, -1, NULL)))
+    {
+      g_debug ("Ignoring malformed details of user %" G_GINT64_FORMAT " from the cluster", id);
+      return;
+    }
+  if (cached != NULL && cached->version >= version)
+    return;
+
+  /* No email: other nodes never show it (only GET /api/me does, from
+   * the database). */
+  info = munity_user_info_new (id, first, last, "", bio, image);
+  info->version = version;
+  g_hash_table_replace (self->cache, &info->id, info);
+}
+
 /* The operations of one `o` notification. */
 static void
 node_apply (MunityCluster *self,
@@ -1247,12 +1341,14 @@ node_apply (MunityCluster *self,
 
   for (gsize i = 0; lines[i] != NULL; i++)
     {
-      g_auto(GStrv) w = g_strsplit (lines[i], " ", 5);
+      g_auto(GStrv) w = g_strsplit (lines[i], " ", 8);
       guint n = g_strv_length (w);
 
       if (n == 0)
         continue;
-      if (g_str_equal (w[0], "+") && n == 4)
+      if (g_str_equal (w[0], "p") && n == 7)
+        profile_apply (self, w);
+      else if (g_str_equal (w[0], "+") && n == 4)
         node_add_socket (self, node, w[1], g_ascii_strtoll (w[2], NULL, 10), w[3], FALSE);
       else if (g_str_equal (w[0], "s") && n == 3)
         {

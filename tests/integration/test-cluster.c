@@ -453,6 +453,106 @@ test_user_updated (Fixture *f, gconstpointer data)
   ws_free (observer);
 }
 
+/* A 2×2 PNG (made with gdk-pixbuf). */
+static const guint8 image_png[] = {
+  0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d,
+  0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x02,
+  0x08, 0x02, 0x00, 0x00, 0x00, 0xfd, 0xd4, 0x9a, 0x73, 0x00, 0x00, 0x00,
+  0x03, 0x73, 0x42, 0x49, 0x54, 0x08, 0x08, 0x08, 0xdb, 0xe1, 0x4f, 0xe0,
+  0x00, 0x00, 0x00, 0x16, 0x49, 0x44, 0x41, 0x54, 0x08, 0x99, 0x63, 0x3c,
+  0x63, 0xcc, 0xc0, 0xc0, 0xc0, 0xc0, 0xc4, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0,
+  0x00, 0x00, 0x0c, 0xea, 0x01, 0x03, 0xa9, 0x25, 0x9e, 0x2b, 0x00, 0x00,
+  0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+};
+
+static void
+me_send (MunityTestDaemon *d,
+         User             *u,
+         const char       *method,
+         const char       *path,
+         const char       *type,
+         const char       *body,
+         gssize            length)
+{
+  g_autofree char *url = munity_test_daemon_url (d, path);
+  const char *headers[] = { "Cookie", u->cookie, NULL };
+  g_autoptr(MunityTestResponse) resp = munity_test_http_full (http, method, url, type, body, length, headers, NULL);
+
+  g_assert_cmpuint (resp->status, ==, 200);
+}
+
+/* The user @id as `GET /api/online` on @d shows it, as JSON text. */
+static char *
+api_online_user (MunityTestDaemon *d,
+                 User             *viewer,
+                 gint64            id)
+{
+  g_autofree char *url = munity_test_daemon_url (d, "/api/online");
+  const char *headers[] = { "Cookie", viewer->cookie, NULL };
+  g_autoptr(MunityTestResponse) resp = munity_test_http_full (http, "GET", url, NULL, NULL, 0, headers, NULL);
+  JsonArray *array;
+
+  g_assert_cmpuint (resp->status, ==, 200);
+  array = json_object_get_array_member (munity_test_response_object (resp), "users");
+  for (guint i = 0; i < json_array_get_length (array); i++)
+    if (json_object_get_int_member (json_array_get_object_element (array, i), "id") == id)
+      return json_to_string (json_array_get_element (array, i), FALSE);
+  return NULL;
+}
+
+/* Whoever joins on one node shows with the same details on the others:
+ * names with spaces, `%`, `=` and accents, a bio with a newline, an
+ * avatar — carried in the notification — and a bio too long for it,
+ * fetched instead. */
+static void
+test_profile_across_nodes (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GPtrArray) users = g_ptr_array_new_with_free_func ((GDestroyNotify) user_free);
+  User *a = munity_test_user_register (http, f->nodes[0], "Zoë 100% = real", "O'Brien  Ünal");
+  User *b = munity_test_user_register (http, f->nodes[0], "Long", "Bio");
+  User *o = user_new (f->nodes[1]);
+  g_autoptr(GString) long_bio = g_string_new (NULL);
+  g_autofree char *long_body = NULL;
+  g_autofree char *own_a = NULL;
+  g_autofree char *own_b = NULL;
+  Ws *observer, *ws_a, *ws_b;
+
+  g_ptr_array_add (users, a);
+  g_ptr_array_add (users, b);
+  g_ptr_array_add (users, o);
+  me_send (f->nodes[0], a, "PATCH", "/api/me", "application/json",
+           "{\"bio\":\"Line one\\nline two: 50% + \\u00fcn\\u00efc\\u00f6d\\u00e9 =\"}", -1);
+  me_send (f->nodes[0], a, "POST", "/api/me/avatar", "image/png", (const char *) image_png, sizeof image_png);
+  for (guint i = 0; i < 1500; i++)
+    g_string_append (long_bio, "é");
+  long_body = munity_test_json_object ("bio", long_bio->str, NULL);
+  me_send (f->nodes[0], b, "PATCH", "/api/me", "application/json", long_body, -1);
+
+  observer = ws_open (f->nodes[1], o, NULL, "O@1");
+  ws_a = ws_open (f->nodes[0], a, NULL, "A@0");
+  ws_b = ws_open (f->nodes[0], b, NULL, "B@0");
+  WAIT_FOR (has (observer, a->id) && has (observer, b->id), 3000);
+  g_assert_cmpstr (g_hash_table_lookup (observer->list, &a->id), ==, "Zoë 100% = real");
+
+  own_a = api_online_user (f->nodes[0], o, a->id);
+  own_b = api_online_user (f->nodes[0], o, b->id);
+  g_assert_nonnull (own_a);
+  g_assert_nonnull (strstr (own_a, "imageUrl\":\"/"));
+  g_assert_nonnull (own_b);
+  for (guint i = 1; i < 3; i++)
+    {
+      g_autofree char *there_a = api_online_user (f->nodes[i], o, a->id);
+      g_autofree char *there_b = api_online_user (f->nodes[i], o, b->id);
+
+      g_assert_cmpstr (there_a, ==, own_a);
+      g_assert_cmpstr (there_b, ==, own_b);
+    }
+
+  ws_free (ws_a);
+  ws_free (ws_b);
+  ws_free (observer);
+}
+
 static gboolean
 status_is (Ws         *ws,
            gint64      id,
@@ -980,6 +1080,7 @@ main (int   argc,
   ADD ("/cluster/multi-tab/across-nodes", test_multi_tab);
   ADD ("/cluster/logout/closes-other-nodes", test_logout);
   ADD ("/cluster/user-updated/from-another-node", test_user_updated);
+  ADD ("/cluster/profile/same-on-every-node", test_profile_across_nodes);
   ADD ("/cluster/status/idle-on-one-node-seen-on-others", test_status);
   ADD ("/cluster/disconnect/dbus-on-another-node", test_dbus_disconnect);
   ADD ("/cluster/churn/random", test_random_churn);
