@@ -42,8 +42,10 @@ gint64      munity_user_get_deadline      (MunityUser     *self);
 GList      *munity_user_get_order_link    (MunityUser     *self);
 void        munity_user_set_order_link    (MunityUser     *self,
                                            GList          *link);
-GList      *munity_user_get_linger_link   (MunityUser     *self);
+GList      *munity_user_get_linger_link   (MunityUser     *self,
+                                           GQueue        **queue);
 void        munity_user_set_linger_link   (MunityUser     *self,
+                                           GQueue         *queue,
                                            GList          *link);
 
 gboolean    munity_socket_is_attached     (MunitySocket   *self);

@@ -46,6 +46,7 @@ struct _MunityPresence
   guint            leave_grace_ms;
   GHashTable      *users;       /* (owned) id → MunityUser (owned) */
   GQueue           lingering;   /* of MunityUser (unowned; users holds them) */
+  GQueue           lingering_remote; /* the same, for a last socket on another node */
   GQueue           order;       /* of MunityUser (unowned), in join order */
   GQueue           pending;     /* of MunityUser (unowned) with a held change, by quiet_until */
   gint64           update_interval_us;
@@ -96,6 +97,7 @@ munity_presence_dispose (GObject *object)
     g_clear_pointer (&self->clock_data, self->clock_data_destroy);
   self->clock_data_destroy = NULL;
   g_queue_clear (&self->lingering);
+  g_queue_clear (&self->lingering_remote);
   g_queue_clear (&self->order);
   g_queue_clear (&self->pending);
   g_clear_pointer (&self->users, g_hash_table_unref);
@@ -227,6 +229,7 @@ munity_presence_init (MunityPresence *self)
 
   self->users = g_hash_table_new_full (g_int64_hash, g_int64_equal, NULL, g_object_unref);
   g_queue_init (&self->lingering);
+  g_queue_init (&self->lingering_remote);
   g_queue_init (&self->order);
   g_queue_init (&self->pending);
   self->clock = default_clock;
@@ -319,18 +322,19 @@ static void
 arm_timer (MunityPresence *self)
 {
   MunityUser *lingering = g_queue_peek_head (&self->lingering);
+  MunityUser *remote = g_queue_peek_head (&self->lingering_remote);
   MunityUser *pending = g_queue_peek_head (&self->pending);
-  gint64 deadline, wait_us;
+  gint64 deadline = G_MAXINT64, wait_us;
 
-  if (self->clock != default_clock || (lingering == NULL && pending == NULL))
+  if (self->clock != default_clock || (lingering == NULL && remote == NULL && pending == NULL))
     return;
 
-  if (lingering == NULL)
-    deadline = munity_user_get_quiet_until (pending);
-  else if (pending == NULL)
+  if (lingering != NULL)
     deadline = munity_user_get_deadline (lingering);
-  else
-    deadline = MIN (munity_user_get_deadline (lingering), munity_user_get_quiet_until (pending));
+  if (remote != NULL)
+    deadline = MIN (deadline, munity_user_get_deadline (remote));
+  if (pending != NULL)
+    deadline = MIN (deadline, munity_user_get_quiet_until (pending));
 
   /* A timer for something sooner (or as soon) already runs; one for later
    * gives way. */
@@ -439,13 +443,14 @@ static void
 stop_lingering (MunityPresence *self,
                 MunityUser     *user)
 {
-  GList *link = munity_user_get_linger_link (user);
+  GQueue *queue;
+  GList *link = munity_user_get_linger_link (user, &queue);
 
   if (link == NULL)
     return;
 
-  g_queue_delete_link (&self->lingering, link);
-  munity_user_set_linger_link (user, NULL);
+  g_queue_delete_link (queue, link);
+  munity_user_set_linger_link (user, NULL, NULL);
   munity_user_set_lingering (user, FALSE, 0);
   /* The timer may now fire early for nobody; it re-arms itself. */
 }
@@ -571,6 +576,7 @@ munity_presence_remove_socket (MunityPresence *self,
                                MunitySocket   *socket)
 {
   MunityUser *user = NULL;
+  GQueue *queue;
 
   if (!detach_socket (self, socket, &user))
     return;
@@ -584,10 +590,17 @@ munity_presence_remove_socket (MunityPresence *self,
       return;
     }
 
+  /* A last socket on another node: that node's removal took a moment to
+   * get here, and so will the socket with which the user comes back
+   * there (a reload on a third node): waited for as well, so that a
+   * reconnect within the grace makes no one see the user leave. Each
+   * queue is in deadline order. */
+  queue = munity_socket_get_node_id (socket) != 0 ? &self->lingering_remote : &self->lingering;
   munity_user_set_lingering (user, TRUE,
-                             self->clock (self->clock_data) + (gint64) self->leave_grace_ms * 1000);
-  g_queue_push_tail (&self->lingering, user);
-  munity_user_set_linger_link (user, g_queue_peek_tail_link (&self->lingering));
+                             self->clock (self->clock_data) +
+                             (gint64) (self->leave_grace_ms + (queue == &self->lingering ? 0 : MUNITY_PRESENCE_REMOTE_GRACE_SLACK_MS)) * 1000);
+  g_queue_push_tail (queue, user);
+  munity_user_set_linger_link (user, queue, g_queue_peek_tail_link (queue));
   arm_timer (self);
 }
 
@@ -606,6 +619,9 @@ munity_presence_expire (MunityPresence *self)
   MunityUser *head;
 
   while ((head = g_queue_peek_head (&self->lingering)) != NULL &&
+         munity_user_get_deadline (head) <= now)
+    remove_user (self, head);
+  while ((head = g_queue_peek_head (&self->lingering_remote)) != NULL &&
          munity_user_get_deadline (head) <= now)
     remove_user (self, head);
 

@@ -21,6 +21,18 @@ typedef gint64 (*MunityClockFunc) (gpointer user_data);
  */
 #define MUNITY_PRESENCE_UPDATE_INTERVAL_MS 1000
 
+/**
+ * MUNITY_PRESENCE_REMOTE_GRACE_SLACK_MS:
+ *
+ * How much longer than the grace a user lingers whose last socket was on
+ * another cluster node, in milliseconds: the time doc/protocol.md §7
+ * allows a join or leave to take between nodes. A user who comes back
+ * within the grace on a third node is announced there before this runs
+ * out, so no node shows the user leave; one who does not leaves on the
+ * other nodes at most this much after the node that held the socket.
+ */
+#define MUNITY_PRESENCE_REMOTE_GRACE_SLACK_MS 1000
+
 #define MUNITY_TYPE_PRESENCE (munity_presence_get_type ())
 G_DECLARE_FINAL_TYPE (MunityPresence, munity_presence, MUNITY, PRESENCE, GObject)
 

@@ -28,7 +28,8 @@ struct _MunityUser
   gint64     online_since;  /* real time, µs */
   gboolean   lingering;
   gint64     deadline;      /* monotonic µs, while lingering */
-  GList     *linger_link;   /* (unowned) in the presence's lingering queue */
+  GList     *linger_link;   /* (unowned) in one of the presence's lingering queues */
+  GQueue    *linger_queue;  /* (unowned) that queue */
   GList     *order_link;    /* (unowned) in the presence's join-order queue */
   /* Profile changes are announced at most once per interval: */
   gint64     quiet_until;   /* monotonic µs: no announcement before, 0 = any time */
@@ -334,15 +335,19 @@ munity_user_set_order_link (MunityUser *self,
 }
 
 GList *
-munity_user_get_linger_link (MunityUser *self)
+munity_user_get_linger_link (MunityUser *self,
+                             GQueue    **queue)
 {
+  *queue = self->linger_queue;
   return self->linger_link;
 }
 
 void
 munity_user_set_linger_link (MunityUser *self,
+                             GQueue     *queue,
                              GList      *link)
 {
+  self->linger_queue = queue;
   self->linger_link = link;
 }
 

@@ -802,13 +802,49 @@ test_remote_last_socket_in_cluster (Fixture *f, gconstpointer data)
   munity_presence_remove_socket (f->presence, local);
   advance (f, 5000);
   g_assert_nonnull (munity_presence_lookup_user (f->presence, 1));
-  /* The grace covers the user's last socket anywhere. */
+  /* The grace covers the user's last socket anywhere; for one on another
+   * node, the time a reconnect elsewhere takes to get here too. */
   munity_presence_remove_socket (f->presence, remote);
-  advance (f, 1999);
+  advance (f, 1999 + MUNITY_PRESENCE_REMOTE_GRACE_SLACK_MS);
   g_assert_nonnull (munity_presence_lookup_user (f->presence, 1));
   advance (f, 1);
   g_assert_null (munity_presence_lookup_user (f->presence, 1));
   g_assert_cmpstr (f->events->str, ==, "J1 +1 +1 -1 -1 L1 ");
+  g_assert_cmpuint (f->violations, ==, 0);
+}
+
+/* Users whose last socket was remote wait longer: one who lingers after a
+ * remote socket and one who lingers after a local one, later, each leave
+ * at their own deadline, and one who comes back on another node within
+ * the slack never leaves. */
+static void
+test_remote_grace_slack (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) remote = open_remote (f, 7, "r1", 1, "a");
+  g_autoptr(MunitySocket) local = open_socket (f, 2, "b");
+  g_autoptr(MunitySocket) back = NULL;
+  g_autoptr(MunitySocket) remote3 = open_remote (f, 7, "r3", 3, "c");
+
+  g_string_truncate (f->events, 0);
+  munity_presence_remove_socket (f->presence, remote);
+  munity_presence_remove_socket (f->presence, remote3);
+  advance (f, 500);
+  munity_presence_remove_socket (f->presence, local);
+  advance (f, 1999);
+  g_assert_nonnull (munity_presence_lookup_user (f->presence, 2));
+  advance (f, 1);
+  /* 2500 ms: the local one's grace is over, not the remote ones' (with a
+   * slack of 1000 ms, over at 3000 ms) */
+  g_assert_null (munity_presence_lookup_user (f->presence, 2));
+  g_assert_nonnull (munity_presence_lookup_user (f->presence, 1));
+  /* User 3 comes back on node 8 after the grace, within the slack. */
+  back = open_remote (f, 8, "r4", 3, "c");
+  advance (f, MUNITY_PRESENCE_REMOTE_GRACE_SLACK_MS - 501);
+  g_assert_nonnull (munity_presence_lookup_user (f->presence, 1));
+  advance (f, 1);
+  g_assert_null (munity_presence_lookup_user (f->presence, 1));
+  g_assert_nonnull (munity_presence_lookup_user (f->presence, 3));
+  g_assert_cmpstr (f->events->str, ==, "-1 -3 -2 L2 +3 L1 ");
   g_assert_cmpuint (f->violations, ==, 0);
 }
 
@@ -1104,7 +1140,7 @@ test_left_here (Fixture *f, gconstpointer data)
 
     munity_presence_remove_socket (f->presence, local);
     munity_presence_remove_socket (f->presence, remote);
-    advance (f, 2000);
+    advance (f, 2000 + MUNITY_PRESENCE_REMOTE_GRACE_SLACK_MS);
     g_assert_cmpuint (out.n_left, ==, 2);
     g_assert_false (out.left_here);
   }
@@ -1171,6 +1207,7 @@ main (int   argc,
   ADD ("/presence/logout/told-twice", test_logout_told_twice);
   ADD ("/presence/cluster/remote-keeps-id", test_remote_keeps_id);
   ADD ("/presence/cluster/grace-covers-last-socket-anywhere", test_remote_last_socket_in_cluster);
+  ADD ("/presence/cluster/remote-grace-slack", test_remote_grace_slack);
   ADD ("/presence/cluster/node-dies", test_remote_node_dies);
   ADD ("/presence/cluster/drop-after-local-close", test_remote_drop_keeps_lingering_others);
   ADD ("/presence/cluster/logout-relays", test_remote_logout_relays);
