@@ -346,13 +346,23 @@ test_concurrent_guesses (void)
   Answer *answers[N_GUESSES + 1];
   Answer *legit = NULL;
   guint n_401 = 0, n_429 = 0;
-  double slowest = 0;
+  double slowest = 0, one_login_ms;
   gint64 start;
 
   reg1 = post_from (d, "127.0.0.3", "/api/register", victim_body, NULL);
   g_assert_cmpuint (reg1->status, ==, 201);
   reg2 = post_from (d, "127.0.0.3", "/api/register", user_body, NULL);
   g_assert_cmpuint (reg2->status, ==, 201);
+
+  /* One login alone: what a hash costs on this machine, now. */
+  {
+    g_autoptr(MunityTestResponse) alone = NULL;
+
+    start = g_get_monotonic_time ();
+    alone = post_from (d, "127.0.0.4", "/api/login", real, NULL);
+    g_assert_cmpuint (alone->status, ==, 200);
+    one_login_ms = (g_get_monotonic_time () - start) / 1000.0;
+  }
 
   /* 200 wrong guesses for one account from one address, all at once, and
    * in the middle of them a real user logging in from elsewhere. */
@@ -381,9 +391,9 @@ test_concurrent_guesses (void)
                         a->code, a->retry_after);
     }
   g_test_message ("%u guesses: %u answered 401, %u answered 429 in %.0f ms (slowest %.0f ms); "
-                  "the real user's login: %u in %.0f ms",
+                  "the real user's login: %u in %.0f ms (alone: %.0f ms)",
                   N_GUESSES, n_401, n_429, (g_get_monotonic_time () - start) / 1000.0, slowest,
-                  legit->status, legit->elapsed_ms);
+                  legit->status, legit->elapsed_ms, one_login_ms);
 
   /* Only the first 10 may be tried (hashed); the others are refused before
    * any work, and the real user does not queue behind 200 hashes. */
@@ -391,7 +401,10 @@ test_concurrent_guesses (void)
   g_assert_cmpuint (n_401, >=, 1);
   g_assert_cmpuint (n_401 + n_429, ==, N_GUESSES);
   g_assert_cmpuint (legit->status, ==, 200);
-  g_assert_cmpfloat (legit->elapsed_ms, <, 5000);
+  /* Behind the 100 guesses sent before it, it would wait for 100 hashes
+   * (or 100 / the hashing threads); behind the 10 tried, for 10. The
+   * bound follows the machine's speed, so a busy host does not fail it. */
+  g_assert_cmpfloat (legit->elapsed_ms, <, MAX (5000, 25 * one_login_ms));
 
   for (guint i = 0; i <= N_GUESSES; i++)
     answer_free (answers[i]);
@@ -794,34 +807,19 @@ test_register_retry_after_stall (void)
   g_assert_cmpuint (first->status, ==, 503);
   g_assert_cmpstr (first->code, ==, "database-unavailable");
 
-  /* ...and commits, though its client was told 503. */
-  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-  while (user_count (dbname, email) == 0)
-    {
-      if (g_get_monotonic_time () > deadline)
-        {
-          g_autofree char *log_path = g_build_filename (munity_test_pg_dir (pg), "postgres.log", NULL);
-          g_autofree char *log = NULL;
-
-          g_file_get_contents (log_path, &log, NULL, NULL);
-          g_test_message ("the stalled INSERT never committed; PostgreSQL's log:\n%s",
-                          log != NULL ? log : "(none)");
-          g_assert_not_reached ();
-        }
-      g_usleep (20 * 1000);
-    }
+  /* ...and usually commits, though its client was told 503. Not always:
+   * when the daemon's timed-out connection closes before the backend
+   * wakes, PostgreSQL rolls the INSERT back. Either way the client's
+   * retry below must get the account, and only that client. */
+  deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  while (user_count (dbname, email) == 0 && g_get_monotonic_time () < deadline)
+    g_usleep (20 * 1000);
+  g_test_message ("the stalled INSERT %s", user_count (dbname, email) == 1 ? "committed" : "was rolled back");
   wait_healthy (d);
   wait_answers ((Answer **) fillers->pdata, fillers->len, 60);
 
-  /* Someone else cannot use this to guess the password or take over the
-   * account: a different password or name is still 409. */
-  guess = post_from (d, "127.0.4.3", "/api/register", wrong_password, NULL);
-  assert_error (guess, 409, "email-taken");
-  renamed = post_from (d, "127.0.4.3", "/api/register", other_name, NULL);
-  assert_error (renamed, 409, "email-taken");
-
   /* The client repeats its register, as it would after a 503: the account
-   * it created is its own, and it is logged in to it. */
+   * (created then or now) is its own, and it is logged in to it. */
   retry = register_in (d, browser, body);
   if (retry->status != 201)
     g_test_message ("repeated register: %u %s", retry->status, munity_test_response_text (retry));
@@ -832,6 +830,13 @@ test_register_retry_after_stall (void)
   g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member (munity_test_response_object (me), "user"), "email"),
                    ==, email);
   g_assert_cmpint (user_count (dbname, email), ==, 1);
+
+  /* Someone else cannot use this to guess the password or take over the
+   * account: a different password or name is 409. */
+  guess = post_from (d, "127.0.4.3", "/api/register", wrong_password, NULL);
+  assert_error (guess, 409, "email-taken");
+  renamed = post_from (d, "127.0.4.3", "/api/register", other_name, NULL);
+  assert_error (renamed, 409, "email-taken");
 
   answer_free (first);
   stop_daemon (d);
