@@ -106,8 +106,10 @@
 
 /* $1 node id, $2 removed socket ids, $3-$5 and $7 added sockets (ids,
  * users, sessions, idle flags), $6 the notification's operations, $8 and
- * $9 the sockets, already stored, that became idle and online. No row: the
- * node is not registered. */
+ * $9 the sockets, already stored, that became idle and online, $10 the
+ * users whose last socket in the cluster closed here and who linger for
+ * $11 ms (cluster_lingering; a user with a new socket is taken out of it).
+ * No row: the node is not registered. */
 #define PUBLISH_SQL \
   "WITH n AS (UPDATE cluster_nodes SET seq = seq + 1 WHERE id = $1 RETURNING id, seq)," \
   " del AS (DELETE FROM cluster_sockets s USING n" \
@@ -118,7 +120,14 @@
   "                   string_to_array($7, ' ')) AS t (s, u, x, i)" \
   "         ON CONFLICT DO NOTHING)," \
   " st AS (UPDATE cluster_sockets s SET idle = s.socket_id = ANY (string_to_array($8, ' ')) FROM n" \
-  "        WHERE s.node_id = n.id AND s.socket_id = ANY (string_to_array($8 || ' ' || $9, ' ')))" \
+  "        WHERE s.node_id = n.id AND s.socket_id = ANY (string_to_array($8 || ' ' || $9, ' ')))," \
+  " back AS (DELETE FROM cluster_lingering l USING n" \
+  "          WHERE l.user_id = ANY (string_to_array($4, ' ')::bigint[]))," \
+  " lin AS (INSERT INTO cluster_lingering (user_id, until)" \
+  "         SELECT DISTINCT t.u::bigint, now () + $11::bigint * interval '1 millisecond' FROM n," \
+  "           unnest (string_to_array($10, ' ')) AS t (u)" \
+  "         WHERE t.u <> ALL (string_to_array($4, ' '))" \
+  "         ON CONFLICT (user_id) DO UPDATE SET until = EXCLUDED.until)" \
   " SELECT n.seq, pg_notify ('" MUNITY_CLUSTER_CHANNEL "', 'o ' || n.id || ' ' || n.seq || E'\\n' || $6)" \
   " FROM n"
 
@@ -144,7 +153,8 @@
   "          WHERE u.id IN (SELECT s.user_id FROM cluster_sockets s JOIN dead ON s.node_id = dead.id)" \
   "            AND NOT EXISTS (SELECT 1 FROM cluster_sockets o" \
   "                            WHERE o.user_id = u.id AND o.node_id NOT IN (SELECT id FROM dead)))," \
-  " told AS (SELECT pg_notify ('" MUNITY_CLUSTER_CHANNEL "', 'd ' || id) FROM dead)" \
+  " told AS (SELECT pg_notify ('" MUNITY_CLUSTER_CHANNEL "', 'd ' || id) FROM dead)," \
+  " past AS (DELETE FROM cluster_lingering WHERE $2::boolean AND until < now ())" \
   " SELECT (SELECT count(*) FROM hb), (SELECT count(*) FROM told)," \
   "  (SELECT ceil (extract (epoch FROM min (heartbeat) + interval '" DEAD_AFTER "' - now ()) * 1000)::bigint" \
   "   FROM cluster_nodes WHERE id <> $1 AND id NOT IN (SELECT id FROM dead))"
@@ -153,9 +163,22 @@
 #define NODES_SQL \
   "SELECT id, name, (extract (epoch FROM heartbeat) * 1000000)::bigint FROM cluster_nodes"
 
+/* $1 node id, $2 the grace in ms: the node's rows go; the users of those
+ * not yet unpublished who have no socket on another node linger. */
 #define BYE_SQL \
-  "WITH d AS (DELETE FROM cluster_nodes WHERE id = $1 RETURNING id)" \
+  "WITH lin AS (INSERT INTO cluster_lingering (user_id, until)" \
+  "             SELECT DISTINCT s.user_id, now () + $2::bigint * interval '1 millisecond'" \
+  "             FROM cluster_sockets s WHERE s.node_id = $1 AND $2::bigint > 0" \
+  "               AND NOT EXISTS (SELECT 1 FROM cluster_sockets o WHERE o.user_id = s.user_id AND o.node_id <> $1)" \
+  "             ON CONFLICT (user_id) DO UPDATE SET until = GREATEST (cluster_lingering.until, EXCLUDED.until))," \
+  " d AS (DELETE FROM cluster_nodes WHERE id = $1 RETURNING id)" \
   " SELECT pg_notify ('" MUNITY_CLUSTER_CHANNEL "', 'b ' || id) FROM d"
+
+/* Users lingering with no socket anywhere, and the ms of grace they have
+ * left. */
+#define LINGERING_SQL \
+  "SELECT user_id, ceil (extract (epoch FROM until - now ()) * 1000)::bigint" \
+  " FROM cluster_lingering WHERE until > now ()"
 
 /* ---- types ------------------------------------------------------------- */
 
@@ -172,6 +195,7 @@ typedef struct {
   char          kind;       /* '+', '-', '!', 's', 'u', 'c' */
   MunitySocket *socket;     /* (owned) (nullable) '+', '-', '!', 's' */
   gboolean      idle;       /* 's' */
+  gint64        lingers;    /* '-': the user, whose last socket this was, or 0 */
   gint64        user_id;    /* 'u' */
   gint64        node_id;    /* 'c' */
   char         *socket_id;  /* (owned) (nullable) 'c' */
@@ -203,6 +227,7 @@ typedef enum {
   ENTRY_UPDATE,
   ENTRY_CLOSE,
   ENTRY_STATUS,
+  ENTRY_LINGER,
 } EntryKind;
 
 /* One change for the model, in the FIFO. */
@@ -215,6 +240,8 @@ typedef struct {
   char           *socket_id;  /* (owned) (nullable) close */
   guint           code;       /* close */
   gboolean        idle;       /* status */
+  guint           remaining_ms; /* linger: as read */
+  gint64          queued_us;    /* linger: when read (monotonic) */
 } Entry;
 
 struct _MunityCluster
@@ -234,6 +261,7 @@ struct _MunityCluster
   gboolean         sync_in_flight;
   gboolean         publish_in_flight;
   gboolean         heartbeat_in_flight;
+  gboolean         lingering_in_flight;
   guint            full_req;    /* the full resync in flight, or 0 */
   guint            next_req;
 
@@ -749,7 +777,16 @@ munity_cluster_socket_removed (MunityCluster *self,
       return;
     }
 
-  out_push (self, out_op_new (munity_socket_get_ended (socket) ? '!' : '-', socket));
+  {
+    OutOp *op = out_op_new (munity_socket_get_ended (socket) ? '!' : '-', socket);
+
+    /* The user's last socket in the cluster, as this node knows: they
+     * linger, and a node that starts meanwhile must know it. */
+    if (op->kind == '-' && munity_user_get_n_sockets (user) == 0 &&
+        munity_presence_get_leave_grace_ms (self->presence) > 0)
+      op->lingers = munity_user_get_id (user);
+    out_push (self, op);
+  }
 }
 
 /**
@@ -896,9 +933,11 @@ flush_cb (gpointer user_data)
   g_autoptr(GString) add_idle = g_string_new (NULL);
   g_autoptr(GString) set_idle = g_string_new (NULL);
   g_autoptr(GString) set_online = g_string_new (NULL);
+  g_autoptr(GString) lingering = g_string_new (NULL);
   g_autoptr(GString) body = g_string_new (NULL);
   g_autofree char *node = NULL;
-  const char *params[9];
+  g_autofree char *grace = NULL;
+  const char *params[11];
   OutOp *op;
 
   self->flush_id = 0;
@@ -959,7 +998,15 @@ flush_cb (gpointer user_data)
       else if (op->kind == 's')
         append_word (op->idle ? set_idle : set_online, id);
       else if (op->kind == '-' || op->kind == '!')
-        append_word (dels, id);
+        {
+          append_word (dels, id);
+          if (op->lingers != 0)
+            {
+              g_autofree char *u = g_strdup_printf ("%" G_GINT64_FORMAT, op->lingers);
+
+              append_word (lingering, u);
+            }
+        }
 
       out_op_free (g_queue_pop_head (&self->out));
     }
@@ -977,7 +1024,10 @@ flush_cb (gpointer user_data)
   params[6] = add_idle->str;
   params[7] = set_idle->str;
   params[8] = set_online->str;
-  statement_send (self, PUBLISH_SQL, 9, params, &self->publish_in_flight, published, NULL);
+  grace = g_strdup_printf ("%u", munity_presence_get_leave_grace_ms (self->presence));
+  params[9] = lingering->str;
+  params[10] = grace;
+  statement_send (self, PUBLISH_SQL, 11, params, &self->publish_in_flight, published, NULL);
   return G_SOURCE_REMOVE;
 }
 
@@ -1160,6 +1210,16 @@ drain (MunityCluster *self)
           break;
         case ENTRY_STATUS:
           munity_presence_set_socket_idle (self->presence, entry->socket, entry->idle);
+          break;
+        case ENTRY_LINGER:
+          {
+            MunityUserInfo *info = g_hash_table_lookup (self->cache, &entry->user_id);
+            gint64 left_ms = entry->remaining_ms - (g_get_monotonic_time () - entry->queued_us) / 1000;
+
+            /* Online by now (a socket came) or gone while we looked: as is. */
+            if (info != NULL && left_ms > 0)
+              munity_presence_add_lingering_user (self->presence, info, (guint) left_ms);
+          }
           break;
         case ENTRY_CLOSE:
         default:
@@ -1460,6 +1520,40 @@ typedef struct {
   GArray *rows;          /* (owned) of Row */
 } NodeRows;
 
+/* Users that linger elsewhere with no socket: they come online here for
+ * what is left of their grace, in order after what the FIFO holds. */
+static void
+lingering_read (MunityCluster *self,
+                PGresult      *res,
+                const GError  *error,
+                gpointer       data)
+{
+  if (res == NULL)
+    {
+      g_debug ("Cannot read the cluster's lingering users: %s", error->message);
+      return;
+    }
+
+  for (int r = 0; r < PQntuples (res); r++)
+    {
+      gint64 user_id = g_ascii_strtoll (PQgetvalue (res, r, 0), NULL, 10);
+      gint64 remaining = g_ascii_strtoll (PQgetvalue (res, r, 1), NULL, 10);
+      Entry *entry;
+
+      if (user_id <= 0 || remaining <= 0 || munity_presence_lookup_user (self->presence, user_id) != NULL)
+        continue;
+      entry = g_new0 (Entry, 1);
+      entry->kind = ENTRY_LINGER;
+      entry->user_id = user_id;
+      entry->remaining_ms = (guint) MIN (remaining, G_MAXUINT);
+      entry->queued_us = g_get_monotonic_time ();
+      want_user (self, entry);
+      fifo_push (self, entry);
+    }
+  g_debug ("%d user(s) linger elsewhere", PQntuples (res));
+  drain (self);
+}
+
 static void
 node_rows_free (NodeRows *rows)
 {
@@ -1552,6 +1646,11 @@ resynced (MunityCluster *self,
       g_ptr_array_add (absent, node);
   for (guint i = 0; i < absent->len; i++)
     node_forget (self, ((Node *) absent->pdata[i])->id, TRUE);
+
+  /* After the sockets: who lingers with none (a node started or came
+   * back while another let them linger). */
+  if (op_node_id == 0 && !self->lingering_in_flight)
+    statement_send (self, LINGERING_SQL, 0, NULL, &self->lingering_in_flight, lingering_read, NULL);
 
   drain (self);
 }
@@ -2027,7 +2126,8 @@ munity_cluster_stop_async (MunityCluster       *self,
 {
   g_autoptr(GTask) task = g_task_new (self, NULL, callback, user_data);
   g_autofree char *id = NULL;
-  const char *params[1];
+  g_autofree char *grace = NULL;
+  const char *params[2];
 
   g_task_set_source_tag (task, munity_cluster_stop_async);
   self->stopping = TRUE;
@@ -2043,8 +2143,10 @@ munity_cluster_stop_async (MunityCluster       *self,
     }
 
   id = g_strdup_printf ("%" G_GINT64_FORMAT, self->node_id);
+  grace = g_strdup_printf ("%u", munity_presence_get_leave_grace_ms (self->presence));
   params[0] = id;
-  munity_db_query_async (self->db, BYE_SQL, 1, params, NULL, bye_cb, g_steal_pointer (&task));
+  params[1] = grace;
+  munity_db_query_async (self->db, BYE_SQL, 2, params, NULL, bye_cb, g_steal_pointer (&task));
 }
 
 /**

@@ -605,6 +605,75 @@ munity_presence_remove_socket (MunityPresence *self,
 }
 
 /**
+ * munity_presence_get_leave_grace_ms:
+ * @self: the presence
+ *
+ * Returns: how long a user whose last socket closed stays online, in ms
+ */
+guint
+munity_presence_get_leave_grace_ms (MunityPresence *self)
+{
+  g_return_val_if_fail (MUNITY_IS_PRESENCE (self), 0);
+
+  return self->leave_grace_ms;
+}
+
+/**
+ * munity_presence_add_lingering_user:
+ * @self: the presence
+ * @info: a user who has no socket anywhere but is still within the grace
+ * @remaining_ms: how much of the grace is left
+ *
+ * For a node that starts (or comes back) while another node lets a user
+ * linger: the user's last socket closed before this node could see it,
+ * and the grace still keeps them online. The user comes online here
+ * (#MunityPresence::user-joined) and lingers for what is left of the grace
+ * plus %MUNITY_PRESENCE_REMOTE_GRACE_SLACK_MS, like a user whose last
+ * socket was on another node; a socket of theirs ends it as usual. Does
+ * nothing if the user is online already.
+ */
+void
+munity_presence_add_lingering_user (MunityPresence *self,
+                                    MunityUserInfo *info,
+                                    guint           remaining_ms)
+{
+  MunityUser *user;
+  GList *link;
+  gint64 deadline;
+
+  g_return_if_fail (MUNITY_IS_PRESENCE (self));
+
+  if (g_hash_table_contains (self->users, &info->id))
+    return;
+
+  user = munity_user_new (info, g_get_real_time ());
+  /* Its leave is recorded by the node that held the last socket. */
+  munity_user_set_left_here (user, FALSE);
+  g_hash_table_insert (self->users, munity_user_get_id_ptr (user), user);
+  g_queue_push_tail (&self->order, user);
+  munity_user_set_order_link (user, g_queue_peek_tail_link (&self->order));
+
+  /* Shorter than the grace: its place in the deadline order is found
+   * from the end (this happens at start-up, for a few users). */
+  deadline = self->clock (self->clock_data) +
+             (gint64) (remaining_ms + MUNITY_PRESENCE_REMOTE_GRACE_SLACK_MS) * 1000;
+  munity_user_set_lingering (user, TRUE, deadline);
+  for (link = self->lingering_remote.tail; link != NULL; link = link->prev)
+    if (munity_user_get_deadline (link->data) <= deadline)
+      break;
+  if (link == NULL)
+    g_queue_push_head (&self->lingering_remote, user);
+  else
+    g_queue_insert_after (&self->lingering_remote, link, user);
+  munity_user_set_linger_link (user, &self->lingering_remote,
+                               link == NULL ? self->lingering_remote.head : link->next);
+
+  g_signal_emit (self, signals[SIGNAL_USER_JOINED], 0, user);
+  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_N_USERS]);
+  arm_timer (self);
+}
+
+/**
  * munity_presence_expire:
  * @self: the presence
  *

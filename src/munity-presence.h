@@ -37,6 +37,7 @@ typedef gint64 (*MunityClockFunc) (gpointer user_data);
 G_DECLARE_FINAL_TYPE (MunityPresence, munity_presence, MUNITY, PRESENCE, GObject)
 
 MunityPresence *munity_presence_new               (guint            leave_grace_ms);
+guint           munity_presence_get_leave_grace_ms (MunityPresence *self);
 void            munity_presence_set_clock         (MunityPresence  *self,
                                                    MunityClockFunc  clock,
                                                    gpointer         user_data,
@@ -49,6 +50,9 @@ MunityUser     *munity_presence_add_socket        (MunityPresence  *self,
                                                    MunityUserInfo  *info);
 void            munity_presence_remove_socket     (MunityPresence  *self,
                                                    MunitySocket    *socket);
+void            munity_presence_add_lingering_user (MunityPresence *self,
+                                                    MunityUserInfo *info,
+                                                    guint           remaining_ms);
 void            munity_presence_drop_socket       (MunityPresence  *self,
                                                    MunitySocket    *socket);
 void            munity_presence_end_socket        (MunityPresence  *self,

@@ -84,6 +84,7 @@ static gboolean opt_reuse_port = FALSE;
 static int opt_kill_node = -1;
 static int opt_grace_ms = 0;
 static gboolean opt_rolling_restart = FALSE;
+static int opt_reconnect_delay_ms = 0;
 static char *opt_view = NULL;
 static int opt_window_mix = 10;
 static int opt_seed = 1;
@@ -110,6 +111,7 @@ static GOptionEntry entries[] = {
   { "view", 0, 0, G_OPTION_ARG_STRING, &opt_view, "full (the whole list, default) or window (/ws?view=window, doc/protocol.md §8: every frame checked, windows compared with who is online after each phase)", "full|window" },
   { "window-mix", 0, 0, G_OPTION_ARG_INT, &opt_window_mix, "With --view window: the share of sockets that, after their first window, scroll to a random offset or search (half each; default 10)", "P" },
   { "seed", 0, 0, G_OPTION_ARG_INT, &opt_seed, "With --view window: the seed of the names, queries and offsets (default 1)", "S" },
+  { "reconnect-delay-ms", 0, 0, G_OPTION_ARG_INT, &opt_reconnect_delay_ms, "With --rolling-restart: wait this long after the close before reconnecting, as a browser backs off (default 0: at once); users are then gone from every node meanwhile, and only the grace keeps them listed", "MS" },
   { "rolling-restart", 0, 0, G_OPTION_ARG_NONE, &opt_rolling_restart, "After the idle phase, SIGTERM and start again every started node in turn while its clients reconnect to the others (needs --munityd, --nodes N >= 2, --grace-ms > 0): no userLeft for users who reconnected within the grace", NULL },
   { NULL }
 };
@@ -541,6 +543,7 @@ typedef struct {
   gboolean  complete;
   int       close_code;    /* of the server's close frame; 1006 without one */
   int       rolling;       /* ROLL_* in a rolling restart's round */
+  int64_t   roll_closed_us; /* when its node closed it, in that round */
   /* frame parsing */
   uint8_t   hdr[14];
   int       hdr_len;
@@ -1960,12 +1963,14 @@ run_child (int index, int first, int count)
 
                     if (c->rolling == ROLL_WATCH && c->state == C_CLOSED)
                       {
+                        c->roll_closed_us = now_us ();
                         if (c->close_code != 1001)
                           me->rolling_not_1001++;
                         c->rolling = ROLL_RECONNECT;
                       }
                     if (c->rolling == ROLL_RECONNECT && c->state == C_CLOSED &&
-                        pending_handshakes < MAX_PENDING_HANDSHAKES)
+                        pending_handshakes < MAX_PENDING_HANDSHAKES &&
+                        now_us () >= c->roll_closed_us + (int64_t) opt_reconnect_delay_ms * 1000)
                       {
                         /* round robin over the nodes still up (a failed
                          * attempt goes on to the next one) */
@@ -2887,7 +2892,7 @@ main (int argc, char *argv[])
       g_printerr ("munity-load: --kill-node I: 0 <= I < the number of nodes, and a pid to kill\n");
       return 2;
     }
-  if (opt_grace_ms < 0 ||
+  if (opt_grace_ms < 0 || opt_reconnect_delay_ms < 0 ||
       (opt_rolling_restart && (opt_munityd == NULL || !cluster || n_nodes < 2 || opt_reuse_port || opt_grace_ms <= 0)))
     {
       g_printerr ("munity-load: --rolling-restart restarts started nodes: give --munityd, --nodes N (N >= 2),"

@@ -689,6 +689,47 @@ test_sigterm_reconnect (Fixture *f, gconstpointer data)
   ws_free (observer);
 }
 
+/* A node that starts while a user lingers elsewhere (their last socket
+ * closed, the grace not over) lists them too, and sees them leave when the
+ * grace runs out: in a rolling restart whose browsers come back slowly, a
+ * restarted node shows the same list as the others. */
+static void
+test_start_while_lingering (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GPtrArray) users = g_ptr_array_new_with_free_func ((GDestroyNotify) user_free);
+  User *u = user_new (f->nodes[0]);
+  User *o = user_new (f->nodes[0]);
+  Ws *tab, *observer, *late;
+  gint64 closed, started;
+
+  g_ptr_array_add (users, u);
+  g_ptr_array_add (users, o);
+  g_clear_pointer (&f->nodes[2], munity_test_daemon_free);
+  tab = ws_open (f->nodes[0], u, NULL, "U@0");
+  observer = ws_open (f->nodes[1], o, NULL, "O@1");
+  WAIT_FOR (has (observer, u->id), 3000);
+
+  ws_close (tab);
+  closed = g_get_monotonic_time ();
+  f->nodes[2] = node_start (f->names[2]);
+  late = ws_open (f->nodes[2], o, NULL, "O@2");
+  started = g_get_monotonic_time ();
+  g_test_message ("node 2 took %.0f ms to start and answer", (started - closed) / 1000.0);
+  /* Up within the grace (1.5 s here; and each node waits 1 s longer for
+   * a user last seen elsewhere): U is listed there too... */
+  g_assert_cmpint (started - closed, <, GRACE_MS * 1000);
+  WAIT_FOR (has (late, u->id), 2000);
+  g_assert_false (logged (observer, "L", u->id));
+  /* ...and leaves there when the grace is over, as everywhere. */
+  WAIT_FOR (!has (late, u->id), GRACE_MS + 3000);
+  g_assert_true (logged (late, "L", u->id));
+  WAIT_FOR (!has (observer, u->id), 2000);
+
+  ws_free (tab);
+  ws_free (late);
+  ws_free (observer);
+}
+
 static void
 test_restart_same_name (Fixture *f, gconstpointer data)
 {
@@ -1088,6 +1129,7 @@ main (int   argc,
   ADD ("/cluster/node/sigkill", test_sigkill);
   ADD ("/cluster/node/sigterm-reconnect-elsewhere", test_sigterm_reconnect);
   ADD ("/cluster/node/restart-same-name", test_restart_same_name);
+  ADD ("/cluster/node/start-while-a-user-lingers", test_start_while_lingering);
   ADD ("/cluster/database/outage", test_database_outage);
 #undef ADD
 

@@ -1,0 +1,9 @@
+-- Users who have no socket anywhere but are still within the grace
+-- (doc/cluster.md, "The grace across nodes"): written by the node that
+-- held the last socket, read by a node that starts (or comes back from an
+-- outage) while they linger, so that its lists show them too. A row past
+-- its time means nothing and is deleted by the reaper.
+CREATE TABLE cluster_lingering (
+  user_id bigint PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+  until   timestamptz NOT NULL
+);
