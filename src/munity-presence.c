@@ -26,9 +26,13 @@
  * when every one of their sockets is idle, and a change of the user's
  * status is announced as a profile change is (below).
  *
- * Lingering users wait in one queue ordered by deadline (the grace is the
- * same for everyone, so arrival order is deadline order), served by a
- * single timer.
+ * Lingering users wait in two queues ordered by deadline, served by a
+ * single timer: one for users whose last socket was here, one for those
+ * whose last socket was on another cluster node, who wait
+ * %MUNITY_PRESENCE_REMOTE_GRACE_SLACK_MS longer. Within each the wait is
+ * the same for everyone, so arrival order is deadline order; the few
+ * users a starting node learns are lingering elsewhere, with less of the
+ * grace left, are put in their place.
  *
  * Profile and status changes are announced at most once per user per
  * update interval (MUNITY_PRESENCE_UPDATE_INTERVAL_MS): one user renaming
@@ -577,6 +581,7 @@ munity_presence_remove_socket (MunityPresence *self,
 {
   MunityUser *user = NULL;
   GQueue *queue;
+  guint linger_ms;
 
   if (!detach_socket (self, socket, &user))
     return;
@@ -595,10 +600,17 @@ munity_presence_remove_socket (MunityPresence *self,
    * there (a reload on a third node): waited for as well, so that a
    * reconnect within the grace makes no one see the user leave. Each
    * queue is in deadline order. */
-  queue = munity_socket_get_node_id (socket) != 0 ? &self->lingering_remote : &self->lingering;
-  munity_user_set_lingering (user, TRUE,
-                             self->clock (self->clock_data) +
-                             (gint64) (self->leave_grace_ms + (queue == &self->lingering ? 0 : MUNITY_PRESENCE_REMOTE_GRACE_SLACK_MS)) * 1000);
+  if (munity_socket_get_node_id (socket) != 0)
+    {
+      queue = &self->lingering_remote;
+      linger_ms = self->leave_grace_ms + MUNITY_PRESENCE_REMOTE_GRACE_SLACK_MS;
+    }
+  else
+    {
+      queue = &self->lingering;
+      linger_ms = self->leave_grace_ms;
+    }
+  munity_user_set_lingering (user, TRUE, self->clock (self->clock_data) + (gint64) linger_ms * 1000);
   g_queue_push_tail (queue, user);
   munity_user_set_linger_link (user, queue, g_queue_peek_tail_link (queue));
   arm_timer (self);

@@ -848,6 +848,39 @@ test_remote_grace_slack (Fixture *f, gconstpointer data)
   g_assert_cmpuint (f->violations, ==, 0);
 }
 
+/* A user lingering elsewhere, learnt at start-up: online here at once,
+ * gone when what was left of the grace (and the slack) runs out, in
+ * deadline order with the others; a socket before that keeps them. */
+static void
+test_lingering_learnt (Fixture *f, gconstpointer data)
+{
+  g_autoptr(MunitySocket) remote = open_remote (f, 7, "r1", 1, "a");
+  g_autoptr(MunityUserInfo) two = munity_user_info_new (2, "Two", "Elsewhere", "two@example.org", "", NULL);
+  g_autoptr(MunityUserInfo) three = munity_user_info_new (3, "Three", "Elsewhere", "three@example.org", "", NULL);
+  g_autoptr(MunitySocket) back = NULL;
+
+  g_string_truncate (f->events, 0);
+  /* user 1 lingers from now: 2000 + slack */
+  munity_presence_remove_socket (f->presence, remote);
+  munity_presence_add_lingering_user (f->presence, two, 500);
+  munity_presence_add_lingering_user (f->presence, three, 700);
+  /* once is enough */
+  munity_presence_add_lingering_user (f->presence, two, 900);
+  g_assert_nonnull (munity_presence_lookup_user (f->presence, 2));
+  g_assert_true (munity_user_is_lingering (munity_presence_lookup_user (f->presence, 2)));
+  g_assert_cmpuint (munity_presence_get_n_users (f->presence), ==, 3);
+  advance (f, 499 + MUNITY_PRESENCE_REMOTE_GRACE_SLACK_MS);
+  g_assert_nonnull (munity_presence_lookup_user (f->presence, 2));
+  advance (f, 1);
+  g_assert_null (munity_presence_lookup_user (f->presence, 2));
+  back = open_remote (f, 8, "r3", 3, "c");
+  advance (f, 2000);
+  g_assert_nonnull (munity_presence_lookup_user (f->presence, 3));
+  g_assert_null (munity_presence_lookup_user (f->presence, 1));
+  g_assert_cmpstr (f->events->str, ==, "-1 J2 J3 L2 +3 L1 ");
+  g_assert_cmpuint (f->violations, ==, 0);
+}
+
 static void
 test_remote_node_dies (Fixture *f, gconstpointer data)
 {
@@ -1208,6 +1241,7 @@ main (int   argc,
   ADD ("/presence/cluster/remote-keeps-id", test_remote_keeps_id);
   ADD ("/presence/cluster/grace-covers-last-socket-anywhere", test_remote_last_socket_in_cluster);
   ADD ("/presence/cluster/remote-grace-slack", test_remote_grace_slack);
+  ADD ("/presence/cluster/lingering-learnt-at-start", test_lingering_learnt);
   ADD ("/presence/cluster/node-dies", test_remote_node_dies);
   ADD ("/presence/cluster/drop-after-local-close", test_remote_drop_keeps_lingering_others);
   ADD ("/presence/cluster/logout-relays", test_remote_logout_relays);
