@@ -85,19 +85,29 @@ login (MunityTestDaemon *d,
   return set_cookie;
 }
 
+/* `GET /api/online` on @d as @viewer: its users (kept alive by *@resp). */
+static JsonArray *
+api_online (MunityTestDaemon    *d,
+            User                *viewer,
+            MunityTestResponse **resp)
+{
+  g_autofree char *url = munity_test_daemon_url (d, "/api/online");
+  const char *headers[] = { "Cookie", viewer->cookie, NULL };
+
+  *resp = munity_test_http_full (http, "GET", url, NULL, NULL, 0, headers, NULL);
+  g_assert_cmpuint ((*resp)->status, ==, 200);
+  return json_object_get_array_member (munity_test_response_object (*resp), "users");
+}
+
 static guint
 api_online_count (MunityTestDaemon *d,
                   User             *viewer,
                   gint64            id)
 {
-  g_autofree char *url = munity_test_daemon_url (d, "/api/online");
-  const char *headers[] = { "Cookie", viewer->cookie, NULL };
-  g_autoptr(MunityTestResponse) resp = munity_test_http_full (http, "GET", url, NULL, NULL, 0, headers, NULL);
-  JsonArray *array;
+  g_autoptr(MunityTestResponse) resp = NULL;
+  JsonArray *array = api_online (d, viewer, &resp);
   guint n = 0;
 
-  g_assert_cmpuint (resp->status, ==, 200);
-  array = json_object_get_array_member (munity_test_response_object (resp), "users");
   for (guint i = 0; i < json_array_get_length (array); i++)
     n += json_object_get_int_member (json_array_get_object_element (array, i), "id") == id;
   return n;
@@ -453,17 +463,7 @@ test_user_updated (Fixture *f, gconstpointer data)
   ws_free (observer);
 }
 
-/* A 2×2 PNG (made with gdk-pixbuf). */
-static const guint8 image_png[] = {
-  0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d,
-  0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x02,
-  0x08, 0x02, 0x00, 0x00, 0x00, 0xfd, 0xd4, 0x9a, 0x73, 0x00, 0x00, 0x00,
-  0x03, 0x73, 0x42, 0x49, 0x54, 0x08, 0x08, 0x08, 0xdb, 0xe1, 0x4f, 0xe0,
-  0x00, 0x00, 0x00, 0x16, 0x49, 0x44, 0x41, 0x54, 0x08, 0x99, 0x63, 0x3c,
-  0x63, 0xcc, 0xc0, 0xc0, 0xc0, 0xc0, 0xc4, 0xc0, 0xc0, 0xc0, 0xc0, 0xc0,
-  0x00, 0x00, 0x0c, 0xea, 0x01, 0x03, 0xa9, 0x25, 0x9e, 0x2b, 0x00, 0x00,
-  0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
-};
+static const guint8 image_png[] = MUNITY_TEST_PNG_2X2;
 
 static void
 me_send (MunityTestDaemon *d,
@@ -487,13 +487,9 @@ api_online_user (MunityTestDaemon *d,
                  User             *viewer,
                  gint64            id)
 {
-  g_autofree char *url = munity_test_daemon_url (d, "/api/online");
-  const char *headers[] = { "Cookie", viewer->cookie, NULL };
-  g_autoptr(MunityTestResponse) resp = munity_test_http_full (http, "GET", url, NULL, NULL, 0, headers, NULL);
-  JsonArray *array;
+  g_autoptr(MunityTestResponse) resp = NULL;
+  JsonArray *array = api_online (d, viewer, &resp);
 
-  g_assert_cmpuint (resp->status, ==, 200);
-  array = json_object_get_array_member (munity_test_response_object (resp), "users");
   for (guint i = 0; i < json_array_get_length (array); i++)
     if (json_object_get_int_member (json_array_get_object_element (array, i), "id") == id)
       return json_to_string (json_array_get_element (array, i), FALSE);
