@@ -127,7 +127,7 @@
   "         SELECT DISTINCT t.u::bigint, now () + $11::bigint * interval '1 millisecond' FROM n," \
   "           unnest (string_to_array($10, ' ')) AS t (u)" \
   "         WHERE t.u <> ALL (string_to_array($4, ' '))" \
-  "         ON CONFLICT (user_id) DO UPDATE SET until = EXCLUDED.until)" \
+  "         ON CONFLICT (user_id) DO UPDATE SET since = EXCLUDED.since, until = EXCLUDED.until)" \
   " SELECT n.seq, pg_notify ('" MUNITY_CLUSTER_CHANNEL "', 'o ' || n.id || ' ' || n.seq || E'\\n' || $6)" \
   " FROM n"
 
@@ -170,15 +170,18 @@
   "             SELECT DISTINCT s.user_id, now () + $2::bigint * interval '1 millisecond'" \
   "             FROM cluster_sockets s WHERE s.node_id = $1 AND $2::bigint > 0" \
   "               AND NOT EXISTS (SELECT 1 FROM cluster_sockets o WHERE o.user_id = s.user_id AND o.node_id <> $1)" \
-  "             ON CONFLICT (user_id) DO UPDATE SET until = GREATEST (cluster_lingering.until, EXCLUDED.until))," \
+  "             ON CONFLICT (user_id) DO UPDATE SET since = EXCLUDED.since," \
+  "               until = GREATEST (cluster_lingering.until, EXCLUDED.until))," \
   " d AS (DELETE FROM cluster_nodes WHERE id = $1 RETURNING id)" \
   " SELECT pg_notify ('" MUNITY_CLUSTER_CHANNEL "', 'b ' || id) FROM d"
 
-/* Users lingering with no socket anywhere, and the ms of grace they have
- * left. */
+/* $1 own node id: users lingering with no socket anywhere, and the ms of
+ * grace they have left — those a node that was up when they began to
+ * linger (and so holds them) still knows. */
 #define LINGERING_SQL \
-  "SELECT user_id, ceil (extract (epoch FROM until - now ()) * 1000)::bigint" \
-  " FROM cluster_lingering WHERE until > now ()"
+  "SELECT l.user_id, ceil (extract (epoch FROM l.until - now ()) * 1000)::bigint" \
+  " FROM cluster_lingering l WHERE l.until > now ()" \
+  "  AND EXISTS (SELECT 1 FROM cluster_nodes n WHERE n.id <> $1 AND n.started <= l.since)"
 
 /* ---- types ------------------------------------------------------------- */
 
@@ -1648,9 +1651,16 @@ resynced (MunityCluster *self,
     node_forget (self, ((Node *) absent->pdata[i])->id, TRUE);
 
   /* After the sockets: who lingers with none (a node started or came
-   * back while another let them linger). */
-  if (op_node_id == 0 && !self->lingering_in_flight)
-    statement_send (self, LINGERING_SQL, 0, NULL, &self->lingering_in_flight, lingering_read, NULL);
+   * back while another let them linger). Only what a node up since then
+   * holds: the rows of a cluster whose nodes all stopped keep no one
+   * online, so a cluster started afresh starts empty, as it always did. */
+  if (op_node_id == 0 && !self->lingering_in_flight && munity_cluster_get_n_nodes (self) > 1)
+    {
+      g_autofree char *me = id_text (self->node_id);
+      const char *params[1] = { me };
+
+      statement_send (self, LINGERING_SQL, 1, params, &self->lingering_in_flight, lingering_read, NULL);
+    }
 
   drain (self);
 }

@@ -726,6 +726,49 @@ test_start_while_lingering (Fixture *f, gconstpointer data)
   ws_free (observer);
 }
 
+/* ...but when every node of a cluster stopped, nobody holds anyone: a
+ * cluster started afresh within the grace lists no one from before. */
+static void
+test_fresh_cluster_starts_empty (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GPtrArray) users = g_ptr_array_new_with_free_func ((GDestroyNotify) user_free);
+  User *u = user_new (f->nodes[0]);
+  User *o = user_new (f->nodes[0]);
+  Ws *tab, *observer;
+  gint64 stopped;
+
+  g_ptr_array_add (users, u);
+  g_ptr_array_add (users, o);
+  tab = ws_open (f->nodes[0], u, NULL, "U@0");
+  observer = ws_open (f->nodes[1], o, NULL, "O@1");
+  WAIT_FOR (has (observer, u->id), 3000);
+  ws_free (observer);
+
+  /* Every node stops at once (SIGTERM): U's last socket closes, and U
+   * lingers in cluster_lingering for the grace. */
+  for (guint i = 0; i < 3; i++)
+    kill (munity_test_daemon_pid (f->nodes[i]), SIGTERM);
+  for (guint i = 0; i < 3; i++)
+    {
+      WAIT_FOR (!munity_test_daemon_is_running (f->nodes[i]), 5000);
+      g_assert_cmpint (munity_test_daemon_stop (f->nodes[i], NULL), ==, 0);
+      g_clear_pointer (&f->nodes[i], munity_test_daemon_free);
+    }
+  stopped = g_get_monotonic_time ();
+  f->nodes[0] = node_start (f->names[0]);
+  f->nodes[1] = node_start (f->names[1]);
+  observer = ws_open (f->nodes[1], o, NULL, "O@1'");
+  WAIT_FOR (has (observer, o->id), 3000);
+  /* Still within U's grace, had anyone held it. */
+  g_assert_cmpint (g_get_monotonic_time () - stopped, <, GRACE_MS * 1000);
+  pump (300);
+  g_assert_false (has (observer, u->id));
+  g_assert_cmpuint (api_online_count (f->nodes[0], o, u->id), ==, 0);
+
+  ws_free (tab);
+  ws_free (observer);
+}
+
 static void
 test_restart_same_name (Fixture *f, gconstpointer data)
 {
@@ -1126,6 +1169,7 @@ main (int   argc,
   ADD ("/cluster/node/sigterm-reconnect-elsewhere", test_sigterm_reconnect);
   ADD ("/cluster/node/restart-same-name", test_restart_same_name);
   ADD ("/cluster/node/start-while-a-user-lingers", test_start_while_lingering);
+  ADD ("/cluster/node/fresh-cluster-starts-empty", test_fresh_cluster_starts_empty);
   ADD ("/cluster/database/outage", test_database_outage);
 #undef ADD
 
