@@ -82,6 +82,11 @@
 
 /* ---- SQL --------------------------------------------------------------- */
 
+/* A user starts to linger anew: a later end wins over an earlier one. */
+#define LINGER_UPSERT \
+  " ON CONFLICT (user_id) DO UPDATE SET since = EXCLUDED.since," \
+  "   until = GREATEST (cluster_lingering.until, EXCLUDED.until)"
+
 /* $1 name, $2 boot id, $3 socket ids, $4 user ids, $5 sessions, $6 idle
  * flags (t or f) (space separated): registers (or re-registers) the node
  * and replaces its rows. */
@@ -127,7 +132,7 @@
   "         SELECT DISTINCT t.u::bigint, now () + $11::bigint * interval '1 millisecond' FROM n," \
   "           unnest (string_to_array($10, ' ')) AS t (u)" \
   "         WHERE t.u <> ALL (string_to_array($4, ' '))" \
-  "         ON CONFLICT (user_id) DO UPDATE SET since = EXCLUDED.since, until = EXCLUDED.until)" \
+  LINGER_UPSERT ")" \
   " SELECT n.seq, pg_notify ('" MUNITY_CLUSTER_CHANNEL "', 'o ' || n.id || ' ' || n.seq || E'\\n' || $6)" \
   " FROM n"
 
@@ -170,8 +175,7 @@
   "             SELECT DISTINCT s.user_id, now () + $2::bigint * interval '1 millisecond'" \
   "             FROM cluster_sockets s WHERE s.node_id = $1 AND $2::bigint > 0" \
   "               AND NOT EXISTS (SELECT 1 FROM cluster_sockets o WHERE o.user_id = s.user_id AND o.node_id <> $1)" \
-  "             ON CONFLICT (user_id) DO UPDATE SET since = EXCLUDED.since," \
-  "               until = GREATEST (cluster_lingering.until, EXCLUDED.until))," \
+  LINGER_UPSERT ")," \
   " d AS (DELETE FROM cluster_nodes WHERE id = $1 RETURNING id)" \
   " SELECT pg_notify ('" MUNITY_CLUSTER_CHANNEL "', 'b ' || id) FROM d"
 

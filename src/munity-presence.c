@@ -322,21 +322,30 @@ timer_cb (gpointer user_data)
 }
 
 /* One timer for both queues, armed for whichever head is due first. */
+/* The lingering user whose grace ends first, of both queues. */
+static MunityUser *
+next_lingering (MunityPresence *self)
+{
+  MunityUser *local = g_queue_peek_head (&self->lingering);
+  MunityUser *remote = g_queue_peek_head (&self->lingering_remote);
+
+  if (local == NULL || remote == NULL)
+    return local != NULL ? local : remote;
+  return munity_user_get_deadline (remote) < munity_user_get_deadline (local) ? remote : local;
+}
+
 static void
 arm_timer (MunityPresence *self)
 {
-  MunityUser *lingering = g_queue_peek_head (&self->lingering);
-  MunityUser *remote = g_queue_peek_head (&self->lingering_remote);
+  MunityUser *lingering = next_lingering (self);
   MunityUser *pending = g_queue_peek_head (&self->pending);
   gint64 deadline = G_MAXINT64, wait_us;
 
-  if (self->clock != default_clock || (lingering == NULL && remote == NULL && pending == NULL))
+  if (self->clock != default_clock || (lingering == NULL && pending == NULL))
     return;
 
   if (lingering != NULL)
     deadline = munity_user_get_deadline (lingering);
-  if (remote != NULL)
-    deadline = MIN (deadline, munity_user_get_deadline (remote));
   if (pending != NULL)
     deadline = MIN (deadline, munity_user_get_quiet_until (pending));
 
@@ -476,6 +485,43 @@ remove_user (MunityPresence *self,
   g_object_notify_by_pspec (G_OBJECT (self), props[PROP_N_USERS]);
 }
 
+/* A user not in the model comes online (a first socket, or lingering
+ * elsewhere). */
+static void
+user_join (MunityPresence *self,
+           MunityUser     *user)
+{
+  /* The key is the id inside the user itself, which lives as long as the
+   * entry. */
+  g_hash_table_insert (self->users, munity_user_get_id_ptr (user), user);
+  g_queue_push_tail (&self->order, user);
+  munity_user_set_order_link (user, g_queue_peek_tail_link (&self->order));
+  g_signal_emit (self, signals[SIGNAL_USER_JOINED], 0, user);
+  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_N_USERS]);
+}
+
+/* @user lingers in @queue until @deadline, in its place in deadline order:
+ * found from the end, where it almost always is (everyone in a queue waits
+ * as long, but for the few users learnt lingering at start-up). */
+static void
+start_lingering (MunityPresence *self,
+                 MunityUser     *user,
+                 GQueue         *queue,
+                 gint64          deadline)
+{
+  GList *before = queue->tail;
+
+  while (before != NULL && munity_user_get_deadline (before->data) > deadline)
+    before = before->prev;
+  munity_user_set_lingering (user, TRUE, deadline);
+  if (before == NULL)
+    g_queue_push_head (queue, user);
+  else
+    g_queue_insert_after (queue, before, user);
+  munity_user_set_linger_link (user, queue, before == NULL ? queue->head : before->next);
+  arm_timer (self);
+}
+
 /**
  * munity_presence_add_socket:
  * @self: the presence
@@ -517,15 +563,7 @@ munity_presence_add_socket (MunityPresence *self,
   self->n_sockets++;
 
   if (joined)
-    {
-      /* The key is the id inside the user itself, which lives as long
-       * as the entry. */
-      g_hash_table_insert (self->users, munity_user_get_id_ptr (user), user);
-      g_queue_push_tail (&self->order, user);
-      munity_user_set_order_link (user, g_queue_peek_tail_link (&self->order));
-      g_signal_emit (self, signals[SIGNAL_USER_JOINED], 0, user);
-      g_object_notify_by_pspec (G_OBJECT (self), props[PROP_N_USERS]);
-    }
+    user_join (self, user);
 
   g_signal_emit (self, signals[SIGNAL_SOCKET_ADDED], 0, user, socket);
   g_object_notify_by_pspec (G_OBJECT (self), props[PROP_N_SOCKETS]);
@@ -610,10 +648,7 @@ munity_presence_remove_socket (MunityPresence *self,
       queue = &self->lingering;
       linger_ms = self->leave_grace_ms;
     }
-  munity_user_set_lingering (user, TRUE, self->clock (self->clock_data) + (gint64) linger_ms * 1000);
-  g_queue_push_tail (queue, user);
-  munity_user_set_linger_link (user, queue, g_queue_peek_tail_link (queue));
-  arm_timer (self);
+  start_lingering (self, user, queue, self->clock (self->clock_data) + (gint64) linger_ms * 1000);
 }
 
 /**
@@ -650,8 +685,6 @@ munity_presence_add_lingering_user (MunityPresence *self,
                                     guint           remaining_ms)
 {
   MunityUser *user;
-  GList *link;
-  gint64 deadline;
 
   g_return_if_fail (MUNITY_IS_PRESENCE (self));
 
@@ -661,28 +694,10 @@ munity_presence_add_lingering_user (MunityPresence *self,
   user = munity_user_new (info, g_get_real_time ());
   /* Its leave is recorded by the node that held the last socket. */
   munity_user_set_left_here (user, FALSE);
-  g_hash_table_insert (self->users, munity_user_get_id_ptr (user), user);
-  g_queue_push_tail (&self->order, user);
-  munity_user_set_order_link (user, g_queue_peek_tail_link (&self->order));
-
-  /* Shorter than the grace: its place in the deadline order is found
-   * from the end (this happens at start-up, for a few users). */
-  deadline = self->clock (self->clock_data) +
-             (gint64) (remaining_ms + MUNITY_PRESENCE_REMOTE_GRACE_SLACK_MS) * 1000;
-  munity_user_set_lingering (user, TRUE, deadline);
-  for (link = self->lingering_remote.tail; link != NULL; link = link->prev)
-    if (munity_user_get_deadline (link->data) <= deadline)
-      break;
-  if (link == NULL)
-    g_queue_push_head (&self->lingering_remote, user);
-  else
-    g_queue_insert_after (&self->lingering_remote, link, user);
-  munity_user_set_linger_link (user, &self->lingering_remote,
-                               link == NULL ? self->lingering_remote.head : link->next);
-
-  g_signal_emit (self, signals[SIGNAL_USER_JOINED], 0, user);
-  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_N_USERS]);
-  arm_timer (self);
+  start_lingering (self, user, &self->lingering_remote,
+                   self->clock (self->clock_data) +
+                   (gint64) (remaining_ms + MUNITY_PRESENCE_REMOTE_GRACE_SLACK_MS) * 1000);
+  user_join (self, user);
 }
 
 /**
@@ -699,11 +714,7 @@ munity_presence_expire (MunityPresence *self)
   gint64 now = self->clock (self->clock_data);
   MunityUser *head;
 
-  while ((head = g_queue_peek_head (&self->lingering)) != NULL &&
-         munity_user_get_deadline (head) <= now)
-    remove_user (self, head);
-  while ((head = g_queue_peek_head (&self->lingering_remote)) != NULL &&
-         munity_user_get_deadline (head) <= now)
+  while ((head = next_lingering (self)) != NULL && munity_user_get_deadline (head) <= now)
     remove_user (self, head);
 
   /* Handlers may change the model: take one user at a time from the

@@ -310,9 +310,7 @@ broadcast (MunityWsHub *self,
   gsize size;
   const guint8 *data = g_bytes_get_data (frame, &size);
 
-  if (!has_list_sockets (self))
-    return;
-
+  /* Callers make a frame only when has_list_sockets(). */
   /* Every open socket gets it (a counter: this runs once per event, and
    * walking 19,000 sockets per event made a storm quadratic here too). A
    * running sweep delivers it to the sockets ahead of its cursor and the

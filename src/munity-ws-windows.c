@@ -570,7 +570,8 @@ changed_frame (guint       total,
  * A view whose total alone changed, or whose rows only moved because of a
  * change before it, waits until %MUNITY_WS_WINDOW_TOTAL_INTERVAL_US after
  * its last frame, or %MUNITY_WS_WINDOW_US_PER_SOCKET per socket watching
- * it if that is longer (and sends it sooner with a change of its rows). Call it again at munity_ws_windows_get_next_due().
+ * it if that is longer (and sends it sooner with a change of its rows).
+ * Call it again at munity_ws_windows_get_next_due().
  * @func must not open or release views.
  *
  * Returns: %TRUE if some view still waits (call again later)
